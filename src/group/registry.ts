@@ -1,0 +1,64 @@
+/** One replica shard of a tenant, as the coordinator records it. */
+export interface Shard {
+  n: number;
+  /** The replica's Durable Object id (hex), `REPLICA.idFromName(tenant + "/" + n)`. */
+  id: string;
+  /** Open WebSockets dog placed on it. */
+  connections: number;
+}
+
+/**
+ * The coordinator's registry in its SQLite storage. dog's Group keeps shards, counts and the
+ * client mapping only in memory (dog #22, #25); persisting them lets a restarted coordinator
+ * reuse the same shards and keep the gossip mesh whole.
+ */
+export class Registry {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    sql.exec(
+      `CREATE TABLE IF NOT EXISTS shards (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, connections INTEGER NOT NULL DEFAULT 0)`,
+    );
+    sql.exec(`CREATE TABLE IF NOT EXISTS clients (client TEXT PRIMARY KEY, shard INTEGER NOT NULL)`);
+  }
+
+  meta(key: string): string | null {
+    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
+  }
+
+  shards(): Shard[] {
+    return this.sql.exec<{ n: number; id: string; connections: number }>(`SELECT n, id, connections FROM shards ORDER BY n`).toArray();
+  }
+
+  shardById(id: string): Shard | null {
+    return (
+      this.sql
+        .exec<{ n: number; id: string; connections: number }>(`SELECT n, id, connections FROM shards WHERE id = ?`, id)
+        .toArray()[0] ?? null
+    );
+  }
+
+  addShard(n: number, id: string): Shard {
+    this.sql.exec(`INSERT INTO shards (n, id, connections) VALUES (?, ?, 0)`, n, id);
+    return { n, id, connections: 0 };
+  }
+
+  setConnections(n: number, connections: number): void {
+    this.sql.exec(`UPDATE shards SET connections = ? WHERE n = ?`, Math.max(0, connections), n);
+  }
+
+  clientShard(client: string): number | null {
+    return this.sql.exec<{ shard: number }>(`SELECT shard FROM clients WHERE client = ?`, client).toArray()[0]?.shard ?? null;
+  }
+
+  mapClient(client: string, shard: number): void {
+    this.sql.exec(`INSERT OR REPLACE INTO clients (client, shard) VALUES (?, ?)`, client, shard);
+  }
+
+  forgetClient(client: string): void {
+    this.sql.exec(`DELETE FROM clients WHERE client = ?`, client);
+  }
+}

@@ -1,0 +1,58 @@
+/** Error codes sent to clients, in frames (`error`, `ack.rejected`) and HTTP bodies. */
+export const ErrorCode = {
+  badJson: "bad_json",
+  badFrame: "bad_frame",
+  unknownType: "unknown_type",
+  frameTooLarge: "frame_too_large",
+  batchTooLarge: "batch_too_large",
+  eventTooLarge: "event_too_large",
+  invalidEvent: "invalid_event",
+  invalidField: "invalid_field",
+  invalidTimestamp: "invalid_timestamp",
+  invalidStorageMode: "invalid_storage_mode",
+  bufferFull: "buffer_full",
+  unauthorized: "unauthorized",
+  forbidden: "forbidden",
+  notFound: "not_found",
+  methodNotAllowed: "method_not_allowed",
+  flushFailed: "flush_failed",
+  internal: "internal",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  bad_json: 400,
+  bad_frame: 400,
+  unknown_type: 400,
+  frame_too_large: 413,
+  batch_too_large: 413,
+  invalid_event: 400,
+  invalid_storage_mode: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  buffer_full: 503,
+  flush_failed: 502,
+};
+
+/** A client-facing error: thrown inside, turned into a response or frame at the edge. */
+export class DuckTailError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "DuckTailError";
+  }
+  get status(): number {
+    return HTTP_STATUS[this.code] ?? 500;
+  }
+}
+
+/** The JSON response for an error; never a stack trace. */
+export function errorResponse(err: unknown): Response {
+  const e = err instanceof DuckTailError ? err : new DuckTailError(ErrorCode.internal, "internal error");
+  if (!(err instanceof DuckTailError)) console.error("ducktail: unexpected error", err);
+  return Response.json({ error: { code: e.code, message: e.message } }, { status: e.status });
+}

@@ -1,0 +1,87 @@
+import { DuckTailError, ErrorCode } from "./errors";
+import type { Rejection } from "./events";
+import type { Limits } from "./limits";
+
+/** When the ack is sent; see DESIGN.md "Storage modes". */
+export const STORAGE_MODES = ["fire-and-forget", "buffered", "confirmed", "durable"] as const;
+export type StorageMode = (typeof STORAGE_MODES)[number];
+export const DEFAULT_STORAGE_MODE: StorageMode = "buffered";
+
+export function parseStorageMode(v: unknown): StorageMode {
+  if (v === undefined || v === null || v === "") return DEFAULT_STORAGE_MODE;
+  if (STORAGE_MODES.includes(v as StorageMode)) return v as StorageMode;
+  throw new DuckTailError(ErrorCode.invalidStorageMode, `storageMode must be one of ${STORAGE_MODES.join(", ")}`);
+}
+
+/** Client → server frames of protocol v1. */
+export type ClientFrame =
+  | { type: "events"; id?: string; events: unknown[]; storageMode: StorageMode }
+  | { type: "stats"; id?: string }
+  | { type: "flush"; id?: string }
+  | { type: "ping"; id?: string };
+
+/** Server → client frames of protocol v1. */
+export type ServerFrame =
+  | { type: "ack"; id?: string; received: number; stored: number; rejected: Rejection[]; storageMode: StorageMode }
+  | ({ type: "stats"; id?: string } & Record<string, unknown>)
+  | { type: "flushed"; id?: string; files: string[] }
+  | { type: "pong"; id?: string; ts: number }
+  | { type: "error"; id?: string; code: ErrorCode; message: string };
+
+/** A frame that failed to parse, with the `id` it carried if one could be read. */
+export class FrameError extends DuckTailError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly frameId?: string,
+  ) {
+    super(code, message);
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** Byte length of a string, computed exactly only when it could be over the limit. */
+export function utf8Length(text: string, limit: number): number {
+  if (text.length * 3 <= limit) return text.length;
+  return encoder.encode(text).byteLength;
+}
+
+export function parseFrame(message: string | ArrayBuffer, limits: Limits): ClientFrame {
+  const text = typeof message === "string" ? message : new TextDecoder().decode(message);
+  if (utf8Length(text, limits.maxFrameBytes) > limits.maxFrameBytes) {
+    throw new FrameError(ErrorCode.frameTooLarge, `frame is larger than ${limits.maxFrameBytes} bytes`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new FrameError(ErrorCode.badJson, "frame is not valid JSON");
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new FrameError(ErrorCode.badFrame, "frame must be a JSON object with a type");
+  }
+  const o = raw as Record<string, unknown>;
+  const id = typeof o.id === "string" || typeof o.id === "number" ? String(o.id) : undefined;
+  switch (o.type) {
+    case "events": {
+      if (!Array.isArray(o.events)) throw new FrameError(ErrorCode.badFrame, "events must be an array", id);
+      if (o.events.length > limits.maxBatchEvents) {
+        throw new FrameError(ErrorCode.batchTooLarge, `at most ${limits.maxBatchEvents} events per batch`, id);
+      }
+      let storageMode: StorageMode;
+      try {
+        storageMode = parseStorageMode(o.storageMode);
+      } catch (err) {
+        throw new FrameError(ErrorCode.invalidStorageMode, (err as Error).message, id);
+      }
+      return { type: "events", id, events: o.events, storageMode };
+    }
+    case "stats":
+    case "flush":
+    case "ping":
+      return { type: o.type, id };
+    default:
+      throw new FrameError(ErrorCode.unknownType, `unknown frame type ${JSON.stringify(o.type ?? null)}`, id);
+  }
+}

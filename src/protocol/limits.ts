@@ -1,0 +1,85 @@
+/** Every size and count limit DuckTail enforces, in one place. Vars of the same name override them. */
+export interface Limits {
+  /** Largest accepted event, serialized as JSON. Default 32 KiB. */
+  maxEventBytes: number;
+  /** Most events in one `events` frame or HTTP body. Default 1,000. */
+  maxBatchEvents: number;
+  /** Largest WebSocket frame or HTTP request body. Default 1 MiB. */
+  maxFrameBytes: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxEventBytes: 32 * 1024,
+  maxBatchEvents: 1000,
+  maxFrameBytes: 1024 * 1024,
+};
+
+/** When a replica flushes its buffer and how much it may hold. */
+export interface FlushPolicy {
+  /** Flush once this many rows are buffered. Default 10,000. */
+  flushThresholdRows: number;
+  /** Flush once the buffered JSON passes this many bytes. Default 8 MiB. */
+  flushThresholdBytes: number;
+  /** Flush rows older than this (DO alarm). Default 30 s. */
+  flushIntervalMs: number;
+  /** `high` events flush after this age instead. Default 5 s. */
+  highFlushIntervalMs: number;
+  /** Over this many buffered bytes, `low` events are dropped first. Default 32 MiB. */
+  maxBufferBytes: number;
+  /** First retry delay after a failed flush; doubles per attempt up to 5 min. Default 1 s. */
+  flushRetryBaseMs: number;
+  /** How long durable batches wait to share one object (group commit). Default 20 ms. */
+  durableCommitDelayMs: number;
+}
+
+export const DEFAULT_FLUSH_POLICY: FlushPolicy = {
+  flushThresholdRows: 10_000,
+  flushThresholdBytes: 8 * 1024 * 1024,
+  flushIntervalMs: 30_000,
+  highFlushIntervalMs: 5_000,
+  maxBufferBytes: 32 * 1024 * 1024,
+  flushRetryBaseMs: 1_000,
+  durableCommitDelayMs: 20,
+};
+
+/** The env vars that override the defaults above (all optional, decimal strings). */
+export interface LimitVars {
+  MAX_EVENT_BYTES?: string;
+  MAX_BATCH_EVENTS?: string;
+  MAX_FRAME_BYTES?: string;
+  FLUSH_THRESHOLD_ROWS?: string;
+  FLUSH_THRESHOLD_BYTES?: string;
+  FLUSH_INTERVAL_MS?: string;
+  HIGH_FLUSH_INTERVAL_MS?: string;
+  MAX_BUFFER_BYTES?: string;
+  FLUSH_RETRY_BASE_MS?: string;
+  DURABLE_COMMIT_DELAY_MS?: string;
+}
+
+function positive(value: string | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`invalid numeric var: ${value}`);
+  return n;
+}
+
+export function limitsFrom(vars: LimitVars): Limits {
+  return {
+    maxEventBytes: positive(vars.MAX_EVENT_BYTES, DEFAULT_LIMITS.maxEventBytes),
+    maxBatchEvents: positive(vars.MAX_BATCH_EVENTS, DEFAULT_LIMITS.maxBatchEvents),
+    maxFrameBytes: positive(vars.MAX_FRAME_BYTES, DEFAULT_LIMITS.maxFrameBytes),
+  };
+}
+
+export function flushPolicyFrom(vars: LimitVars): FlushPolicy {
+  const d = DEFAULT_FLUSH_POLICY;
+  return {
+    flushThresholdRows: positive(vars.FLUSH_THRESHOLD_ROWS, d.flushThresholdRows),
+    flushThresholdBytes: positive(vars.FLUSH_THRESHOLD_BYTES, d.flushThresholdBytes),
+    flushIntervalMs: positive(vars.FLUSH_INTERVAL_MS, d.flushIntervalMs),
+    highFlushIntervalMs: positive(vars.HIGH_FLUSH_INTERVAL_MS, d.highFlushIntervalMs),
+    maxBufferBytes: positive(vars.MAX_BUFFER_BYTES, d.maxBufferBytes),
+    flushRetryBaseMs: positive(vars.FLUSH_RETRY_BASE_MS, d.flushRetryBaseMs),
+    durableCommitDelayMs: positive(vars.DURABLE_COMMIT_DELAY_MS, d.durableCommitDelayMs),
+  };
+}

@@ -1,0 +1,423 @@
+import "../sinks/wasm";
+import { Replica } from "../dog";
+import type { Env } from "../env";
+import { allows, type Scope } from "../protocol/auth";
+import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
+import { importanceRank, type NormalizedEvent, type Rejection, type StoredEvent, validateBatch } from "../protocol/events";
+import { FrameError, parseFrame, parseStorageMode, type ServerFrame, type StorageMode, utf8Length } from "../protocol/frames";
+import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
+import { DogHeader, DogRoute, Header, InternalRoute, isDogRoute } from "../protocol/routes";
+import { R2ParquetSink } from "../sinks/r2-parquet";
+import type { Sink } from "../sinks/sink";
+import { EventBuffer } from "./buffer";
+import { type FlushResult, Flusher } from "./flusher";
+import { attach, sendFrame, socketState } from "./sockets";
+import { type ReplicaIdentity, ReplicaStore } from "./store";
+
+export interface IngestResult {
+  received: number;
+  stored: number;
+  rejected: Rejection[];
+  storageMode: StorageMode;
+}
+
+/**
+ * A buffer shard of one tenant: a dog Replica that takes events over hibernating WebSockets
+ * and HTTP, holds them with the durability each batch asked for, and flushes them to sinks.
+ *
+ * Subclasses override the hooks (`sinks`), never `fetch` or the socket handlers.
+ */
+export class BufferReplica extends Replica {
+  protected readonly ctx: DurableObjectState;
+  protected readonly env: Env;
+  protected readonly limits: Limits;
+  protected readonly policy: FlushPolicy;
+  private readonly store: ReplicaStore;
+  private readonly buffer = new EventBuffer();
+  private readonly flusher: Flusher;
+  private readonly counters = { received: 0, stored: 0, rejected: 0, dropped: 0 };
+  private alarmAt: number | null = null;
+  private sinkList: Sink[] | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env as never);
+    this.ctx = ctx;
+    this.env = env;
+    this.limits = limitsFrom(env);
+    this.policy = flushPolicyFrom(env);
+    this.store = new ReplicaStore(ctx.storage.sql);
+    // Committed (confirmed/durable) events survive a restart: back into the buffer.
+    this.buffer.append(this.store.committedEvents(), true);
+    this.flusher = new Flusher(
+      this.store,
+      this.buffer,
+      () => (this.sinkList ??= this.sinks(this.env)),
+      () => this.identity(),
+      this.policy.flushRetryBaseMs,
+      (at) => this.scheduleAlarm(at, true),
+    );
+    // dog keeps neighbors only in memory; replay the persisted ones so gossip reaches them after eviction.
+    for (const n of this.store.neighbors()) void super.fetch(this.neighborRequest(n.id, n.group));
+  }
+
+  /** dog: which namespaces hold the group and the replicas. */
+  link(env: Env) {
+    return { parent: env.COORDINATOR, self: env.REPLICA };
+  }
+
+  /** dog requires it; every request DuckTail sends is handled in `route`. */
+  receive(): Response {
+    return new Response("not found", { status: 404 });
+  }
+
+  // ---- hooks ------------------------------------------------------------------------------
+
+  /** Where flushed batches go. Default: ZSTD Parquet in the EVENTS bucket. Override for custom sinks. */
+  sinks(env: Env): Sink[] {
+    return [new R2ParquetSink(env.EVENTS)];
+  }
+
+  // ---- entry points -----------------------------------------------------------------------
+
+  override async fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
+    const req = new Request(input, init);
+    const url = new URL(req.url);
+    if (isDogRoute(url.pathname)) {
+      if (url.pathname === DogRoute.neighbor) {
+        const id = req.headers.get(DogHeader.neighbor);
+        const group = req.headers.get(DogHeader.group);
+        if (id && group) this.store.addNeighbor(id, group);
+      }
+      return super.fetch(req);
+    }
+    try {
+      this.adoptIdentity(req);
+      return await this.route(req, url);
+    } catch (err) {
+      return errorResponse(err);
+    }
+  }
+
+  async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const state = socketState(ws);
+    if (!state) return ws.close(1011, "socket state lost");
+    let frame: ReturnType<typeof parseFrame>;
+    try {
+      frame = parseFrame(message, this.limits);
+    } catch (err) {
+      const e = err as FrameError;
+      return sendFrame(ws, { type: "error", id: e.frameId, code: e.code, message: e.message });
+    }
+    const id = frame.id;
+    try {
+      switch (frame.type) {
+        case "events": {
+          this.require(state.scope, "write");
+          const mode = frame.storageMode ?? state.storageMode;
+          const ack = (r: IngestResult) => sendFrame(ws, { type: "ack", id, ...r });
+          const result = await this.ingest(frame.events, mode, ack);
+          if (mode !== "fire-and-forget") ack(result);
+          return;
+        }
+        case "stats":
+          this.require(state.scope, "read");
+          return sendFrame(ws, { type: "stats", id, ...this.stats() });
+        case "flush": {
+          this.require(state.scope, "admin");
+          const result = await this.flush();
+          return sendFrame(ws, { type: "flushed", id, files: result.files });
+        }
+        case "ping":
+          return sendFrame(ws, { type: "pong", id, ts: Date.now() });
+      }
+    } catch (err) {
+      const e =
+        err instanceof DuckTailError ? err : new DuckTailError(ErrorCode.internal, "internal error");
+      if (!(err instanceof DuckTailError)) console.error("ducktail: socket frame failed", err);
+      sendFrame(ws, { type: "error", id, code: e.code, message: e.message } satisfies ServerFrame);
+    }
+  }
+
+  async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    try {
+      ws.close(code === 1005 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
+    await this.reportClose(ws);
+  }
+
+  async webSocketError(ws: WebSocket): Promise<void> {
+    await this.reportClose(ws);
+  }
+
+  async alarm(): Promise<void> {
+    this.alarmAt = null;
+    const pending = this.store.pendingFlush();
+    const now = Date.now();
+    if (pending && pending.retryAt > now) return this.scheduleAlarm(pending.retryAt, true);
+    const due = this.buffer.dueAt((e) => this.maxAge(e));
+    if (pending || (due !== null && due <= now)) {
+      try {
+        await this.flush();
+      } catch {
+        return; // the flusher scheduled its retry
+      }
+    }
+    const next = this.buffer.dueAt((e) => this.maxAge(e));
+    if (next !== null) await this.scheduleAlarm(next, true);
+  }
+
+  // ---- routes -----------------------------------------------------------------------------
+
+  private async route(req: Request, url: URL): Promise<Response> {
+    switch (url.pathname) {
+      case InternalRoute.init:
+        return Response.json(this.identity());
+      case InternalRoute.ws:
+        return this.accept(req, url);
+      case InternalRoute.events: {
+        if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST events");
+        const body = await this.readJson(req);
+        const { events, storageMode } = eventsOf(body, url);
+        const result = await this.ingest(events, storageMode);
+        const status = result.stored === 0 && result.rejected.length > 0 ? 400 : 200;
+        return Response.json(result, { status });
+      }
+      case InternalRoute.flush: {
+        try {
+          return Response.json(await this.flush());
+        } catch (err) {
+          throw new DuckTailError(ErrorCode.flushFailed, `flush failed, events kept for retry: ${(err as Error).message}`);
+        }
+      }
+      case InternalRoute.stats:
+        return Response.json(this.stats());
+      default:
+        throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
+    }
+  }
+
+  private accept(req: Request, url: URL): Response {
+    if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      throw new DuckTailError(ErrorCode.badFrame, "expected a WebSocket upgrade");
+    }
+    const client = req.headers.get(DogHeader.client);
+    const group = req.headers.get(DogHeader.group);
+    if (!client || !group) throw new DuckTailError(ErrorCode.badFrame, "missing dog client or group header");
+    const scope = (req.headers.get(Header.scope) ?? "write") as Scope;
+    const storageMode = parseStorageMode(url.searchParams.get("storageMode") ?? undefined);
+    const { 0: clientSide, 1: server } = new WebSocketPair();
+    // Hibernation API: idle sockets cost no duration and outlive this object's eviction.
+    this.ctx.acceptWebSocket(server);
+    attach(server, { client, group, scope, storageMode, connectedAt: Date.now() });
+    return new Response(null, { status: 101, webSocket: clientSide });
+  }
+
+  // ---- ingest -----------------------------------------------------------------------------
+
+  /**
+   * Validates, stamps and buffers a batch with the given durability, resolving when the ack
+   * may be sent. Fire-and-forget calls `earlyAck` before buffering.
+   */
+  async ingest(raw: unknown[], mode: StorageMode, earlyAck?: (r: IngestResult) => void): Promise<IngestResult> {
+    if (raw.length > this.limits.maxBatchEvents) {
+      throw new DuckTailError(ErrorCode.batchTooLarge, `at most ${this.limits.maxBatchEvents} events per batch`);
+    }
+    const id = this.identity();
+    const now = Date.now();
+    const batch = validateBatch(raw, now, this.limits);
+    const rejected = batch.rejected;
+    const accepted = this.admit(batch.events, batch.indexes, rejected);
+    this.counters.received += raw.length;
+    this.counters.rejected += rejected.length;
+    this.counters.stored += accepted.length;
+    const result: IngestResult = { received: raw.length, stored: accepted.length, rejected, storageMode: mode };
+    if (mode === "fire-and-forget") earlyAck?.(result);
+    if (accepted.length === 0) return result;
+
+    const first = this.store.allocateSeqs(accepted.length);
+    const events = accepted as StoredEvent[];
+    let urgent = false;
+    let soon = false;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as StoredEvent;
+      e.tenant = id.tenant;
+      e.receivedAt = now;
+      e.replica = id.name;
+      e.seq = first + i;
+      if (e.importance === "critical") urgent = true;
+      else if (e.importance === "high") soon = true;
+    }
+    const committed = mode === "confirmed" || mode === "durable";
+    if (committed) this.store.insertBatch(events);
+    this.buffer.append(events, committed);
+
+    const alarm = this.scheduleAlarm(
+      now + (soon || urgent ? this.policy.highFlushIntervalMs : this.policy.flushIntervalMs),
+    ).catch((err) => console.error("ducktail: setAlarm failed", err));
+    if (urgent || this.overThreshold()) this.flushInBackground();
+    if (committed) {
+      await alarm;
+      await this.ctx.storage.sync();
+    }
+    if (mode === "durable") {
+      try {
+        await this.flusher.waitDurable(first + events.length - 1, this.policy.durableCommitDelayMs);
+      } catch (err) {
+        throw new DuckTailError(
+          ErrorCode.flushFailed,
+          `committed to SQLite but not yet in R2 (${(err as Error).message}); the flush is retried`,
+        );
+      }
+    }
+    return result;
+  }
+
+  /**
+   * Applies the buffer limit: over it, buffered `low` events go first (counted as dropped), then
+   * incoming `low` ones; if still over, non-critical events are rejected so the client can retry.
+   */
+  private admit(events: NormalizedEvent[], indexes: number[], rejected: Rejection[]): NormalizedEvent[] {
+    const limit = this.policy.maxBufferBytes;
+    if (this.buffer.bytes <= limit) return events;
+    this.counters.dropped += this.buffer.dropLow(limit);
+    if (this.buffer.bytes <= limit) return events;
+    this.flushInBackground();
+    const kept: NormalizedEvent[] = [];
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as NormalizedEvent;
+      if (e.importance === "critical") {
+        kept.push(e);
+        continue;
+      }
+      if (e.importance === "low") this.counters.dropped++;
+      rejected.push({ index: indexes[i] as number, code: ErrorCode.bufferFull, message: "buffer is full; retry later" });
+    }
+    rejected.sort((a, b) => a.index - b.index);
+    return kept;
+  }
+
+  private overThreshold(): boolean {
+    return this.buffer.rows >= this.policy.flushThresholdRows || this.buffer.bytes >= this.policy.flushThresholdBytes;
+  }
+
+  private maxAge(e: StoredEvent): number {
+    return importanceRank(e.importance) >= importanceRank("high") ? this.policy.highFlushIntervalMs : this.policy.flushIntervalMs;
+  }
+
+  // ---- flush ------------------------------------------------------------------------------
+
+  /** Flushes everything buffered now to every sink. */
+  flush(): Promise<FlushResult> {
+    return this.flusher.flush();
+  }
+
+  private flushInBackground(): void {
+    if (this.flusher.running) return;
+    this.ctx.waitUntil(this.flush().catch(() => undefined));
+  }
+
+  /** Sets the alarm to `at` if nothing earlier is set (or unconditionally with `force`). */
+  private async scheduleAlarm(at: number, force = false): Promise<void> {
+    if (!force && this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
+  }
+
+  // ---- identity, stats, sockets -------------------------------------------------------------
+
+  /** The Worker and coordinator name the shard on each request; the first naming is persisted. */
+  private adoptIdentity(req: Request): void {
+    if (this.cachedIdentity) return;
+    const known = this.store.identity();
+    if (known) {
+      this.cachedIdentity = known;
+      return;
+    }
+    const tenant = req.headers.get(Header.tenant);
+    const shard = req.headers.get(Header.shard);
+    if (tenant && shard !== null) {
+      this.cachedIdentity = { tenant, shard: Number(shard), name: `${tenant}-${shard}` };
+      this.store.setIdentity(this.cachedIdentity);
+    }
+  }
+  private cachedIdentity: ReplicaIdentity | null = null;
+
+  protected identity(): ReplicaIdentity {
+    this.cachedIdentity ??= this.store.identity();
+    if (!this.cachedIdentity) throw new DuckTailError(ErrorCode.internal, "replica has no tenant yet");
+    return this.cachedIdentity;
+  }
+
+  /** Counters, buffer and flush state of this shard. */
+  stats(): Record<string, unknown> {
+    const id = this.cachedIdentity ?? this.store.identity();
+    return {
+      replica: id?.name ?? null,
+      tenant: id?.tenant ?? null,
+      ...this.counters,
+      flushed: this.flusher.flushedRows,
+      files: this.flusher.files,
+      flushFailures: this.flusher.failures,
+      lastFlushAt: this.flusher.lastFlushAt,
+      lastError: this.flusher.lastError,
+      bufferedRows: this.buffer.rows,
+      bufferedBytes: this.buffer.bytes,
+      committedRows: this.store.committedRows(),
+      pendingFlush: this.store.pendingFlush(),
+      connections: this.ctx.getWebSockets().length,
+    };
+  }
+
+  private require(have: Scope, need: Scope): void {
+    if (!allows(have, need)) throw new DuckTailError(ErrorCode.forbidden, `this key has ${have} scope; ${need} is needed`);
+  }
+
+  private async readJson(req: Request): Promise<unknown> {
+    const text = await req.text();
+    if (utf8Length(text, this.limits.maxFrameBytes) > this.limits.maxFrameBytes) {
+      throw new DuckTailError(ErrorCode.frameTooLarge, `body is larger than ${this.limits.maxFrameBytes} bytes`);
+    }
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new DuckTailError(ErrorCode.badJson, "body is not valid JSON");
+    }
+  }
+
+  /** Tells the coordinator a socket left, in dog's `/~$~/close` protocol, so its count drops. */
+  private async reportClose(ws: WebSocket): Promise<void> {
+    const state = socketState(ws);
+    if (!state) return;
+    const headers = new Headers({
+      [DogHeader.group]: state.group,
+      [DogHeader.replica]: this.uid,
+      [DogHeader.client]: state.client,
+      [DogHeader.empty]: "1",
+    });
+    const stub = this.env.COORDINATOR.get(this.env.COORDINATOR.idFromString(state.group));
+    try {
+      await stub.fetch(`http://dog${DogRoute.close}`, { headers });
+    } catch (err) {
+      console.error("ducktail: close report failed", err);
+    }
+  }
+
+  private neighborRequest(id: string, group: string): Request {
+    return new Request(`http://dog${DogRoute.neighbor}`, {
+      headers: { [DogHeader.replica]: this.uid, [DogHeader.neighbor]: id, [DogHeader.group]: group },
+    });
+  }
+}
+
+/** The three body shapes of an ingest request: one event, an array, or `{events, storageMode}`. */
+function eventsOf(body: unknown, url: URL): { events: unknown[]; storageMode: StorageMode } {
+  const fromQuery = url.searchParams.get("storageMode") ?? undefined;
+  if (Array.isArray(body)) return { events: body, storageMode: parseStorageMode(fromQuery) };
+  if (typeof body === "object" && body !== null && Array.isArray((body as { events?: unknown }).events)) {
+    const b = body as { events: unknown[]; storageMode?: unknown };
+    return { events: b.events, storageMode: parseStorageMode(b.storageMode ?? fromQuery) };
+  }
+  return { events: [body], storageMode: parseStorageMode(fromQuery) };
+}
