@@ -1,7 +1,15 @@
 import { identify } from "./dog";
 import type { Env } from "./env";
 import type { RoutingTable } from "./group/BufferCoordinator";
-import { authorize, type KeyTable, OPEN_TENANT, type Principal, parseKeys, requestKey, type Scope } from "./protocol/auth";
+import {
+  authorize,
+  type KeyTable,
+  OPEN_TENANT,
+  type Principal,
+  parseKeys,
+  requestKey,
+  type Scope,
+} from "./protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "./protocol/errors";
 import { limitsFrom } from "./protocol/limits";
 import { Header, InternalRoute } from "./protocol/routes";
@@ -9,7 +17,7 @@ import { Header, InternalRoute } from "./protocol/routes";
 export { BufferCoordinator } from "./group/BufferCoordinator";
 export { BufferReplica } from "./replica/BufferReplica";
 
-export const VERSION = "0.1.0";
+import { VERSION } from "./version";
 
 // A 1x1 transparent GIF for GET /e from <img> tags.
 const PIXEL = Uint8Array.from(atob("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"), (c) => c.charCodeAt(0));
@@ -151,7 +159,10 @@ export default {
             service: "ducktail",
             version: VERSION,
             auth: open ? "open" : "keys",
-            ...(open && { tenant: OPEN_TENANT, note: "no DUCKTAIL_KEYS configured: one open tenant, every caller is admin" }),
+            ...(open && {
+              tenant: OPEN_TENANT,
+              note: "no DUCKTAIL_KEYS configured: one open tenant, every caller is admin",
+            }),
           });
         }
         case "/ws":

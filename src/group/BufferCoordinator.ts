@@ -83,7 +83,9 @@ export class BufferCoordinator extends Group {
     const shard =
       this.placement(client) ??
       // Opening a shard awaits other objects; block other requests so two cannot open the same n.
-      (await this.ctx.blockConcurrencyWhile(async () => this.placement(client) ?? this.openShard(this.registry.shards().length)));
+      (await this.ctx.blockConcurrencyWhile(
+        async () => this.placement(client) ?? this.openShard(this.registry.shards().length),
+      ));
     this.registry.setConnections(shard.n, shard.connections + 1);
     this.registry.mapClient(client, shard.n);
     return new Response(shard.id);
@@ -95,7 +97,9 @@ export class BufferCoordinator extends Group {
     const mapped = this.registry.clientShard(client);
     const sticky = shards.find((s) => s.n === mapped && s.connections < this.limit);
     if (sticky) return sticky;
-    return shards.filter((s) => s.connections < this.limit).sort((a, b) => a.connections - b.connections || a.n - b.n)[0];
+    return shards
+      .filter((s) => s.connections < this.limit)
+      .sort((a, b) => a.connections - b.connections || a.n - b.n)[0];
   }
 
   /** dog's `/~$~/close`: a replica reports a socket gone. */
@@ -157,7 +161,12 @@ export class BufferCoordinator extends Group {
     const replicas = await Promise.all(
       shards.map(async (s) => {
         const res = await this.replica(s, InternalRoute.stats);
-        return { n: s.n, id: s.id, connections: s.connections, stats: res.ok ? await res.json() : { error: res.status } };
+        return {
+          n: s.n,
+          id: s.id,
+          connections: s.connections,
+          stats: res.ok ? await res.json() : { error: res.status },
+        };
       }),
     );
     return {

@@ -30,7 +30,9 @@ export class Registry {
   }
 
   shards(): Shard[] {
-    return this.sql.exec<{ n: number; id: string; connections: number }>(`SELECT n, id, connections FROM shards ORDER BY n`).toArray();
+    return this.sql
+      .exec<{ n: number; id: string; connections: number }>(`SELECT n, id, connections FROM shards ORDER BY n`)
+      .toArray();
   }
 
   shardById(id: string): Shard | null {
@@ -51,7 +53,9 @@ export class Registry {
   }
 
   clientShard(client: string): number | null {
-    return this.sql.exec<{ shard: number }>(`SELECT shard FROM clients WHERE client = ?`, client).toArray()[0]?.shard ?? null;
+    return (
+      this.sql.exec<{ shard: number }>(`SELECT shard FROM clients WHERE client = ?`, client).toArray()[0]?.shard ?? null
+    );
   }
 
   mapClient(client: string, shard: number): void {

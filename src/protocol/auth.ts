@@ -30,7 +30,9 @@ export function parseKeys(secret: string | undefined): KeyTable | null {
   for (const [key, value] of Object.entries(raw)) {
     const v = value as Partial<Principal> | null;
     if (!v || typeof v.tenant !== "string" || !TENANT_NAME.test(v.tenant) || !SCOPES.includes(v.scope as Scope)) {
-      throw new Error(`DUCKTAIL_KEYS entry for key ending "${key.slice(-4)}" needs a tenant ([A-Za-z0-9_.-]) and a scope`);
+      throw new Error(
+        `DUCKTAIL_KEYS entry for key ending "${key.slice(-4)}" needs a tenant ([A-Za-z0-9_.-]) and a scope`,
+      );
     }
     table.set(key, { tenant: v.tenant, scope: v.scope as Scope });
   }

@@ -3,14 +3,27 @@ import { Replica } from "../dog";
 import type { Env } from "../env";
 import { allows, type Scope } from "../protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
-import { importanceRank, type NormalizedEvent, type Rejection, type StoredEvent, validateBatch } from "../protocol/events";
-import { FrameError, parseFrame, parseStorageMode, type ServerFrame, type StorageMode, utf8Length } from "../protocol/frames";
+import {
+  importanceRank,
+  type NormalizedEvent,
+  type Rejection,
+  type StoredEvent,
+  validateBatch,
+} from "../protocol/events";
+import {
+  type FrameError,
+  parseFrame,
+  parseStorageMode,
+  type ServerFrame,
+  type StorageMode,
+  utf8Length,
+} from "../protocol/frames";
 import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
 import { DogHeader, DogRoute, Header, InternalRoute, isDogRoute } from "../protocol/routes";
 import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { EventBuffer } from "./buffer";
-import { type FlushResult, Flusher } from "./flusher";
+import { Flusher, type FlushResult } from "./flusher";
 import { attach, sendFrame, socketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
 
@@ -131,8 +144,7 @@ export class BufferReplica extends Replica {
           return sendFrame(ws, { type: "pong", id, ts: Date.now() });
       }
     } catch (err) {
-      const e =
-        err instanceof DuckTailError ? err : new DuckTailError(ErrorCode.internal, "internal error");
+      const e = err instanceof DuckTailError ? err : new DuckTailError(ErrorCode.internal, "internal error");
       if (!(err instanceof DuckTailError)) console.error("ducktail: socket frame failed", err);
       sendFrame(ws, { type: "error", id, code: e.code, message: e.message } satisfies ServerFrame);
     }
@@ -188,7 +200,10 @@ export class BufferReplica extends Replica {
         try {
           return Response.json(await this.flush());
         } catch (err) {
-          throw new DuckTailError(ErrorCode.flushFailed, `flush failed, events kept for retry: ${(err as Error).message}`);
+          throw new DuckTailError(
+            ErrorCode.flushFailed,
+            `flush failed, events kept for retry: ${(err as Error).message}`,
+          );
         }
       }
       case InternalRoute.stats:
@@ -292,7 +307,11 @@ export class BufferReplica extends Replica {
         continue;
       }
       if (e.importance === "low") this.counters.dropped++;
-      rejected.push({ index: indexes[i] as number, code: ErrorCode.bufferFull, message: "buffer is full; retry later" });
+      rejected.push({
+        index: indexes[i] as number,
+        code: ErrorCode.bufferFull,
+        message: "buffer is full; retry later",
+      });
     }
     rejected.sort((a, b) => a.index - b.index);
     return kept;
@@ -303,7 +322,9 @@ export class BufferReplica extends Replica {
   }
 
   private maxAge(e: StoredEvent): number {
-    return importanceRank(e.importance) >= importanceRank("high") ? this.policy.highFlushIntervalMs : this.policy.flushIntervalMs;
+    return importanceRank(e.importance) >= importanceRank("high")
+      ? this.policy.highFlushIntervalMs
+      : this.policy.flushIntervalMs;
   }
 
   // ---- flush ------------------------------------------------------------------------------
@@ -371,7 +392,8 @@ export class BufferReplica extends Replica {
   }
 
   private require(have: Scope, need: Scope): void {
-    if (!allows(have, need)) throw new DuckTailError(ErrorCode.forbidden, `this key has ${have} scope; ${need} is needed`);
+    if (!allows(have, need))
+      throw new DuckTailError(ErrorCode.forbidden, `this key has ${have} scope; ${need} is needed`);
   }
 
   private async readJson(req: Request): Promise<unknown> {

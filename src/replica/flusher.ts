@@ -96,7 +96,14 @@ export class Flusher {
         if (e.receivedAt < from) from = e.receivedAt;
         if (e.receivedAt > to) to = e.receivedAt;
       }
-      const ctx: FlushContext = { tenant: id.tenant, replica: id.name, seq: pending.seq, from, to, attempt: pending.attempt };
+      const ctx: FlushContext = {
+        tenant: id.tenant,
+        replica: id.name,
+        seq: pending.seq,
+        from,
+        to,
+        attempt: pending.attempt,
+      };
       try {
         const written = await Promise.all(this.sinks().map((s) => s.write(events, ctx)));
         files = written.flat();

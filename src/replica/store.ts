@@ -98,7 +98,9 @@ export class ReplicaStore {
   }
 
   committedRows(): number {
-    const row = this.sql.exec<{ n: number }>(`SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) AS n FROM batches`).one();
+    const row = this.sql
+      .exec<{ n: number }>(`SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) AS n FROM batches`)
+      .one();
     return row.n;
   }
 
@@ -114,7 +116,13 @@ export class ReplicaStore {
       )
       .toArray()[0];
     if (!row) return null;
-    return { seq: row.seq, maxEventSeq: row.max_event_seq, attempt: row.attempt, retryAt: row.retry_at, error: row.error };
+    return {
+      seq: row.seq,
+      maxEventSeq: row.max_event_seq,
+      attempt: row.attempt,
+      retryAt: row.retry_at,
+      error: row.error,
+    };
   }
 
   savePendingFlush(p: PendingFlush): void {

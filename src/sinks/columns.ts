@@ -1,4 +1,5 @@
 import {
+  type Data,
   Field,
   Int64,
   makeData,
@@ -8,7 +9,6 @@ import {
   Table,
   TimestampMillisecond,
   Utf8,
-  type Data,
 } from "apache-arrow";
 import type { StoredEvent } from "../protocol/events";
 

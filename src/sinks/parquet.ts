@@ -3,7 +3,6 @@ import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet 
 import type { StoredEvent } from "../protocol/events";
 import { eventsToArrow } from "./columns";
 
-
 let writerProps: ReturnType<WriterPropertiesBuilder["build"]> | null = null;
 
 function props() {

@@ -15,9 +15,9 @@ export function byHour(events: readonly StoredEvent[]): [number, StoredEvent[]][
   const hours = new Map<number, StoredEvent[]>();
   for (const e of events) {
     const h = e.receivedAt - (e.receivedAt % HOUR_MS);
-    let list = hours.get(h);
-    if (!list) hours.set(h, (list = []));
-    list.push(e);
+    const list = hours.get(h);
+    if (list) list.push(e);
+    else hours.set(h, [e]);
   }
   return [...hours.entries()].sort((a, b) => a[0] - b[0]);
 }
@@ -46,5 +46,4 @@ export class R2ParquetSink implements Sink {
       }),
     );
   }
-
 }

@@ -17,7 +17,11 @@ export function sampleEvents(n: number, start = 0): StoredEvent[] {
       userId: i % 2 === 0 ? `user-${i % 97}` : null,
       anonymousId: `anon-${i % 1013}`,
       sessionId: i % 7 === 0 ? null : `sess-${Math.floor(i / 50)}`,
-      data: JSON.stringify({ path: `/page/${i % 200}`, ms: (i * 13) % 977, note: i % 11 === 0 ? "héllo ✓ 日本" : "ok" }),
+      data: JSON.stringify({
+        path: `/page/${i % 200}`,
+        ms: (i * 13) % 977,
+        note: i % 11 === 0 ? "héllo ✓ 日本" : "ok",
+      }),
       replica: "acme-0",
       seq: i,
     });
