@@ -8,8 +8,23 @@ export default defineConfig({
         test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
       },
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            // Small limits so thresholds, drops and retries are reachable in a test.
+            miniflare: {
+              bindings: {
+                FLUSH_THRESHOLD_ROWS: "400",
+                MAX_BUFFER_BYTES: "60000",
+                FLUSH_RETRY_BASE_MS: "50",
+                REPLICA_CONNECTION_LIMIT: "3",
+                HIGH_FLUSH_INTERVAL_MS: "5000",
+                FLUSH_INTERVAL_MS: "30000",
+              },
+            },
+          }),
+        ],
+        test: { name: "workers", include: ["test/workers/**/*.test.ts"], testTimeout: 20_000 },
       },
       {
         test: {

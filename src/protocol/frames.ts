@@ -15,7 +15,7 @@ export function parseStorageMode(v: unknown): StorageMode {
 
 /** Client → server frames of protocol v1. */
 export type ClientFrame =
-  | { type: "events"; id?: string; events: unknown[]; storageMode: StorageMode }
+  | { type: "events"; id?: string; events: unknown[]; storageMode?: StorageMode }
   | { type: "stats"; id?: string }
   | { type: "flush"; id?: string }
   | { type: "ping"; id?: string };
@@ -69,9 +69,10 @@ export function parseFrame(message: string | ArrayBuffer, limits: Limits): Clien
       if (o.events.length > limits.maxBatchEvents) {
         throw new FrameError(ErrorCode.batchTooLarge, `at most ${limits.maxBatchEvents} events per batch`, id);
       }
-      let storageMode: StorageMode;
+      // Absent → the socket's default mode (set at connect), so only parse what was sent.
+      let storageMode: StorageMode | undefined;
       try {
-        storageMode = parseStorageMode(o.storageMode);
+        storageMode = o.storageMode === undefined ? undefined : parseStorageMode(o.storageMode);
       } catch (err) {
         throw new FrameError(ErrorCode.invalidStorageMode, (err as Error).message, id);
       }

@@ -1,6 +1,7 @@
 import "../sinks/wasm";
 import { Replica } from "../dog";
 import type { Env } from "../env";
+import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from "../gossip/messages";
 import { allows, type Scope } from "../protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
 import {
@@ -88,6 +89,20 @@ export class BufferReplica extends Replica {
   /** Where flushed batches go. Default: ZSTD Parquet in the EVENTS bucket. Override for custom sinks. */
   sinks(env: Env): Sink[] {
     return [new R2ParquetSink(env.EVENTS)];
+  }
+
+  /** dog: answers another replica's gossip (see src/gossip). */
+  async ongossip(envelope: unknown): Promise<unknown> {
+    const msg = decodeGossip<GossipMessage>(envelope);
+    const from = this.cachedIdentity?.name ?? this.uid;
+    if (msg?.type === "ping") return encodeGossip({ type: "pong", from, receivedAt: Date.now() });
+    return encodeGossip({ type: "unknown", from });
+  }
+
+  /** Sends a message to every neighbor replica through dog and decodes their replies. */
+  async gossipAll(msg: GossipMessage): Promise<GossipReply[]> {
+    const replies = await this.gossip(encodeGossip(msg) as unknown as Record<string, unknown>);
+    return replies.map((r) => decodeGossip<GossipReply>(r)).filter((r): r is GossipReply => r !== null);
   }
 
   // ---- entry points -----------------------------------------------------------------------

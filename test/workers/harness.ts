@@ -1,0 +1,152 @@
+import { env } from "cloudflare:workers";
+import type { Env } from "../../src/env";
+import worker from "../../src/worker";
+
+/** A tenant of its own per test (keys make tenants), so tests never share shards or files. */
+export function tenant(name: string, scope: "write" | "read" | "admin" = "admin") {
+  const key = `key-${name}-${scope}`;
+  const keys: Record<string, { tenant: string; scope: string }> = {
+    [key]: { tenant: name, scope },
+    [`key-${name}-write`]: { tenant: name, scope: "write" },
+    [`key-${name}-read`]: { tenant: name, scope: "read" },
+  };
+  const tenantEnv = { ...(env as unknown as Env), DUCKTAIL_KEYS: JSON.stringify(keys) } as Env;
+  const call = (path: string, init: RequestInit = {}, withKey = key) => {
+    const url = new URL(path, "https://ducktail.test");
+    if (withKey) url.searchParams.set("key", withKey);
+    return worker.fetch(new Request(url, init), tenantEnv);
+  };
+  return {
+    name,
+    key,
+    env: tenantEnv,
+    fetch: call,
+    post: (path: string, body: unknown) => call(path, { method: "POST", body: JSON.stringify(body) }),
+    socket: (query = "", withKey = key) => Client.open(call, `/ws${query}`, withKey),
+  };
+}
+
+type Frame = Record<string, unknown> & { type: string };
+
+/** A WebSocket client to the Worker with awaitable replies. */
+export class Client {
+  private queue: Frame[] = [];
+  private waiting: ((f: Frame) => void)[] = [];
+  private nextId = 0;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (e) => {
+      const frame = JSON.parse(e.data as string) as Frame;
+      const w = this.waiting.shift();
+      if (w) w(frame);
+      else this.queue.push(frame);
+    });
+  }
+
+  static async open(
+    call: (path: string, init: RequestInit, key: string) => Promise<Response>,
+    path: string,
+    key: string,
+  ): Promise<Client> {
+    const res = await call(path, { headers: { Upgrade: "websocket" } }, key);
+    if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
+    res.webSocket.accept();
+    return new Client(res.webSocket);
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** The next frame the server sends. */
+  next(): Promise<Frame> {
+    const f = this.queue.shift();
+    if (f) return Promise.resolve(f);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Sends a frame with a fresh id and resolves with the reply that echoes it. */
+  async request(frame: Record<string, unknown>): Promise<Frame> {
+    const id = `r${this.nextId++}`;
+    this.send({ ...frame, id });
+    for (;;) {
+      const reply = await this.next();
+      if (reply.id === id) return reply;
+    }
+  }
+
+  events(events: unknown[], storageMode?: string): Promise<Frame> {
+    return this.request({ type: "events", events, ...(storageMode && { storageMode }) });
+  }
+
+  close(): void {
+    this.ws.close(1000);
+  }
+}
+
+/** The tenant's shard `n` replica stub. */
+export function replicaStub(tenantName: string, n = 0): DurableObjectStub {
+  const e = env as unknown as Env;
+  return e.REPLICA.get(e.REPLICA.idFromName(`${tenantName}/${n}`));
+}
+
+export function bucket(): R2Bucket {
+  return (env as unknown as Env).EVENTS;
+}
+
+/** Every object key under a tenant's events prefix. */
+export async function objectKeys(tenantName: string): Promise<string[]> {
+  const listed = await bucket().list({ prefix: `events/tenant=${tenantName}/` });
+  return listed.objects.map((o) => o.key).sort();
+}
+
+/** Reads a Parquet object from R2 back into plain rows (parquet-wasm → Arrow), inside workerd. */
+export async function readObject(key: string): Promise<Record<string, unknown>[]> {
+  await import("../../src/sinks/wasm");
+  const { readParquet } = await import("parquet-wasm/esm");
+  const { tableFromIPC } = await import("apache-arrow");
+  const obj = await bucket().get(key);
+  if (!obj) throw new Error(`no object ${key}`);
+  const table = tableFromIPC(readParquet(new Uint8Array(await obj.arrayBuffer())).intoIPCStream());
+  return table.toArray().map((r) => r.toJSON() as Record<string, unknown>);
+}
+
+/** Every row of every object of a tenant. */
+export async function allRows(tenantName: string): Promise<Record<string, unknown>[]> {
+  const rows: Record<string, unknown>[] = [];
+  for (const key of await objectKeys(tenantName)) rows.push(...(await readObject(key)));
+  return rows;
+}
+
+export function ev(type: string, extra: Record<string, unknown> = {}) {
+  return { type, source: "test", ...extra };
+}
+
+/** Polls `check` until it returns a truthy value (for effects with no event to await: alarms, background flushes). */
+export async function eventually<T>(check: () => Promise<T | null | undefined | false>, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Rows in the replica's SQLite `batches` table (committed, unflushed events). */
+export async function committedRows(tenantName: string, n = 0): Promise<number> {
+  const { runInDurableObject } = await import("cloudflare:test");
+  return runInDurableObject(replicaStub(tenantName, n), (_instance, state) => {
+    const rows = state.storage.sql
+      .exec<{ body: string }>("SELECT body FROM batches")
+      .toArray()
+      .map((r) => (JSON.parse(r.body) as unknown[]).length);
+    return rows.reduce((a, b) => a + b, 0);
+  });
+}
+
+/** Resets a Durable Object as a crash would: memory gone, storage kept (`state.abort()`). */
+export async function crash(stub: DurableObjectStub): Promise<void> {
+  const { runInDurableObject } = await import("cloudflare:test");
+  await runInDurableObject(stub, (_instance, state) => state.abort("test crash")).catch(() => undefined);
+}
