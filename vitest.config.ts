@@ -18,7 +18,7 @@ export default defineConfig({
                 MAX_BUFFER_BYTES: "60000",
                 FLUSH_RETRY_BASE_MS: "50",
                 REPLICA_CONNECTION_LIMIT: "3",
-                HIGH_FLUSH_INTERVAL_MS: "5000",
+                HIGH_FLUSH_INTERVAL_MS: "1000",
                 FLUSH_INTERVAL_MS: "30000",
               },
             },

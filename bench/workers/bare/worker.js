@@ -1,0 +1,35 @@
+// The baseline for the ingest benchmark: the least a Durable Object can do per `events` frame.
+// It takes the same path as DuckTail's sockets — Worker fetch → DO stub.fetch with the Upgrade
+// → Hibernation API (`ctx.acceptWebSocket`, `webSocketMessage`) — parses the JSON frame and
+// acks it. No validation, no buffer, no storage: whatever the replica spends beyond this is ours.
+import { DurableObject } from "cloudflare:workers";
+
+export class BareIngest extends DurableObject {
+  async fetch(req) {
+    if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("expected a WebSocket upgrade", { status: 426 });
+    }
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  async webSocketMessage(ws, message) {
+    const frame = JSON.parse(message);
+    ws.send(JSON.stringify({ type: "ack", id: frame.id, received: frame.events.length }));
+  }
+
+  async webSocketClose(ws, code, reason) {
+    ws.close(code === 1005 ? 1000 : code, reason);
+  }
+}
+
+export default {
+  async fetch(req, env) {
+    const url = new URL(req.url);
+    if (url.pathname !== "/ws") return new Response("not found", { status: 404 });
+    // One object, like one DuckTail replica: every socket of the run lands on it.
+    const stub = env.BARE.get(env.BARE.idFromName("bench"));
+    return stub.fetch(req);
+  },
+};

@@ -1,0 +1,90 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { Env } from "../../src/env";
+import type { GossipReply } from "../../src/gossip/messages";
+import { crash, ev, eventually, replicaStub, tenant } from "./harness";
+
+interface CoordinatorStats {
+  shards: { n: number; id: string; connections: number; stats: { replica: string } }[];
+}
+
+const e = env as unknown as Env;
+
+function coordinatorStub(name: string): DurableObjectStub {
+  return e.COORDINATOR.get(e.COORDINATOR.idFromName(name));
+}
+
+async function stats(t: ReturnType<typeof tenant>): Promise<CoordinatorStats> {
+  return (await (await t.fetch("/buffer/stats")).json()) as CoordinatorStats;
+}
+
+async function neighbors(tenantName: string, n: number): Promise<string[]> {
+  return runInDurableObject(replicaStub(tenantName, n), (_i, state) =>
+    state.storage.sql
+      .exec<{ id: string }>("SELECT id FROM neighbors")
+      .toArray()
+      .map((r) => r.id),
+  );
+}
+
+describe("BufferCoordinator", () => {
+  it("derives replica ids from the tenant name (REPLICA.idFromName(tenant/n))", async () => {
+    const t = tenant("coord-ids");
+    await t.post("/e", [ev("a")]);
+    const s = await stats(t);
+    expect(s.shards.map((x) => x.id)).toEqual([e.REPLICA.idFromName("coord-ids/0").toString()]);
+    expect(s.shards[0]?.stats.replica).toBe("coord-ids-0");
+  });
+
+  it("opens another shard past the connection limit and introduces the shards to each other", async () => {
+    const t = tenant("coord-limit");
+    const sockets = await Promise.all([t.socket(), t.socket(), t.socket(), t.socket()]);
+    const s = await stats(t);
+    expect(s.shards.map((x) => [x.n, x.connections])).toEqual([
+      [0, 3],
+      [1, 1],
+    ]);
+    expect(await neighbors(t.name, 0)).toEqual([e.REPLICA.idFromName("coord-limit/1").toString()]);
+    expect(await neighbors(t.name, 1)).toEqual([e.REPLICA.idFromName("coord-limit/0").toString()]);
+    for (const ws of sockets) ws.close();
+  });
+
+  it("counts closed sockets down so their slots are reused", async () => {
+    const t = tenant("coord-close");
+    const a = await t.socket();
+    const b = await t.socket();
+    expect((await stats(t)).shards[0]?.connections).toBe(2);
+    a.close();
+    await eventually(async () => (await stats(t)).shards[0]?.connections === 1);
+    b.close();
+  });
+
+  it("reuses the persisted shards and counts after a coordinator restart", async () => {
+    const t = tenant("coord-restart");
+    const first = await Promise.all([t.socket(), t.socket(), t.socket()]);
+    await crash(coordinatorStub(t.name));
+    const next = await t.socket();
+    const s = await stats(t);
+    // Shard 0 is still full after the restart, so the new socket opens shard 1, not a second shard 0.
+    expect(s.shards.map((x) => [x.n, x.connections])).toEqual([
+      [0, 3],
+      [1, 1],
+    ]);
+    expect(await next.events([ev("after-restart")])).toMatchObject({ stored: 1 });
+    for (const ws of [...first, next]) ws.close();
+  });
+
+  it("keeps the gossip mesh whole after a replica loses its memory", async () => {
+    const t = tenant("coord-mesh");
+    const sockets = await Promise.all([t.socket(), t.socket(), t.socket(), t.socket()]);
+    await crash(replicaStub(t.name, 0));
+    const replies = await runInDurableObject(
+      replicaStub(t.name, 0),
+      (instance: { gossipAll(m: unknown): Promise<GossipReply[]> }) =>
+        instance.gossipAll({ type: "ping", from: "test", sentAt: Date.now() }),
+    );
+    expect(replies).toEqual([expect.objectContaining({ type: "pong", from: "coord-mesh-1" })]);
+    for (const ws of sockets) ws.close();
+  });
+});
