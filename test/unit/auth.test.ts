@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { authorize, parseKeys } from "../../src/protocol/auth";
-import { DuckTailError } from "../../src/protocol/errors";
+import type { DuckTailError } from "../../src/protocol/errors";
 
-const keys = parseKeys(JSON.stringify({ w: { tenant: "acme", scope: "write" }, a: { tenant: "acme", scope: "admin" } }));
+const keys = parseKeys(
+  JSON.stringify({ w: { tenant: "acme", scope: "write" }, a: { tenant: "acme", scope: "admin" } }),
+);
 
 function status(fn: () => unknown): number | null {
   try {

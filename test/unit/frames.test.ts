@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FrameError, parseFrame } from "../../src/protocol/frames";
+import { type FrameError, parseFrame } from "../../src/protocol/frames";
 import { DEFAULT_LIMITS } from "../../src/protocol/limits";
 
 function code(text: string): [string, string | undefined] {

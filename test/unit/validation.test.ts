@@ -31,7 +31,11 @@ describe("event validation", () => {
       { type: "e", timestamp: -5 },
       { type: "f", timestamp: Number.NaN },
     ]);
-    expect(events.map((e) => e.ts)).toEqual([1_700_000_000_123, Date.UTC(2026, 10, 25, 1, 2, 3, 456), Date.UTC(2026, 10, 25, 1, 2, 3)]);
+    expect(events.map((e) => e.ts)).toEqual([
+      1_700_000_000_123,
+      Date.UTC(2026, 10, 25, 1, 2, 3, 456),
+      Date.UTC(2026, 10, 25, 1, 2, 3),
+    ]);
     expect(rejected.map((r) => [r.index, r.code])).toEqual([
       [3, "invalid_timestamp"],
       [4, "invalid_timestamp"],

@@ -2,8 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../src/env";
-import type { GossipReply } from "../../src/gossip/messages";
-import { crash, ev, eventually, replicaStub, tenant } from "./harness";
+import { crash, ev, eventually, inReplica, replicaStub, tenant } from "./harness";
 
 interface CoordinatorStats {
   shards: { n: number; id: string; connections: number; stats: { replica: string } }[];
@@ -79,10 +78,8 @@ describe("BufferCoordinator", () => {
     const t = tenant("coord-mesh");
     const sockets = await Promise.all([t.socket(), t.socket(), t.socket(), t.socket()]);
     await crash(replicaStub(t.name, 0));
-    const replies = await runInDurableObject(
-      replicaStub(t.name, 0),
-      (instance: { gossipAll(m: unknown): Promise<GossipReply[]> }) =>
-        instance.gossipAll({ type: "ping", from: "test", sentAt: Date.now() }),
+    const replies = await inReplica(t.name, 0, (instance) =>
+      instance.gossipAll({ type: "ping", from: "test", sentAt: Date.now() }),
     );
     expect(replies).toEqual([expect.objectContaining({ type: "pong", from: "coord-mesh-1" })]);
     for (const ws of sockets) ws.close();

@@ -1,30 +1,43 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { PendingFlush } from "../../src/replica/store";
-import { allRows, bucket, committedRows, crash, ev, eventually, objectKeys, replicaStub, tenant } from "./harness";
+import {
+  allRows,
+  bucket,
+  committedRows,
+  crash,
+  ev,
+  eventually,
+  inReplica,
+  objectKeys,
+  replicaStub,
+  tenant,
+} from "./harness";
 
 const KEY = /^events\/tenant=[\w-]+\/dt=\d{4}-\d{2}-\d{2}\/hour=\d{2}\/[\w-]+-\d+\.parquet$/;
 
 /** Makes the replica's R2 puts fail until the returned function is called. */
 async function breakR2(tenantName: string): Promise<() => Promise<void>> {
-  const stub = replicaStub(tenantName);
-  await runInDurableObject(stub, (instance: { env: { EVENTS: R2Bucket & { _put?: unknown } } }) => {
-    const b = instance.env.EVENTS;
+  type Patched = R2Bucket & { _put?: R2Bucket["put"] };
+  await inReplica(tenantName, 0, (instance) => {
+    const b = instance.env.EVENTS as Patched;
     b._put = b.put;
     b.put = async () => {
       throw new Error("R2 unavailable (test)");
     };
   });
   return () =>
-    runInDurableObject(stub, (instance: { env: { EVENTS: R2Bucket & { _put?: R2Bucket["put"] } } }) => {
-      const b = instance.env.EVENTS;
+    inReplica(tenantName, 0, (instance) => {
+      const b = instance.env.EVENTS as Patched;
       if (b._put) b.put = b._put;
     });
 }
 
 async function pendingFlush(tenantName: string): Promise<PendingFlush | null> {
   const t = tenant(tenantName);
-  const stats = (await (await t.fetch("/buffer/stats")).json()) as { shards: { stats: { pendingFlush: PendingFlush } }[] };
+  const stats = (await (await t.fetch("/buffer/stats")).json()) as {
+    shards: { stats: { pendingFlush: PendingFlush } }[];
+  };
   return stats.shards[0]?.stats.pendingFlush ?? null;
 }
 
@@ -37,7 +50,9 @@ describe("flush", () => {
     expect(res.files).toHaveLength(1);
     expect(res.files[0]).toMatch(KEY);
     const hour = new Date().toISOString().slice(11, 13);
-    expect(res.files[0]).toContain(`/tenant=flush-post/dt=${new Date().toISOString().slice(0, 10)}/hour=${hour}/flush-post-0-`);
+    expect(res.files[0]).toContain(
+      `/tenant=flush-post/dt=${new Date().toISOString().slice(0, 10)}/hour=${hour}/flush-post-0-`,
+    );
     expect(await objectKeys(t.name)).toEqual(res.files);
   });
 
@@ -104,7 +119,7 @@ describe("flush", () => {
     await t.post("/flush", {});
     const pending = (await pendingFlush(t.name)) as PendingFlush;
     await repair();
-    await runInDurableObject(replicaStub(t.name), async (instance: { flush(): Promise<unknown> }) => instance.flush());
+    await inReplica(t.name, 0, (instance) => instance.flush());
     const [key] = await objectKeys(t.name);
     const bytes = await (await bucket().get(key as string))?.arrayBuffer();
     await runInDurableObject(replicaStub(t.name), (_i, state) => {
@@ -115,7 +130,23 @@ describe("flush", () => {
       );
       state.storage.sql.exec(
         "INSERT INTO batches (first_seq, last_seq, body) VALUES (0, 0, ?)",
-        JSON.stringify([{ id: "confirmed-1", tenant: t.name, ts: 1, receivedAt: Date.now(), source: "test", type: "c", importance: "normal", userId: null, anonymousId: null, sessionId: null, data: "{}", replica: `${t.name}-0`, seq: 0 }]),
+        JSON.stringify([
+          {
+            id: "confirmed-1",
+            tenant: t.name,
+            ts: 1,
+            receivedAt: Date.now(),
+            source: "test",
+            type: "c",
+            importance: "normal",
+            userId: null,
+            anonymousId: null,
+            sessionId: null,
+            data: "{}",
+            replica: `${t.name}-0`,
+            seq: 0,
+          },
+        ]),
       );
     });
     await crash(replicaStub(t.name));

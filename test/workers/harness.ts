@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import type { Env } from "../../src/env";
+import type { GossipMessage, GossipReply } from "../../src/gossip/messages";
 import worker from "../../src/worker";
 
 /** A tenant of its own per test (keys make tenants), so tests never share shards or files. */
@@ -149,4 +150,23 @@ export async function committedRows(tenantName: string, n = 0): Promise<number> 
 export async function crash(stub: DurableObjectStub): Promise<void> {
   const { runInDurableObject } = await import("cloudflare:test");
   await runInDurableObject(stub, (_instance, state) => state.abort("test crash")).catch(() => undefined);
+}
+
+/** What tests reach inside a live replica (protected members included). */
+export interface ReplicaInternals {
+  env: Env;
+  flush(): Promise<unknown>;
+  gossipAll(msg: GossipMessage): Promise<GossipReply[]>;
+}
+
+/** Runs `fn` inside shard `n` of a tenant, with the replica instance and its state. */
+export async function inReplica<R>(
+  tenantName: string,
+  n: number,
+  fn: (instance: ReplicaInternals, state: DurableObjectState) => R | Promise<R>,
+): Promise<R> {
+  const { runInDurableObject } = await import("cloudflare:test");
+  return runInDurableObject(replicaStub(tenantName, n), (instance, state) =>
+    fn(instance as unknown as ReplicaInternals, state),
+  );
 }
