@@ -40,7 +40,12 @@ export class Flusher {
     private readonly identity: () => ReplicaIdentity,
     private readonly retryBaseMs: number,
     private readonly scheduleRetry: (at: number) => Promise<void>,
-  ) {}
+  ) {
+    // A flush still pending at start-up may have reached a sink before the object died:
+    // count the restart as a retry so sinks keep what that try wrote.
+    const pending = store.pendingFlush();
+    if (pending && pending.attempt === 0) store.savePendingFlush({ ...pending, attempt: 1 });
+  }
 
   /** Flushes everything buffered now (and any pending retry first). Serialized with other flushes. */
   flush(): Promise<FlushResult> {

@@ -66,7 +66,7 @@ function full(tag: string): Record<string, unknown> {
     data: {
       path: `/p/${n}`,
       note: "héllo ✓ 日本語 🦆",
-      nested: { list: [1, 2.5, null, true, { "ключ": "значение" }], deep: { deeper: { n, empty: {} } } },
+      nested: { list: [1, 2.5, null, true, { ключ: "значение" }], deep: { deeper: { n, empty: {} } } },
       quote: 'say "hi"\n\ttab\\',
     },
   };

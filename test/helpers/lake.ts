@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Miniflare } from "miniflare";
@@ -69,10 +69,14 @@ export async function readLake(dir: string): Promise<LakeRow[]> {
   }));
 }
 
-/** Downloads and reads the whole lake in one go. */
+/** Downloads and reads the whole lake in one go (the temp copy is removed afterwards). */
 export async function lakeRows(mf: Miniflare): Promise<{ rows: LakeRow[]; keys: string[] }> {
   const { dir, keys } = await downloadEvents(mf);
-  return { rows: keys.length ? await readLake(dir) : [], keys };
+  try {
+    return { rows: keys.length ? await readLake(dir) : [], keys };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Counts how often each value occurs; returns the ones seen more than once. */

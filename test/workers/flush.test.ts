@@ -114,7 +114,7 @@ describe("flush", () => {
     const t = tenant("flush-crash");
     await t.post("/e", { events: [ev("c", { id: "confirmed-1" })], storageMode: "confirmed" });
     await t.post("/e", [ev("b", { id: "buffered-1" })]);
-    // Simulate: the object was written, then the replica died before deleting its rows.
+    // Simulate: the object was written on the first try, then the replica died before deleting its rows.
     const repair = await breakR2(t.name);
     await t.post("/flush", {});
     const pending = (await pendingFlush(t.name)) as PendingFlush;
@@ -124,7 +124,7 @@ describe("flush", () => {
     const bytes = await (await bucket().get(key as string))?.arrayBuffer();
     await runInDurableObject(replicaStub(t.name), (_i, state) => {
       state.storage.sql.exec(
-        "INSERT INTO pending_flush (seq, max_event_seq, attempt, retry_at, error) VALUES (?, ?, 1, 0, 'x')",
+        "INSERT INTO pending_flush (seq, max_event_seq, attempt, retry_at, error) VALUES (?, ?, 0, 0, NULL)",
         pending.seq,
         pending.maxEventSeq,
       );
