@@ -14,7 +14,9 @@ for (const file of readdirSync(dir)) {
   const zipped = gzipSync(bytes, { level: 9 }).byteLength;
   raw += statSync(join(dir, file)).size;
   gz += zipped;
-  console.log(`${file.padEnd(60)} ${(bytes.byteLength / 1024).toFixed(0).padStart(7)} KiB  gz ${(zipped / 1024).toFixed(0).padStart(6)} KiB`);
+  console.log(
+    `${file.padEnd(60)} ${(bytes.byteLength / 1024).toFixed(0).padStart(7)} KiB  gz ${(zipped / 1024).toFixed(0).padStart(6)} KiB`,
+  );
 }
 const mb = (n) => (n / 1024 / 1024).toFixed(2);
 console.log(`bundle: ${mb(raw)} MiB raw, ${mb(gz)} MiB gzipped (budget ${mb(BUDGET_BYTES)} MiB)`);
