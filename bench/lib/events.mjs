@@ -32,8 +32,8 @@ function hash(i) {
 const hex8 = (n) => n.toString(16).padStart(8, "0");
 const pick = (list, h) => list[h % list.length];
 
-/** A UUID-shaped, unique, incompressible-looking id (as SDKs generate). */
-function uuid(i) {
+/** Event `i`'s id: UUID-shaped, unique per index, incompressible-looking (as SDKs generate). */
+export function eventId(i) {
   const a = hex8(hash(i));
   const b = hex8(hash(i + 0x5bd1e995));
   const c = hex8(hash(i + 0x27d4eb2f));
@@ -46,7 +46,7 @@ export function eventInput(i) {
   const user = h % 5000;
   const importance = pick(IMPORTANCES, h >>> 7);
   return {
-    id: uuid(i),
+    id: eventId(i),
     timestamp: BASE_TS + i * 7,
     source: pick(SOURCES, h >>> 3),
     type: pick(TYPES, h >>> 5),

@@ -1,10 +1,19 @@
-// The baseline for the ingest benchmark: the least a Durable Object can do per `events` frame.
+// The baselines for the ingest benchmark: the least a Durable Object can do per `events` frame.
 // It takes the same path as DuckTail's sockets — Worker fetch → DO stub.fetch with the Upgrade
-// → Hibernation API (`ctx.acceptWebSocket`, `webSocketMessage`) — parses the JSON frame and
-// acks it. No validation, no buffer, no storage: whatever the replica spends beyond this is ours.
+// → Hibernation API (`ctx.acceptWebSocket`, `webSocketMessage`) — parses the JSON frame and acks.
+//
+// A frame with storageMode "confirmed" is also written to SQLite before the ack (one INSERT of
+// the frame text; the output gate holds the ack until the commit): the floor for DuckTail's
+// confirmed mode. Any other frame is only parsed: the floor for buffered mode. No validation,
+// no buffer: whatever the replica spends beyond this is ours.
 import { DurableObject } from "cloudflare:workers";
 
 export class BareIngest extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS frames (n INTEGER PRIMARY KEY, body TEXT NOT NULL)");
+  }
+
   async fetch(req) {
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("expected a WebSocket upgrade", { status: 426 });
@@ -16,6 +25,12 @@ export class BareIngest extends DurableObject {
 
   async webSocketMessage(ws, message) {
     const frame = JSON.parse(message);
+    if (frame.type === "flush") {
+      // The runner empties both sides between runs; here that keeps the disk use bounded.
+      this.ctx.storage.sql.exec("DELETE FROM frames");
+      return ws.send(JSON.stringify({ type: "flushed", id: frame.id, files: [] }));
+    }
+    if (frame.storageMode === "confirmed") this.ctx.storage.sql.exec("INSERT INTO frames (body) VALUES (?)", message);
     ws.send(JSON.stringify({ type: "ack", id: frame.id, received: frame.events.length }));
   }
 

@@ -1,0 +1,64 @@
+// `npm run bench` [ingest] [encode]: runs the sections (all by default), prints their tables and
+// writes bench/results/<timestamp>.json and bench/results/latest.json. See bench/README.md.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
+import { buildWorker } from "../test/helpers/miniflare.mjs";
+import { encodeJson, printEncode, runEncode } from "./encode.mjs";
+import { ingestJson, printIngest, runIngest } from "./ingest.mjs";
+
+const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
+const SECTIONS = ["ingest", "encode"];
+
+function git(...args) {
+  try {
+    return execFileSync("git", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Where and on what the numbers were taken; the load average says whether the machine was shared. */
+function environment() {
+  return {
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? null,
+    loadAvg1m: Math.round(loadavg()[0] * 100) / 100,
+    commit: git("rev-parse", "--short", "HEAD"),
+    dirty: (git("status", "--porcelain", "--", "src") ?? "") !== "",
+  };
+}
+
+const wanted = process.argv.slice(2);
+for (const w of wanted) if (!SECTIONS.includes(w)) throw new Error(`unknown section ${w}; use ${SECTIONS.join(", ")}`);
+const run = (s) => wanted.length === 0 || wanted.includes(s);
+
+const started = new Date();
+const results = { startedAt: started.toISOString(), environment: environment() };
+const log = (line) => process.stderr.write(`${line}\n`); // progress on stderr, tables on stdout
+
+if (run("ingest")) {
+  log("ingest: building the Worker with wrangler…");
+  const result = await runIngest(buildWorker(), log);
+  printIngest(result);
+  results.ingest = ingestJson(result);
+}
+if (run("encode")) {
+  log("encode: building the encode worker…");
+  const result = await runEncode(log);
+  printEncode(result);
+  results.encode = encodeJson(result);
+}
+results.seconds = Math.round((Date.now() - started.getTime()) / 1000);
+results.loadAvg1mAfter = Math.round(loadavg()[0] * 100) / 100;
+
+mkdirSync(RESULTS, { recursive: true });
+const text = `${JSON.stringify(results, null, 2)}\n`;
+const file = `${RESULTS}${started.toISOString().replace(/[:.]/g, "-")}.json`;
+writeFileSync(file, text);
+writeFileSync(`${RESULTS}latest.json`, text);
+console.log(
+  `\nwrote ${file} and latest.json (${results.seconds} s; load average ${results.environment.loadAvg1m} → ${results.loadAvg1mAfter})`,
+);
