@@ -287,10 +287,10 @@ export class BufferReplica extends Replica {
       now + (soon || urgent ? this.policy.highFlushIntervalMs : this.policy.flushIntervalMs),
     ).catch((err) => console.error("ducktail: setAlarm failed", err));
     if (urgent || this.overThreshold()) this.flushInBackground();
-    if (committed) {
-      await alarm;
-      await this.ctx.storage.sync();
-    }
+    // Confirmed acks need no explicit sync(): the output gate holds every socket send until the
+    // writes before it are durable, and writes from frames arriving meanwhile share one commit
+    // (group commit). An explicit sync() per frame forced one fsync per frame instead.
+    if (committed) await alarm;
     if (mode === "durable") {
       try {
         await this.flusher.waitDurable(first + events.length - 1, this.policy.durableCommitDelayMs);
