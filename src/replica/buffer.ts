@@ -1,20 +1,29 @@
 import { eventBytes, type StoredEvent } from "../protocol/events";
 
-interface Entry {
-  event: StoredEvent;
+/** One ingested batch: the unit the buffer keeps, so the heap holds one wrapper per batch, not per event. */
+interface Chunk {
+  events: StoredEvent[];
   bytes: number;
   /** Committed to SQLite (confirmed/durable): never dropped, survives a restart. */
   committed: boolean;
+  /** How many `low` events the chunk holds (only counted for uncommitted chunks). */
+  low: number;
+}
+
+function bytesOf(events: readonly StoredEvent[]): number {
+  let total = 0;
+  for (const e of events) total += eventBytes(e);
+  return total;
 }
 
 /** The replica's in-memory buffer, in seq order: every unflushed event, committed or not. */
 export class EventBuffer {
-  private entries: Entry[] = [];
+  private chunks: Chunk[] = [];
+  private rowCount = 0;
   private byteCount = 0;
-  private lowUncommitted = 0;
 
   get rows(): number {
-    return this.entries.length;
+    return this.rowCount;
   }
 
   get bytes(): number {
@@ -22,42 +31,41 @@ export class EventBuffer {
   }
 
   get lastSeq(): number | null {
-    return this.entries[this.entries.length - 1]?.event.seq ?? null;
+    const last = this.chunks[this.chunks.length - 1];
+    return last ? (last.events[last.events.length - 1] as StoredEvent).seq : null;
   }
 
-  get oldestReceivedAt(): number | null {
-    return this.entries[0]?.event.receivedAt ?? null;
-  }
-
-  append(events: readonly StoredEvent[], committed: boolean): void {
-    for (const event of events) {
-      const bytes = eventBytes(event);
-      this.entries.push({ event, bytes, committed });
-      this.byteCount += bytes;
-      if (!committed && event.importance === "low") this.lowUncommitted++;
-    }
+  append(events: StoredEvent[], committed: boolean): void {
+    if (events.length === 0) return;
+    let low = 0;
+    if (!committed) for (const e of events) if (e.importance === "low") low++;
+    const bytes = bytesOf(events);
+    this.chunks.push({ events, bytes, committed, low });
+    this.rowCount += events.length;
+    this.byteCount += bytes;
   }
 
   /** Events with seq ≤ maxSeq, oldest first: the next flush batch. */
   through(maxSeq: number): StoredEvent[] {
     const out: StoredEvent[] = [];
-    for (const e of this.entries) {
-      if (e.event.seq > maxSeq) break;
-      out.push(e.event);
+    for (const chunk of this.chunks) {
+      for (const e of chunk.events) {
+        if (e.seq > maxSeq) return out;
+        out.push(e);
+      }
     }
     return out;
   }
 
   /** Removes everything with seq ≤ maxSeq (after a sink accepted it). */
   removeThrough(maxSeq: number): void {
-    let i = 0;
-    while (i < this.entries.length && (this.entries[i] as Entry).event.seq <= maxSeq) {
-      const e = this.entries[i] as Entry;
-      this.byteCount -= e.bytes;
-      if (!e.committed && e.event.importance === "low") this.lowUncommitted--;
-      i++;
+    while (this.chunks.length > 0) {
+      const chunk = this.chunks[0] as Chunk;
+      const keep = chunk.events.filter((e) => e.seq > maxSeq);
+      if (keep.length === chunk.events.length) return;
+      this.replace(0, chunk, keep);
+      if (keep.length > 0) return;
     }
-    this.entries.splice(0, i);
   }
 
   /**
@@ -65,29 +73,47 @@ export class EventBuffer {
    * Committed events were acked as durable in SQLite and are never dropped. Returns how many went.
    */
   dropLow(limit: number): number {
-    if (this.byteCount <= limit || this.lowUncommitted === 0) return 0;
+    let excess = this.byteCount - limit;
     let dropped = 0;
-    const kept: Entry[] = [];
-    for (const e of this.entries) {
-      if (this.byteCount > limit && !e.committed && e.event.importance === "low") {
-        this.byteCount -= e.bytes;
-        this.lowUncommitted--;
-        dropped++;
-      } else {
-        kept.push(e);
+    for (let i = 0; i < this.chunks.length && excess > 0; i++) {
+      const chunk = this.chunks[i] as Chunk;
+      if (chunk.committed || chunk.low === 0) continue;
+      const keep: StoredEvent[] = [];
+      for (const e of chunk.events) {
+        if (excess > 0 && e.importance === "low") {
+          excess -= eventBytes(e);
+          dropped++;
+        } else keep.push(e);
       }
+      this.replace(i, chunk, keep);
+      if (keep.length === 0) i--;
     }
-    this.entries = kept;
     return dropped;
   }
 
   /** The earliest time a buffered event is due for an age flush, given per-importance ages. */
   dueAt(ageFor: (e: StoredEvent) => number): number | null {
     let due: number | null = null;
-    for (const e of this.entries) {
-      const t = e.event.receivedAt + ageFor(e.event);
-      if (due === null || t < due) due = t;
+    for (const chunk of this.chunks) {
+      for (const e of chunk.events) {
+        const t = e.receivedAt + ageFor(e);
+        if (due === null || t < due) due = t;
+      }
     }
     return due;
+  }
+
+  /** Swaps chunk `i` for one holding only `keep` (removing it when empty), keeping the totals exact. */
+  private replace(i: number, chunk: Chunk, keep: StoredEvent[]): void {
+    const keptBytes = keep.length === chunk.events.length ? chunk.bytes : bytesOf(keep);
+    this.rowCount -= chunk.events.length - keep.length;
+    this.byteCount -= chunk.bytes - keptBytes;
+    if (keep.length === 0) {
+      this.chunks.splice(i, 1);
+      return;
+    }
+    let low = 0;
+    if (!chunk.committed) for (const e of keep) if (e.importance === "low") low++;
+    this.chunks[i] = { events: keep, bytes: keptBytes, committed: chunk.committed, low };
   }
 }
