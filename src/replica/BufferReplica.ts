@@ -52,6 +52,7 @@ export class BufferReplica extends Replica {
   private readonly counters = { received: 0, stored: 0, rejected: 0, dropped: 0 };
   private alarmAt: number | null = null;
   private sinkList: Sink[] | null = null;
+  private cachedIdentity: ReplicaIdentity | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env as never);
@@ -365,12 +366,8 @@ export class BufferReplica extends Replica {
 
   /** The Worker and coordinator name the shard on each request; the first naming is persisted. */
   private adoptIdentity(req: Request): void {
+    this.cachedIdentity ??= this.store.identity();
     if (this.cachedIdentity) return;
-    const known = this.store.identity();
-    if (known) {
-      this.cachedIdentity = known;
-      return;
-    }
     const tenant = req.headers.get(Header.tenant);
     const shard = req.headers.get(Header.shard);
     if (tenant && shard !== null) {
@@ -378,7 +375,6 @@ export class BufferReplica extends Replica {
       this.store.setIdentity(this.cachedIdentity);
     }
   }
-  private cachedIdentity: ReplicaIdentity | null = null;
 
   protected identity(): ReplicaIdentity {
     this.cachedIdentity ??= this.store.identity();
