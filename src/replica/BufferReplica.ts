@@ -4,13 +4,7 @@ import type { Env } from "../env";
 import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from "../gossip/messages";
 import { allows, type Scope } from "../protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
-import {
-  importanceRank,
-  type NormalizedEvent,
-  type Rejection,
-  type StoredEvent,
-  validateBatch,
-} from "../protocol/events";
+import { type NormalizedEvent, type Rejection, validateBatch } from "../protocol/events";
 import {
   type FrameError,
   parseFrame,
@@ -47,7 +41,7 @@ export class BufferReplica extends Replica {
   protected readonly limits: Limits;
   protected readonly policy: FlushPolicy;
   private readonly store: ReplicaStore;
-  private readonly buffer = new EventBuffer();
+  private readonly buffer = new EventBuffer(() => this.identity());
   private readonly flusher: Flusher;
   private readonly counters = { received: 0, stored: 0, rejected: 0, dropped: 0 };
   private alarmAt: number | null = null;
@@ -62,7 +56,7 @@ export class BufferReplica extends Replica {
     this.policy = flushPolicyFrom(env);
     this.store = new ReplicaStore(ctx.storage.sql);
     // Committed (confirmed/durable) events survive a restart: back into the buffer.
-    this.buffer.append(this.store.committedEvents(), true);
+    for (const blob of this.store.committedBatches()) this.buffer.appendEncoded(blob);
     this.flusher = new Flusher(
       this.store,
       this.buffer,
@@ -184,7 +178,7 @@ export class BufferReplica extends Replica {
     const pending = this.store.pendingFlush();
     const now = Date.now();
     if (pending && pending.retryAt > now) return this.scheduleAlarm(pending.retryAt, true);
-    const due = this.buffer.dueAt((e) => this.maxAge(e));
+    const due = this.dueAt();
     if (pending || (due !== null && due <= now)) {
       try {
         await this.flush();
@@ -192,7 +186,7 @@ export class BufferReplica extends Replica {
         return; // the flusher scheduled its retry
       }
     }
-    const next = this.buffer.dueAt((e) => this.maxAge(e));
+    const next = this.dueAt();
     if (next !== null) await this.scheduleAlarm(next, true);
   }
 
@@ -255,7 +249,7 @@ export class BufferReplica extends Replica {
     if (raw.length > this.limits.maxBatchEvents) {
       throw new DuckTailError(ErrorCode.batchTooLarge, `at most ${this.limits.maxBatchEvents} events per batch`);
     }
-    const id = this.identity();
+    this.identity(); // a replica not yet named by the Worker cannot stamp rows
     const now = Date.now();
     const batch = validateBatch(raw, now, this.limits);
     const rejected = batch.rejected;
@@ -268,21 +262,16 @@ export class BufferReplica extends Replica {
     if (accepted.length === 0) return result;
 
     const first = this.store.allocateSeqs(accepted.length);
-    const events = accepted as StoredEvent[];
+    const last = first + accepted.length - 1;
     let urgent = false;
     let soon = false;
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i] as StoredEvent;
-      e.tenant = id.tenant;
-      e.receivedAt = now;
-      e.replica = id.name;
-      e.seq = first + i;
+    for (const e of accepted) {
       if (e.importance === "critical") urgent = true;
       else if (e.importance === "high") soon = true;
     }
     const committed = mode === "confirmed" || mode === "durable";
-    if (committed) this.store.insertBatch(events);
-    this.buffer.append(events, committed);
+    const part = this.buffer.append(accepted, now, first, committed);
+    if (committed) this.store.insertBatch(first, last, part.columns.encode(part.start, part.end));
 
     const alarm = this.scheduleAlarm(
       now + (soon || urgent ? this.policy.highFlushIntervalMs : this.policy.flushIntervalMs),
@@ -294,7 +283,7 @@ export class BufferReplica extends Replica {
     if (committed) await alarm;
     if (mode === "durable") {
       try {
-        await this.flusher.waitDurable(first + events.length - 1, this.policy.durableCommitDelayMs);
+        await this.flusher.waitDurable(last, this.policy.durableCommitDelayMs);
       } catch (err) {
         throw new DuckTailError(
           ErrorCode.flushFailed,
@@ -337,10 +326,9 @@ export class BufferReplica extends Replica {
     return this.buffer.rows >= this.policy.flushThresholdRows || this.buffer.bytes >= this.policy.flushThresholdBytes;
   }
 
-  private maxAge(e: StoredEvent): number {
-    return importanceRank(e.importance) >= importanceRank("high")
-      ? this.policy.highFlushIntervalMs
-      : this.policy.flushIntervalMs;
+  /** When the oldest buffered event is due for an age flush. */
+  private dueAt(): number | null {
+    return this.buffer.dueAt(this.policy.highFlushIntervalMs, this.policy.flushIntervalMs);
   }
 
   // ---- flush ------------------------------------------------------------------------------

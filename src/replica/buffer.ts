@@ -1,26 +1,29 @@
-import { eventBytes, type StoredEvent } from "../protocol/events";
+import type { NormalizedEvent } from "../protocol/events";
+import { type BatchPart, EventBatch } from "../sinks/batch";
+import { EventColumns } from "../sinks/columns";
 
-/** One ingested batch: the unit the buffer keeps, so the heap holds one wrapper per batch, not per event. */
-interface Chunk {
-  events: StoredEvent[];
-  bytes: number;
-  /** Committed to SQLite (confirmed/durable): never dropped, survives a restart. */
-  committed: boolean;
-  /** How many `low` events the chunk holds (only counted for uncommitted chunks). */
-  low: number;
+/** Rows per block before the next batch opens a new one: bounds the copy when a block grows. */
+const BLOCK_ROWS = 8192;
+
+/** Who the buffered events belong to; stamped on every row. */
+export interface BufferOwner {
+  tenant: string;
+  name: string;
 }
 
-function bytesOf(events: readonly StoredEvent[]): number {
-  let total = 0;
-  for (const e of events) total += eventBytes(e);
-  return total;
-}
-
-/** The replica's in-memory buffer, in seq order: every unflushed event, committed or not. */
+/**
+ * The replica's in-memory buffer: every unflushed event, committed or not, in seq order, held
+ * as blocks of columns (see src/sinks/columns.ts). Blocks are never changed once a batch can see
+ * them: appends go past every row a batch holds, and removals replace a block with a copy.
+ */
 export class EventBuffer {
-  private chunks: Chunk[] = [];
+  private blocks: EventColumns[] = [];
+  /** The block appends go to; null once a flush took a view of it. */
+  private open: EventColumns | null = null;
   private rowCount = 0;
   private byteCount = 0;
+
+  constructor(private readonly owner: () => BufferOwner) {}
 
   get rows(): number {
     return this.rowCount;
@@ -31,89 +34,115 @@ export class EventBuffer {
   }
 
   get lastSeq(): number | null {
-    const last = this.chunks[this.chunks.length - 1];
-    return last ? (last.events[last.events.length - 1] as StoredEvent).seq : null;
-  }
-
-  append(events: StoredEvent[], committed: boolean): void {
-    if (events.length === 0) return;
-    let low = 0;
-    if (!committed) for (const e of events) if (e.importance === "low") low++;
-    const bytes = bytesOf(events);
-    this.chunks.push({ events, bytes, committed, low });
-    this.rowCount += events.length;
-    this.byteCount += bytes;
-  }
-
-  /** Events with seq ≤ maxSeq, oldest first: the next flush batch. */
-  through(maxSeq: number): StoredEvent[] {
-    const out: StoredEvent[] = [];
-    for (const chunk of this.chunks) {
-      for (const e of chunk.events) {
-        if (e.seq > maxSeq) return out;
-        out.push(e);
-      }
+    for (let b = this.blocks.length - 1; b >= 0; b--) {
+      const block = this.blocks[b] as EventColumns;
+      if (block.length > 0) return block.seqAt(block.length - 1);
     }
-    return out;
+    return null;
   }
 
-  /** Removes everything with seq ≤ maxSeq (after a sink accepted it). */
+  /** Appends a batch stamped with its receipt time and consecutive seqs from `firstSeq`; returns where it went. */
+  append(events: readonly NormalizedEvent[], receivedAt: number, firstSeq: number, committed: boolean): BatchPart {
+    const block = this.openBlock();
+    const start = block.length;
+    const before = block.bytes;
+    for (let i = 0; i < events.length; i++)
+      block.push(events[i] as NormalizedEvent, receivedAt, firstSeq + i, committed);
+    this.rowCount += events.length;
+    this.byteCount += block.bytes - before;
+    if (block.length >= BLOCK_ROWS) this.open = null;
+    return { columns: block, start, end: block.length };
+  }
+
+  /** Appends rows saved by `EventColumns.encode` (committed batches after a restart). */
+  appendEncoded(blob: Uint8Array): void {
+    const block = this.openBlock();
+    const rows = block.length;
+    const before = block.bytes;
+    block.appendEncoded(blob);
+    this.rowCount += block.length - rows;
+    this.byteCount += block.bytes - before;
+  }
+
+  /** Events with seq ≤ maxSeq, oldest first: the next flush batch. Later appends start a new block. */
+  through(maxSeq: number): EventBatch {
+    this.open = null;
+    const parts: BatchPart[] = [];
+    for (const columns of this.blocks) {
+      if (columns.length === 0) continue;
+      if (columns.seqAt(0) > maxSeq) break;
+      const end = columns.indexAfter(maxSeq);
+      parts.push({ columns, start: 0, end });
+      if (end < columns.length) break;
+    }
+    return new EventBatch(parts);
+  }
+
+  /** Removes everything with seq ≤ maxSeq (after every sink accepted it). */
   removeThrough(maxSeq: number): void {
-    while (this.chunks.length > 0) {
-      const chunk = this.chunks[0] as Chunk;
-      const keep = chunk.events.filter((e) => e.seq > maxSeq);
-      if (keep.length === chunk.events.length) return;
-      this.replace(0, chunk, keep);
-      if (keep.length > 0) return;
+    while (this.blocks.length > 0) {
+      const block = this.blocks[0] as EventColumns;
+      const cut = block.indexAfter(maxSeq);
+      if (cut === 0) return;
+      if (cut === block.length) {
+        this.replace(0, null);
+        continue;
+      }
+      this.replace(
+        0,
+        block.filter((i) => i >= cut),
+      );
+      return;
     }
   }
 
   /**
    * Drops uncommitted `low` events, oldest first, until the buffer is at most `limit` bytes.
-   * Committed events were acked as durable in SQLite and are never dropped. Returns how many went.
+   * Committed events were acked as stored in SQLite and are never dropped. Returns how many went.
    */
   dropLow(limit: number): number {
     let excess = this.byteCount - limit;
     let dropped = 0;
-    for (let i = 0; i < this.chunks.length && excess > 0; i++) {
-      const chunk = this.chunks[i] as Chunk;
-      if (chunk.committed || chunk.low === 0) continue;
-      const keep: StoredEvent[] = [];
-      for (const e of chunk.events) {
-        if (excess > 0 && e.importance === "low") {
-          excess -= eventBytes(e);
-          dropped++;
-        } else keep.push(e);
-      }
-      this.replace(i, chunk, keep);
-      if (keep.length === 0) i--;
+    for (let b = 0; b < this.blocks.length && excess > 0; b++) {
+      const block = this.blocks[b] as EventColumns;
+      if (block.lowUncommitted === 0) continue;
+      const kept = block.filter((i) => {
+        if (excess <= 0 || block.importanceRankAt(i) !== 0 || block.committedAt(i)) return true;
+        excess -= block.rowBytes(i);
+        dropped++;
+        return false;
+      });
+      this.replace(b, kept.length > 0 ? kept : null);
+      if (kept.length === 0) b--;
     }
     return dropped;
   }
 
-  /** The earliest time a buffered event is due for an age flush, given per-importance ages. */
-  dueAt(ageFor: (e: StoredEvent) => number): number | null {
-    let due: number | null = null;
-    for (const chunk of this.chunks) {
-      for (const e of chunk.events) {
-        const t = e.receivedAt + ageFor(e);
-        if (due === null || t < due) due = t;
-      }
+  /** The earliest time a buffered event is due for an age flush: high/critical after `urgentAge`, others after `normalAge`. */
+  dueAt(urgentAge: number, normalAge: number): number | null {
+    let due = Number.POSITIVE_INFINITY;
+    for (const block of this.blocks) {
+      due = Math.min(due, block.firstUrgent + urgentAge, block.firstNormal + normalAge);
     }
-    return due;
+    return Number.isFinite(due) ? due : null;
   }
 
-  /** Swaps chunk `i` for one holding only `keep` (removing it when empty), keeping the totals exact. */
-  private replace(i: number, chunk: Chunk, keep: StoredEvent[]): void {
-    const keptBytes = keep.length === chunk.events.length ? chunk.bytes : bytesOf(keep);
-    this.rowCount -= chunk.events.length - keep.length;
-    this.byteCount -= chunk.bytes - keptBytes;
-    if (keep.length === 0) {
-      this.chunks.splice(i, 1);
-      return;
+  private openBlock(): EventColumns {
+    if (!this.open) {
+      const owner = this.owner();
+      this.open = new EventColumns(owner.tenant, owner.name);
+      this.blocks.push(this.open);
     }
-    let low = 0;
-    if (!chunk.committed) for (const e of keep) if (e.importance === "low") low++;
-    this.chunks[i] = { events: keep, bytes: keptBytes, committed: chunk.committed, low };
+    return this.open;
+  }
+
+  /** Swaps block `i` for `next` (or removes it), keeping the totals exact. */
+  private replace(i: number, next: EventColumns | null): void {
+    const block = this.blocks[i] as EventColumns;
+    this.rowCount -= block.length - (next?.length ?? 0);
+    this.byteCount -= block.bytes - (next?.bytes ?? 0);
+    if (block === this.open) this.open = next;
+    if (next) this.blocks[i] = next;
+    else this.blocks.splice(i, 1);
   }
 }

@@ -1,4 +1,4 @@
-import type { StoredEvent } from "../protocol/events";
+import type { EventBatch } from "../sinks/batch";
 import type { FlushContext, Sink } from "../sinks/sink";
 import type { EventBuffer } from "./buffer";
 import type { PendingFlush, ReplicaIdentity, ReplicaStore } from "./store";
@@ -79,10 +79,10 @@ export class Flusher {
           pending = { seq: this.store.nextFlushSeq(), maxEventSeq: last, attempt: 0, retryAt: 0, error: null };
           this.store.savePendingFlush(pending);
         }
-        const events = this.buffer.through(pending.maxEventSeq);
-        const files = await this.write(pending, events);
+        const batch = this.buffer.through(pending.maxEventSeq);
+        const files = await this.write(pending, batch);
         result.files.push(...files);
-        result.rows += events.length;
+        result.rows += batch.length;
         if (target === null || pending.maxEventSeq >= target) break;
       }
     } finally {
@@ -91,16 +91,11 @@ export class Flusher {
     return result;
   }
 
-  private async write(pending: PendingFlush, events: StoredEvent[]): Promise<string[]> {
+  private async write(pending: PendingFlush, batch: EventBatch): Promise<string[]> {
     const id = this.identity();
     let files: string[] = [];
-    if (events.length > 0) {
-      let from = Number.POSITIVE_INFINITY;
-      let to = 0;
-      for (const e of events) {
-        if (e.receivedAt < from) from = e.receivedAt;
-        if (e.receivedAt > to) to = e.receivedAt;
-      }
+    if (batch.length > 0) {
+      const { from, to } = batch.receivedRange();
       const ctx: FlushContext = {
         tenant: id.tenant,
         replica: id.name,
@@ -110,7 +105,7 @@ export class Flusher {
         attempt: pending.attempt,
       };
       try {
-        const written = await Promise.all(this.sinks().map((s) => s.write(events, ctx)));
+        const written = await Promise.all(this.sinks().map((s) => s.write(batch, ctx)));
         files = written.flat();
       } catch (err) {
         this.fail(pending, err);
@@ -119,7 +114,7 @@ export class Flusher {
     }
     this.store.completeFlush(pending);
     this.buffer.removeThrough(pending.maxEventSeq);
-    this.flushedRows += events.length;
+    this.flushedRows += batch.length;
     this.files += files.length;
     this.lastFlushAt = Date.now();
     this.lastError = null;

@@ -1,4 +1,5 @@
 import type { StoredEvent } from "../protocol/events";
+import { EventColumns } from "../sinks/columns";
 
 /** A flush that has started and not yet been confirmed by the sink: retried under the same seq. */
 export interface PendingFlush {
@@ -75,26 +76,24 @@ export class ReplicaStore {
     return seq;
   }
 
-  /** Commits a batch of events (confirmed and durable modes). */
-  insertBatch(events: readonly StoredEvent[]): void {
-    const first = events[0];
-    const last = events[events.length - 1];
-    if (!first || !last) return;
-    this.sql.exec(
-      `INSERT INTO batches (first_seq, last_seq, body) VALUES (?, ?, ?)`,
-      first.seq,
-      last.seq,
-      JSON.stringify(events),
-    );
+  /** Commits a batch of events (confirmed and durable modes), as encoded by `EventColumns.encode`. */
+  insertBatch(firstSeq: number, lastSeq: number, blob: Uint8Array): void {
+    const body =
+      blob.byteOffset === 0 && blob.byteLength === blob.buffer.byteLength ? blob.buffer : blob.slice().buffer;
+    this.sql.exec(`INSERT INTO batches (first_seq, last_seq, body) VALUES (?, ?, ?)`, firstSeq, lastSeq, body);
   }
 
-  /** Every committed event, in seq order (recovery after a restart). */
-  committedEvents(): StoredEvent[] {
-    const out: StoredEvent[] = [];
-    for (const row of this.sql.exec<{ body: string }>(`SELECT body FROM batches ORDER BY first_seq`)) {
-      for (const e of JSON.parse(row.body) as StoredEvent[]) out.push(e);
+  /** Every committed batch in seq order, encoded (recovery after a restart). */
+  *committedBatches(): Generator<Uint8Array> {
+    for (const row of this.sql.exec<{ body: ArrayBuffer | string }>(`SELECT body FROM batches ORDER BY first_seq`)) {
+      if (typeof row.body !== "string") {
+        yield new Uint8Array(row.body);
+        continue;
+      }
+      // Batches written before the columnar format were JSON arrays of rows.
+      const events = JSON.parse(row.body) as StoredEvent[];
+      yield EventColumns.from(events, true).encode(0, events.length);
     }
-    return out;
   }
 
   committedRows(): number {

@@ -6,79 +6,124 @@ import {
   RecordBatch,
   Schema,
   Struct,
-  Table,
   TimestampMillisecond,
   Utf8,
 } from "apache-arrow";
-import type { StoredEvent } from "../protocol/events";
+import { IMPORTANCE, type Importance, type NormalizedEvent, type StoredEvent } from "../protocol/events";
 
 /**
- * Arrow columns built straight from typed arrays: `vectorFromArray` needs runtime code
- * generation (forbidden in workerd) and per-value builders are several times slower.
+ * Events held as columns: strings as UTF-8 bytes + int32 offsets, numbers in typed arrays.
+ *
+ * This is how a replica buffers events, not an encoding step before the flush: a buffer of
+ * JS objects costs ~1 KB of heap per event and its garbage collection took half the CPU of
+ * ingest under load, while these few large ArrayBuffers are never scanned by the GC. A flush
+ * hands slices of them to Arrow as they are (`makeData`): `vectorFromArray` needs runtime code
+ * generation, which workerd forbids, and per-value builders are several times slower.
  */
 
-/** Growable UTF-8 column: bytes + int32 offsets + optional validity bitmap. */
-class Utf8Column {
-  private bytes: Uint8Array;
-  private length = 0;
-  private readonly offsets: Int32Array;
-  private readonly validity: Uint8Array | null;
-  private nulls = 0;
-  private row = 0;
+/** Growable UTF-8 column: bytes + int32 offsets + validity bitmap (when nullable). */
+class Utf8Builder {
+  bytes: Uint8Array;
+  offsets: Int32Array;
+  validity: Uint8Array | null;
+  size = 0;
+  nulls = 0;
+  rows = 0;
   private static readonly encoder = new TextEncoder();
 
-  constructor(rows: number, nullable: boolean, bytesHint: number) {
-    this.bytes = new Uint8Array(Math.max(64, bytesHint));
-    this.offsets = new Int32Array(rows + 1);
-    this.validity = nullable ? new Uint8Array((rows + 7) >> 3) : null;
+  constructor(capacity: number, nullable: boolean, bytesPerRow: number) {
+    this.bytes = new Uint8Array(Math.max(64, capacity * bytesPerRow));
+    this.offsets = new Int32Array(capacity + 1);
+    this.validity = nullable ? new Uint8Array((capacity + 7) >> 3) : null;
   }
 
   push(value: string | null): void {
-    const row = this.row++;
     if (value === null) {
-      this.nulls++;
-      this.offsets[row + 1] = this.length;
+      this.pushNull();
       return;
     }
-    if (this.validity) this.validity[row >> 3] = (this.validity[row >> 3] ?? 0) | (1 << (row & 7));
     // Worst case 3 bytes per UTF-16 unit.
-    const need = this.length + value.length * 3;
-    if (need > this.bytes.length) {
-      const grown = new Uint8Array(Math.max(need, this.bytes.length * 2));
-      grown.set(this.bytes.subarray(0, this.length));
-      this.bytes = grown;
-    }
-    let pos = this.length;
-    let ascii = true;
-    for (let i = 0; i < value.length; i++) {
-      const c = value.charCodeAt(i);
-      if (c >= 0x80) {
-        ascii = false;
-        break;
+    this.reserve(value.length * 3);
+    const start = this.size;
+    let pos = start;
+    const n = value.length;
+    if (n <= 48) {
+      const bytes = this.bytes;
+      for (let i = 0; i < n; i++) {
+        const c = value.charCodeAt(i);
+        if (c >= 0x80) {
+          pos = -1;
+          break;
+        }
+        bytes[pos++] = c;
       }
-      this.bytes[pos++] = c;
-    }
-    if (!ascii) {
-      pos = this.length + Utf8Column.encoder.encodeInto(value, this.bytes.subarray(this.length)).written;
-    }
-    this.length = pos;
-    this.offsets[row + 1] = pos;
+    } else pos = -1;
+    if (pos < 0) pos = start + Utf8Builder.encoder.encodeInto(value, this.bytes.subarray(start)).written;
+    this.end(pos);
+  }
+
+  /** Appends `length` UTF-8 bytes from `src` at `from`. */
+  pushBytes(src: Uint8Array, from: number, length: number): void {
+    this.reserve(length);
+    this.bytes.set(src.subarray(from, from + length), this.size);
+    this.end(this.size + length);
+  }
+
+  pushNull(): void {
+    if (!this.validity) throw new TypeError("null in a non-nullable column");
+    this.nulls++;
+    this.grow();
+    this.offsets[++this.rows] = this.size;
+  }
+
+  /** The value of row `i` as a string (null when null). */
+  get(i: number, decoder: TextDecoder): string | null {
+    if (this.validity && ((this.validity[i >> 3] as number) & (1 << (i & 7))) === 0) return null;
+    return decoder.decode(this.bytes.subarray(this.offsets[i], this.offsets[i + 1]));
+  }
+
+  isNull(i: number): boolean {
+    return this.validity !== null && ((this.validity[i >> 3] as number) & (1 << (i & 7))) === 0;
   }
 
   data(): Data<Utf8> {
     return makeData({
       type: new Utf8(),
-      length: this.row,
+      length: this.rows,
       nullCount: this.nulls,
       nullBitmap: this.nulls > 0 ? this.validity : null,
-      valueOffsets: this.offsets,
-      data: this.bytes.subarray(0, this.length),
+      valueOffsets: this.offsets.subarray(0, this.rows + 1),
+      data: this.bytes.subarray(0, this.size),
     });
   }
-}
 
-function int64Data<T extends Int64 | TimestampMillisecond>(type: T, values: BigInt64Array): Data<T> {
-  return makeData({ type, length: values.length, nullCount: 0, data: values } as never) as unknown as Data<T>;
+  private end(pos: number): void {
+    this.grow();
+    const row = this.rows++;
+    if (this.validity) this.validity[row >> 3] = (this.validity[row >> 3] as number) | (1 << (row & 7));
+    this.size = pos;
+    this.offsets[row + 1] = pos;
+  }
+
+  private reserve(extra: number): void {
+    const need = this.size + extra;
+    if (need <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(need, this.bytes.length * 2));
+    grown.set(this.bytes.subarray(0, this.size));
+    this.bytes = grown;
+  }
+
+  private grow(): void {
+    if (this.rows + 2 <= this.offsets.length) return;
+    const offsets = new Int32Array(this.offsets.length * 2);
+    offsets.set(this.offsets);
+    this.offsets = offsets;
+    if (this.validity) {
+      const validity = new Uint8Array((offsets.length + 7) >> 3);
+      validity.set(this.validity);
+      this.validity = validity;
+    }
+  }
 }
 
 /** The Parquet columns of DESIGN.md, in order. */
@@ -98,54 +143,337 @@ export const EVENT_SCHEMA = new Schema([
   new Field("seq", new Int64(), false),
 ]);
 
-/** Builds the Arrow table of a flush batch. */
-export function eventsToArrow(events: readonly StoredEvent[]): Table {
-  const n = events.length;
-  const small = n * 24;
-  const id = new Utf8Column(n, false, n * 36);
-  const tenant = new Utf8Column(n, false, small);
-  const source = new Utf8Column(n, false, small);
-  const type = new Utf8Column(n, false, small);
-  const importance = new Utf8Column(n, false, n * 8);
-  const userId = new Utf8Column(n, true, small);
-  const anonymousId = new Utf8Column(n, true, n * 36);
-  const sessionId = new Utf8Column(n, true, n * 36);
-  const data = new Utf8Column(n, false, n * 128);
-  const replica = new Utf8Column(n, false, small);
-  const ts = new BigInt64Array(n);
-  const receivedAt = new BigInt64Array(n);
-  const seq = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) {
-    const e = events[i] as StoredEvent;
-    id.push(e.id);
-    tenant.push(e.tenant);
-    ts[i] = BigInt(e.ts);
-    receivedAt[i] = BigInt(e.receivedAt);
-    source.push(e.source);
-    type.push(e.type);
-    importance.push(e.importance);
-    userId.push(e.userId);
-    anonymousId.push(e.anonymousId);
-    sessionId.push(e.sessionId);
-    data.push(e.data);
-    replica.push(e.replica);
-    seq[i] = BigInt(e.seq);
+/** Fixed per-event overhead counted in `bytes` besides the UTF-8 of the strings. */
+const ROW_OVERHEAD = 40;
+const FORMAT_VERSION = 1;
+const STRING_COLUMNS = 7;
+
+/** A column of the same string on every row (tenant, replica). */
+function constantUtf8(value: string, rows: number): Data<Utf8> {
+  const one = new TextEncoder().encode(value);
+  const bytes = new Uint8Array(one.length * rows);
+  for (let i = 0; i < rows; i++) bytes.set(one, i * one.length);
+  const offsets = new Int32Array(rows + 1);
+  for (let i = 0; i <= rows; i++) offsets[i] = i * one.length;
+  return makeData({ type: new Utf8(), length: rows, nullCount: 0, valueOffsets: offsets, data: bytes });
+}
+
+/** An int64 column from doubles (exact below 2^53), written as lo/hi words without BigInt. */
+function int64Data<T extends Int64 | TimestampMillisecond>(type: T, values: Float64Array, rows: number): Data<T> {
+  const words = new Uint32Array(rows * 2);
+  for (let i = 0; i < rows; i++) {
+    const v = values[i] as number;
+    words[2 * i] = v % 4294967296;
+    words[2 * i + 1] = Math.floor(v / 4294967296);
   }
-  const children = [
-    id.data(),
-    tenant.data(),
-    int64Data(new TimestampMillisecond(), ts),
-    int64Data(new TimestampMillisecond(), receivedAt),
-    source.data(),
-    type.data(),
-    importance.data(),
-    userId.data(),
-    anonymousId.data(),
-    sessionId.data(),
-    data.data(),
-    replica.data(),
-    int64Data(new Int64(), seq),
-  ];
-  const struct = makeData({ type: new Struct(EVENT_SCHEMA.fields), length: n, nullCount: 0, children });
-  return new Table([new RecordBatch(EVENT_SCHEMA, struct)]);
+  return makeData({
+    type,
+    length: rows,
+    nullCount: 0,
+    data: new BigInt64Array(words.buffer),
+  } as never) as unknown as Data<T>;
+}
+
+/**
+ * A growable block of one replica's events in seq order (see the comment at the top).
+ * `tenant` and `replica` are the same on every row, so they are kept once.
+ */
+export class EventColumns {
+  private readonly id: Utf8Builder;
+  private readonly source: Utf8Builder;
+  private readonly type: Utf8Builder;
+  private readonly userId: Utf8Builder;
+  private readonly anonymousId: Utf8Builder;
+  private readonly sessionId: Utf8Builder;
+  private readonly payload: Utf8Builder;
+  private ts: Float64Array;
+  private received: Float64Array;
+  private seqs: Float64Array;
+  /** Importance rank in the low bits; bit 7 = committed to SQLite. */
+  private flags: Uint8Array;
+  private rows = 0;
+  private byteCount = 0;
+  /** Uncommitted `low` rows: what `dropLow` may take. */
+  lowUncommitted = 0;
+  /** Earliest `receivedAt` among high/critical rows and among the others (age flush). */
+  firstUrgent = Number.POSITIVE_INFINITY;
+  firstNormal = Number.POSITIVE_INFINITY;
+
+  constructor(
+    readonly tenant: string,
+    readonly replica: string,
+    capacity = 256,
+  ) {
+    this.id = new Utf8Builder(capacity, false, 36);
+    this.source = new Utf8Builder(capacity, false, 8);
+    this.type = new Utf8Builder(capacity, false, 8);
+    this.userId = new Utf8Builder(capacity, true, 16);
+    this.anonymousId = new Utf8Builder(capacity, true, 36);
+    this.sessionId = new Utf8Builder(capacity, true, 36);
+    this.payload = new Utf8Builder(capacity, false, 128);
+    this.ts = new Float64Array(capacity);
+    this.received = new Float64Array(capacity);
+    this.seqs = new Float64Array(capacity);
+    this.flags = new Uint8Array(capacity);
+  }
+
+  /** Builds columns from rows (tests, benchmarks, recovery of the older JSON format). */
+  static from(events: readonly StoredEvent[], committed = false): EventColumns {
+    const first = events[0];
+    const columns = new EventColumns(first?.tenant ?? "", first?.replica ?? "", Math.max(1, events.length));
+    for (const e of events) {
+      if (e.tenant !== columns.tenant || e.replica !== columns.replica) {
+        throw new TypeError("EventColumns hold one replica's events");
+      }
+      columns.push(e, e.receivedAt, e.seq, committed);
+    }
+    return columns;
+  }
+
+  get length(): number {
+    return this.rows;
+  }
+
+  /** UTF-8 bytes of the strings plus a fixed overhead per row: what buffer limits count. */
+  get bytes(): number {
+    return this.byteCount;
+  }
+
+  push(e: NormalizedEvent, receivedAt: number, seq: number, committed: boolean): void {
+    this.grow();
+    const before = this.stringBytes();
+    this.id.push(e.id);
+    this.source.push(e.source);
+    this.type.push(e.type);
+    this.userId.push(e.userId);
+    this.anonymousId.push(e.anonymousId);
+    this.sessionId.push(e.sessionId);
+    this.payload.push(e.data);
+    this.finish(IMPORTANCE.indexOf(e.importance), e.ts, receivedAt, seq, committed, before);
+  }
+
+  seqAt(i: number): number {
+    return this.seqs[i] as number;
+  }
+
+  receivedAtAt(i: number): number {
+    return this.received[i] as number;
+  }
+
+  importanceRankAt(i: number): number {
+    return (this.flags[i] as number) & 0x7f;
+  }
+
+  committedAt(i: number): boolean {
+    return ((this.flags[i] as number) & 0x80) !== 0;
+  }
+
+  /** The first row index whose seq is greater than `seq` (rows are in seq order). */
+  indexAfter(seq: number): number {
+    let lo = 0;
+    let hi = this.rows;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.seqs[mid] as number) <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** What row `i` counts toward `bytes`. */
+  rowBytes(i: number): number {
+    let total = ROW_OVERHEAD;
+    for (const c of this.stringColumns()) total += (c.offsets[i + 1] as number) - (c.offsets[i] as number);
+    return total;
+  }
+
+  /** Row `i` as an object (sinks that want rows; not used on the ingest path). */
+  row(i: number, decoder = new TextDecoder()): StoredEvent {
+    return {
+      id: this.id.get(i, decoder) as string,
+      tenant: this.tenant,
+      ts: this.ts[i] as number,
+      receivedAt: this.received[i] as number,
+      source: this.source.get(i, decoder) as string,
+      type: this.type.get(i, decoder) as string,
+      importance: IMPORTANCE[this.importanceRankAt(i)] as Importance,
+      userId: this.userId.get(i, decoder),
+      anonymousId: this.anonymousId.get(i, decoder),
+      sessionId: this.sessionId.get(i, decoder),
+      data: this.payload.get(i, decoder) as string,
+      replica: this.replica,
+      seq: this.seqs[i] as number,
+    };
+  }
+
+  /** A copy holding only the rows `keep` says yes to. */
+  filter(keep: (i: number) => boolean): EventColumns {
+    const out = new EventColumns(this.tenant, this.replica, Math.max(1, this.rows));
+    for (let i = 0; i < this.rows; i++) if (keep(i)) out.copyRow(this, i);
+    return out;
+  }
+
+  /** Every row as an Arrow record batch with the DESIGN.md columns (zero-copy for the strings). */
+  recordBatch(): RecordBatch {
+    const n = this.rows;
+    const importance = new Utf8Builder(n, false, 8);
+    for (let i = 0; i < n; i++) importance.push(IMPORTANCE[this.importanceRankAt(i)] as string);
+    const children = [
+      this.id.data(),
+      constantUtf8(this.tenant, n),
+      int64Data(new TimestampMillisecond(), this.ts, n),
+      int64Data(new TimestampMillisecond(), this.received, n),
+      this.source.data(),
+      this.type.data(),
+      importance.data(),
+      this.userId.data(),
+      this.anonymousId.data(),
+      this.sessionId.data(),
+      this.payload.data(),
+      constantUtf8(this.replica, n),
+      int64Data(new Int64(), this.seqs, n),
+    ];
+    const struct = makeData({ type: new Struct(EVENT_SCHEMA.fields), length: n, nullCount: 0, children });
+    return new RecordBatch(EVENT_SCHEMA, struct);
+  }
+
+  /**
+   * Rows [start, end) as one binary blob for SQLite (confirmed/durable batches): a few
+   * memcpys instead of JSON. Layout (little-endian): u32 version, u32 rows, 8 bytes reserved;
+   * f64 ts, received_at, seq per row; i32 byte length per row of the 7 string columns (-1 = null);
+   * u8 flags per row; then the UTF-8 bytes of each string column in turn.
+   */
+  encode(start: number, end: number): Uint8Array {
+    const n = end - start;
+    const strings = this.stringColumns();
+    let stringBytes = 0;
+    for (const c of strings) stringBytes += (c.offsets[end] as number) - (c.offsets[start] as number);
+    const numericBytes = 16 + n * 24 + n * 4 * STRING_COLUMNS;
+    const out = new Uint8Array(numericBytes + n + stringBytes);
+    const header = new Uint32Array(out.buffer, 0, 2);
+    header[0] = FORMAT_VERSION;
+    header[1] = n;
+    const numbers = new Float64Array(out.buffer, 16, n * 3);
+    numbers.set(this.ts.subarray(start, end), 0);
+    numbers.set(this.received.subarray(start, end), n);
+    numbers.set(this.seqs.subarray(start, end), 2 * n);
+    const lengths = new Int32Array(out.buffer, 16 + n * 24, n * STRING_COLUMNS);
+    let pos = numericBytes;
+    out.set(this.flags.subarray(start, end), pos);
+    pos += n;
+    for (let k = 0; k < STRING_COLUMNS; k++) {
+      const c = strings[k] as Utf8Builder;
+      for (let i = 0; i < n; i++) {
+        const row = start + i;
+        lengths[k * n + i] = c.isNull(row) ? -1 : (c.offsets[row + 1] as number) - (c.offsets[row] as number);
+      }
+      const from = c.offsets[start] as number;
+      const to = c.offsets[end] as number;
+      out.set(c.bytes.subarray(from, to), pos);
+      pos += to - from;
+    }
+    return out;
+  }
+
+  /** Appends the rows of a blob made by `encode`. */
+  appendEncoded(blob: Uint8Array): void {
+    const bytes = blob.byteOffset % 8 === 0 ? blob : blob.slice();
+    const header = new Uint32Array(bytes.buffer, bytes.byteOffset, 2);
+    if (header[0] !== FORMAT_VERSION) throw new Error(`unknown buffer blob version ${header[0]}`);
+    const n = header[1] as number;
+    const numbers = new Float64Array(bytes.buffer, bytes.byteOffset + 16, n * 3);
+    const lengths = new Int32Array(bytes.buffer, bytes.byteOffset + 16 + n * 24, n * STRING_COLUMNS);
+    const flagsAt = 16 + n * 24 + n * 4 * STRING_COLUMNS;
+    const cursors: number[] = [];
+    let pos = flagsAt + n;
+    for (let k = 0; k < STRING_COLUMNS; k++) {
+      cursors.push(pos);
+      for (let i = 0; i < n; i++) pos += Math.max(0, lengths[k * n + i] as number);
+    }
+    const strings = this.stringColumns();
+    for (let i = 0; i < n; i++) {
+      this.grow();
+      const before = this.stringBytes();
+      for (let k = 0; k < STRING_COLUMNS; k++) {
+        const c = strings[k] as Utf8Builder;
+        const length = lengths[k * n + i] as number;
+        if (length < 0) c.pushNull();
+        else {
+          c.pushBytes(bytes, cursors[k] as number, length);
+          cursors[k] = (cursors[k] as number) + length;
+        }
+      }
+      const flags = bytes[flagsAt + i] as number;
+      const ts = numbers[i] as number;
+      this.finish(flags & 0x7f, ts, numbers[n + i] as number, numbers[2 * n + i] as number, flags >= 0x80, before);
+    }
+  }
+
+  private copyRow(from: EventColumns, i: number): void {
+    this.grow();
+    const before = this.stringBytes();
+    const mine = this.stringColumns();
+    const theirs = from.stringColumns();
+    for (let k = 0; k < STRING_COLUMNS; k++) {
+      const c = theirs[k] as Utf8Builder;
+      const target = mine[k] as Utf8Builder;
+      if (c.isNull(i)) target.pushNull();
+      else {
+        const start = c.offsets[i] as number;
+        target.pushBytes(c.bytes, start, (c.offsets[i + 1] as number) - start);
+      }
+    }
+    const flags = from.flags[i] as number;
+    this.finish(
+      flags & 0x7f,
+      from.ts[i] as number,
+      from.received[i] as number,
+      from.seqs[i] as number,
+      flags >= 0x80,
+      before,
+    );
+  }
+
+  private finish(rank: number, ts: number, receivedAt: number, seq: number, committed: boolean, before: number): void {
+    const i = this.rows++;
+    this.ts[i] = ts;
+    this.received[i] = receivedAt;
+    this.seqs[i] = seq;
+    this.flags[i] = rank | (committed ? 0x80 : 0);
+    this.byteCount += this.stringBytes() - before + ROW_OVERHEAD;
+    if (rank === 0 && !committed) this.lowUncommitted++;
+    if (rank >= 2) {
+      if (receivedAt < this.firstUrgent) this.firstUrgent = receivedAt;
+    } else if (receivedAt < this.firstNormal) this.firstNormal = receivedAt;
+  }
+
+  private stringColumns(): Utf8Builder[] {
+    return [this.id, this.source, this.type, this.userId, this.anonymousId, this.sessionId, this.payload];
+  }
+
+  private stringBytes(): number {
+    return (
+      this.id.size +
+      this.source.size +
+      this.type.size +
+      this.userId.size +
+      this.anonymousId.size +
+      this.sessionId.size +
+      this.payload.size
+    );
+  }
+
+  private grow(): void {
+    if (this.rows < this.ts.length) return;
+    const capacity = this.ts.length * 2;
+    const widen = <T extends Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(capacity);
+      b.set(a);
+      return b;
+    };
+    this.ts = widen(this.ts, (n) => new Float64Array(n));
+    this.received = widen(this.received, (n) => new Float64Array(n));
+    this.seqs = widen(this.seqs, (n) => new Float64Array(n));
+    this.flags = widen(this.flags, (n) => new Uint8Array(n));
+  }
 }

@@ -1,7 +1,6 @@
 import { tableToIPC } from "apache-arrow";
 import { Compression, Encoding, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from "parquet-wasm/esm";
-import type { StoredEvent } from "../protocol/events";
-import { eventsToArrow } from "./columns";
+import type { EventBatch } from "./batch";
 
 // parquet-wasm dictionary-encodes every column by default. For columns that are (nearly)
 // unique per row a dictionary only adds bytes: monotonic integers delta-pack far better,
@@ -26,8 +25,8 @@ function writerProperties() {
  * Encodes a flush batch as a ZSTD Parquet file with the DESIGN.md columns.
  * parquet-wasm must have been initialized first (see `./wasm`).
  */
-export function encodeParquet(events: readonly StoredEvent[]): Uint8Array {
-  const ipc = tableToIPC(eventsToArrow(events), "stream");
+export function encodeParquet(batch: EventBatch): Uint8Array {
+  const ipc = tableToIPC(batch.table(), "stream");
   const table = WasmTable.fromIPCStream(ipc);
   return writeParquet(table, writerProperties());
 }

@@ -1,4 +1,4 @@
-import type { StoredEvent } from "../protocol/events";
+import type { EventBatch } from "./batch";
 
 /** What a sink is told about the batch it writes. */
 export interface FlushContext {
@@ -17,6 +17,9 @@ export interface FlushContext {
 /** A destination for flushed batches. `write` resolves only once the batch is durable there. */
 export interface Sink {
   readonly name: string;
-  /** Writes the batch idempotently (same context.seq → same result) and returns what it wrote (object keys, ids). */
-  write(events: readonly StoredEvent[], context: FlushContext): Promise<string[]>;
+  /**
+   * Writes the batch idempotently (same context.seq → same result) and returns what it wrote
+   * (object keys, ids). Read the batch as Arrow with `batch.table()` or as rows with `batch.events()`.
+   */
+  write(batch: EventBatch, context: FlushContext): Promise<string[]>;
 }

@@ -1,30 +1,129 @@
 import { describe, expect, it } from "vitest";
 import { EventBuffer } from "../../src/replica/buffer";
+import { EventBatch } from "../../src/sinks/batch";
+import { EventColumns } from "../../src/sinks/columns";
 import { sampleEvents } from "../helpers/events";
+
+const owner = () => ({ tenant: "acme", name: "acme-0" });
+const seqs = (batch: EventBatch) => batch.events().map((e) => e.seq);
+const ALL = Number.MAX_SAFE_INTEGER;
 
 describe("EventBuffer", () => {
   it("drops only uncommitted low events, oldest first, down to the limit", () => {
-    const buffer = new EventBuffer();
+    const buffer = new EventBuffer(owner);
     const events = sampleEvents(40); // importance cycles low, normal, high, critical
-    buffer.append(events.slice(0, 20), true);
-    buffer.append(events.slice(20), false);
+    buffer.append(events.slice(0, 20), 1000, 0, true);
+    buffer.append(events.slice(20), 1000, 20, false);
     const before = buffer.bytes;
     const dropped = buffer.dropLow(before - 1);
     expect(dropped).toBe(1);
-    expect(buffer.through(Number.MAX_SAFE_INTEGER).map((e) => e.seq)).not.toContain(20);
+    expect(seqs(buffer.through(ALL))).not.toContain(20);
     expect(buffer.dropLow(0)).toBe(4);
-    const left = buffer.through(Number.MAX_SAFE_INTEGER);
+    const left = buffer.through(ALL).events();
+    expect(left).toHaveLength(35);
     expect(left.filter((e) => e.importance === "low").every((e) => e.seq < 20)).toBe(true);
   });
 
-  it("removes flushed events by seq and keeps byte counts exact", () => {
-    const buffer = new EventBuffer();
-    buffer.append(sampleEvents(10), false);
+  it("removes flushed events by seq and keeps row and byte counts exact", () => {
+    const buffer = new EventBuffer(owner);
+    buffer.append(sampleEvents(10), 1000, 0, false);
+    const full = buffer.bytes;
     buffer.removeThrough(4);
     expect(buffer.rows).toBe(5);
-    expect(buffer.through(7).map((e) => e.seq)).toEqual([5, 6, 7]);
+    expect(buffer.bytes).toBeLessThan(full);
+    expect(seqs(buffer.through(7))).toEqual([5, 6, 7]);
     buffer.removeThrough(9);
     expect(buffer.bytes).toBe(0);
+    expect(buffer.rows).toBe(0);
     expect(buffer.lastSeq).toBeNull();
+  });
+
+  it("never changes the rows a flush batch sees while appends and removals go on", () => {
+    const buffer = new EventBuffer(owner);
+    buffer.append(sampleEvents(30), 1000, 0, false);
+    const batch = buffer.through(ALL);
+    const seen = batch.events().map((e) => e.id);
+    buffer.append(sampleEvents(30, 30), 2000, 30, false);
+    buffer.dropLow(0);
+    expect(new EventBatch(batch.parts).events().map((e) => e.id)).toEqual(seen);
+    buffer.removeThrough(29);
+    expect(buffer.rows).toBe(23); // 30 appended after the view, minus their 7 low ones
+    expect(seqs(buffer.through(ALL))[0]).toBe(30);
+  });
+
+  it("stamps rows with the owner, the receipt time and consecutive seqs", () => {
+    const buffer = new EventBuffer(owner);
+    const input = sampleEvents(3).map((e) => ({ ...e, tenant: "other", replica: "x", seq: 99 }));
+    buffer.append(input, 1234, 7, true);
+    const rows = buffer.through(ALL).events();
+    expect(rows.map((e) => [e.tenant, e.replica, e.receivedAt, e.seq])).toEqual([
+      ["acme", "acme-0", 1234, 7],
+      ["acme", "acme-0", 1234, 8],
+      ["acme", "acme-0", 1234, 9],
+    ]);
+  });
+
+  it("is due for an age flush by the oldest event of each importance class", () => {
+    const buffer = new EventBuffer(owner);
+    expect(buffer.dueAt(10, 100)).toBeNull();
+    const [low, , high] = sampleEvents(3);
+    buffer.append([low!], 1000, 0, false);
+    expect(buffer.dueAt(10, 100)).toBe(1100);
+    buffer.append([high!], 1050, 1, false);
+    expect(buffer.dueAt(10, 100)).toBe(1060);
+  });
+});
+
+describe("EventColumns", () => {
+  it("gives back every field of every row, nulls and non-ASCII included", () => {
+    const events = sampleEvents(300);
+    const columns = EventColumns.from(events);
+    expect(columns.length).toBe(300);
+    for (let i = 0; i < events.length; i++) expect(columns.row(i)).toEqual(events[i]);
+  });
+
+  it("round-trips rows through the SQLite blob format, committed flags included", () => {
+    const events = sampleEvents(120);
+    const columns = EventColumns.from(events, true);
+    const restored = new EventColumns("acme", "acme-0", 1);
+    restored.appendEncoded(columns.encode(10, 110));
+    expect(restored.length).toBe(100);
+    expect(restored.bytes).toBe(
+      Array.from({ length: 100 }, (_, i) => columns.rowBytes(10 + i)).reduce((a, b) => a + b, 0),
+    );
+    for (let i = 0; i < 100; i++) {
+      expect(restored.row(i)).toEqual(events[10 + i]);
+      expect(restored.committedAt(i)).toBe(true);
+    }
+    expect(() => restored.appendEncoded(new Uint8Array(16))).toThrow(/version/);
+  });
+
+  it("builds an Arrow table whose values match the rows, across slices of several blocks", () => {
+    const events = sampleEvents(50);
+    const a = EventColumns.from(events.slice(0, 25));
+    const b = EventColumns.from(events.slice(25));
+    const batch = new EventBatch([
+      { columns: a, start: 5, end: 25 },
+      { columns: b, start: 0, end: 10 },
+    ]);
+    const table = batch.table();
+    expect(table.numRows).toBe(30);
+    const ids = table.getChild("id")?.toArray() as string[];
+    expect([...ids]).toEqual(events.slice(5, 35).map((e) => e.id));
+    expect(table.getChild("seq")?.get(0)).toBe(5n);
+    expect(table.getChild("user_id")?.get(0)).toBeNull();
+    expect(table.getChild("tenant")?.get(29)).toBe("acme");
+    expect(batch.seqRange()).toEqual({ first: 5, last: 34 });
+  });
+
+  it("splits a batch by UTC hour of receipt without reordering", () => {
+    const hour = 3_600_000;
+    const events = sampleEvents(6).map((e, i) => ({ ...e, receivedAt: [0, 1, 2, 0, 2, 1][i]! * hour + 5 }));
+    const parts = EventBatch.from(events).byHour();
+    expect(parts.map(([h, b]) => [h, b.events().map((e) => e.seq)])).toEqual([
+      [0, [0, 3]],
+      [hour, [1, 5]],
+      [2 * hour, [2, 4]],
+    ]);
   });
 });

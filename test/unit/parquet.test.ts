@@ -1,5 +1,6 @@
 import "../helpers/parquet-node";
 import { describe, expect, it } from "vitest";
+import { EventBatch } from "../../src/sinks/batch";
 import { encodeParquet } from "../../src/sinks/parquet";
 import { readParquetFiles } from "../helpers/duckdb";
 import { sampleEvents } from "../helpers/events";
@@ -7,7 +8,7 @@ import { sampleEvents } from "../helpers/events";
 describe("Parquet encoding", () => {
   it("round-trips every column of every event through DuckDB", async () => {
     const events = sampleEvents(2500);
-    const rows = await readParquetFiles([encodeParquet(events)]);
+    const rows = await readParquetFiles([encodeParquet(EventBatch.from(events))]);
     expect(rows).toHaveLength(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
@@ -34,7 +35,7 @@ describe("Parquet encoding", () => {
     const { join } = await import("node:path");
     const { tmpdir } = await import("node:os");
     const path = join(mkdtempSync(join(tmpdir(), "pq-")), "x.parquet");
-    writeFileSync(path, encodeParquet(sampleEvents(100)));
+    writeFileSync(path, encodeParquet(EventBatch.from(sampleEvents(100))));
     const meta = await query(`SELECT DISTINCT compression FROM parquet_metadata('${path}')`);
     expect(meta.map((m) => m.compression)).toEqual(["ZSTD"]);
     const types = await query(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('${path}'))`);

@@ -138,11 +138,9 @@ export async function eventually<T>(check: () => Promise<T | null | undefined | 
 export async function committedRows(tenantName: string, n = 0): Promise<number> {
   const { runInDurableObject } = await import("cloudflare:test");
   return runInDurableObject(replicaStub(tenantName, n), (_instance, state) => {
-    const rows = state.storage.sql
-      .exec<{ body: string }>("SELECT body FROM batches")
-      .toArray()
-      .map((r) => (JSON.parse(r.body) as unknown[]).length);
-    return rows.reduce((a, b) => a + b, 0);
+    return state.storage.sql
+      .exec<{ n: number }>("SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) AS n FROM batches")
+      .one().n;
   });
 }
 
