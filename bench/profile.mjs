@@ -8,7 +8,7 @@
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import WebSocket from "ws";
 import { buildWorker, workerOptions } from "../test/helpers/miniflare.mjs";
-import { INGEST_VARS, loadShape } from "./ingest.mjs";
+import { INGEST_CONFIG, INGEST_VARS, loadShape } from "./ingest.mjs";
 import { frameBuilder } from "./lib/frames.mjs";
 import { fmt, table } from "./lib/stats.mjs";
 import { Conn, runLoad } from "./lib/ws-load.mjs";
@@ -51,7 +51,7 @@ function selfTime(profile) {
   return [...counts].map(([fn, n]) => ({ fn, share: n / profile.samples.length })).sort((a, b) => b.share - a.share);
 }
 
-const options = workerOptions(buildWorker(), { vars: INGEST_VARS });
+const options = workerOptions(buildWorker(INGEST_CONFIG), { vars: INGEST_VARS });
 const mf = new Miniflare(convertV4MiniflareOptions({ ...options, inspectorPort: INSPECTOR_PORT }));
 const url = (await mf.ready).toString().replace(/\/$/, "");
 const shape = loadShape();

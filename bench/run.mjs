@@ -6,7 +6,7 @@ import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { buildWorker } from "../test/helpers/miniflare.mjs";
 import { encodeJson, printEncode, runEncode } from "./encode.mjs";
-import { ingestJson, printIngest, runIngest } from "./ingest.mjs";
+import { INGEST_CONFIG, ingestJson, printIngest, runIngest } from "./ingest.mjs";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
 const SECTIONS = ["ingest", "encode"];
@@ -41,7 +41,7 @@ const log = (line) => process.stderr.write(`${line}\n`); // progress on stderr, 
 
 if (run("ingest")) {
   log("ingest: building the Worker with wrangler…");
-  const result = await runIngest(buildWorker(), log);
+  const result = await runIngest(buildWorker(INGEST_CONFIG), buildWorker(), log);
   printIngest(result);
   results.ingest = ingestJson(result);
 }

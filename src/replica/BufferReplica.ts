@@ -19,6 +19,7 @@ import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { EventBuffer } from "./buffer";
 import { Flusher, type FlushResult } from "./flusher";
+import { GroupCommit } from "./group-commit";
 import { attach, sendFrame, socketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
 
@@ -43,6 +44,7 @@ export class BufferReplica extends Replica {
   private readonly store: ReplicaStore;
   private readonly buffer = new EventBuffer(() => this.identity());
   private readonly flusher: Flusher;
+  private readonly commits: GroupCommit;
   private readonly counters = { received: 0, stored: 0, rejected: 0, dropped: 0 };
   private alarmAt: number | null = null;
   private sinkList: Sink[] | null = null;
@@ -55,6 +57,7 @@ export class BufferReplica extends Replica {
     this.limits = limitsFrom(env);
     this.policy = flushPolicyFrom(env);
     this.store = new ReplicaStore(ctx.storage.sql);
+    this.commits = new GroupCommit(0);
     // Committed (confirmed/durable) events survive a restart: back into the buffer.
     for (const blob of this.store.committedBatches()) this.buffer.appendEncoded(blob);
     this.flusher = new Flusher(
@@ -261,26 +264,23 @@ export class BufferReplica extends Replica {
     if (mode === "fire-and-forget") earlyAck?.(result);
     if (accepted.length === 0) return result;
 
-    const first = this.store.allocateSeqs(accepted.length);
-    const last = first + accepted.length - 1;
     let urgent = false;
     let soon = false;
     for (const e of accepted) {
       if (e.importance === "critical") urgent = true;
       else if (e.importance === "high") soon = true;
     }
-    const committed = mode === "confirmed" || mode === "durable";
-    const part = this.buffer.append(accepted, now, first, committed);
-    if (committed) this.store.insertBatch(first, last, part.columns.encode(part.start, part.end));
-
     const alarm = this.scheduleAlarm(
       now + (soon || urgent ? this.policy.highFlushIntervalMs : this.policy.flushIntervalMs),
     ).catch((err) => console.error("ducktail: setAlarm failed", err));
+    let last: number;
+    if (mode === "confirmed" || mode === "durable") {
+      // Seqs are taken when the group is written, so the buffer stays in seq order, and rows
+      // enter the buffer only with their SQLite row: a flush never takes uncommitted ones.
+      last = await this.commits.run(() => this.append(accepted, now, true));
+      await alarm;
+    } else last = this.append(accepted, now, false);
     if (urgent || this.overThreshold()) this.flushInBackground();
-    // Confirmed acks need no explicit sync(): the output gate holds every socket send until the
-    // writes before it are durable, and writes from frames arriving meanwhile share one commit
-    // (group commit). An explicit sync() per frame forced one fsync per frame instead.
-    if (committed) await alarm;
     if (mode === "durable") {
       try {
         await this.flusher.waitDurable(last, this.policy.durableCommitDelayMs);
@@ -292,6 +292,15 @@ export class BufferReplica extends Replica {
       }
     }
     return result;
+  }
+
+  /** Stamps and buffers accepted events (and commits them to SQLite); returns the last seq. */
+  private append(events: NormalizedEvent[], receivedAt: number, committed: boolean): number {
+    const first = this.store.allocateSeqs(events.length);
+    const last = first + events.length - 1;
+    const part = this.buffer.append(events, receivedAt, first, committed);
+    if (committed) this.store.insertBatch(first, last, part.columns.encode(part.start, part.end));
+    return last;
   }
 
   /**
@@ -380,6 +389,8 @@ export class BufferReplica extends Replica {
       flushed: this.flusher.flushedRows,
       files: this.flusher.files,
       flushFailures: this.flusher.failures,
+      sqliteCommits: this.commits.groups,
+      committedBatches: this.commits.writes,
       lastFlushAt: this.flusher.lastFlushAt,
       lastError: this.flusher.lastError,
       bufferedRows: this.buffer.rows,

@@ -46,8 +46,7 @@ export class EventBuffer {
     const block = this.openBlock();
     const start = block.length;
     const before = block.bytes;
-    for (let i = 0; i < events.length; i++)
-      block.push(events[i] as NormalizedEvent, receivedAt, firstSeq + i, committed);
+    block.pushBatch(events, receivedAt, firstSeq, committed);
     this.rowCount += events.length;
     this.byteCount += block.bytes - before;
     if (block.length >= BLOCK_ROWS) this.open = null;
