@@ -13,6 +13,12 @@ export interface DogReplica {
   readonly uid: string;
   fetch(input: RequestInfo, init?: RequestInit): Promise<Response>;
   gossip(msg: Record<string, unknown>): Promise<unknown[]>;
+  /** To every socket of this replica (dog's pool). */
+  emit(msg: string | Record<string, unknown>): void;
+  /** To every socket of every replica in the group. */
+  broadcast(msg: string | Record<string, unknown>): Promise<void>;
+  /** To one client's sockets, on whichever replica holds them. */
+  whisper(target: string, msg: string | Record<string, unknown>): Promise<void>;
 }
 
 export interface DogGroup {

@@ -1,7 +1,8 @@
+import type { TierVars } from "./group/tiers";
 import type { LimitVars } from "./protocol/limits";
 
 /** Bindings and vars of the DuckTail Worker (see wrangler.toml). */
-export interface Env extends LimitVars {
+export interface Env extends LimitVars, TierVars {
   COORDINATOR: DurableObjectNamespace;
   REPLICA: DurableObjectNamespace;
   EVENTS: R2Bucket;
@@ -11,4 +12,12 @@ export interface Env extends LimitVars {
   REPLICA_CONNECTION_LIMIT?: string;
   /** How long the Worker caches a tenant's routing table. Default 10,000 ms. */
   ROUTING_TTL_MS?: string;
+  /** How often a busy replica reports its load to the coordinator. Default 10,000 ms. */
+  REPORT_INTERVAL_MS?: string;
+  /**
+   * Optional Workers rate-limit binding (`[[ratelimits]]`), keyed by tenant and sized to the
+   * tenant's rate budget: when it says no, the coordinator scales up a tier at once (an early
+   * warning ahead of the replicas' reports). Requests are never refused because of it.
+   */
+  RATE_LIMITER?: { limit(options: { key: string }): Promise<{ success: boolean }> };
 }

@@ -28,6 +28,9 @@ const CONTROL_PARAMS = new Set(["key", "storageMode", "data"]);
 let keyCache: { secret: string | undefined; table: KeyTable | null } | null = null;
 const routes = new Map<string, { table: RoutingTable; expires: number }>();
 let roundRobin = 0;
+/** When this isolate last told a tenant's coordinator about rate-limit pressure (at most once a second). */
+const pressureSent = new Map<string, number>();
+const PRESSURE_EVERY_MS = 1_000;
 
 function keysOf(env: Env): KeyTable | null {
   if (!keyCache || keyCache.secret !== env.DUCKTAIL_KEYS) {
@@ -52,9 +55,33 @@ async function routingTable(env: Env, tenant: string): Promise<RoutingTable> {
     headers: tenantHeaders(tenant),
   });
   if (!res.ok) throw new DuckTailError(ErrorCode.internal, `coordinator answered ${res.status}`);
-  const table = (await res.json()) as RoutingTable;
-  routes.set(tenant, { table, expires: Date.now() + table.ttlMs });
+  return cacheRoutes((await res.json()) as RoutingTable);
+}
+
+function cacheRoutes(table: RoutingTable): RoutingTable {
+  routes.set(table.tenant, { table, expires: Date.now() + table.ttlMs });
   return table;
+}
+
+/**
+ * The optional rate-limit binding, keyed by tenant, is an early warning: past its limit the
+ * coordinator scales the tenant up a tier at once (and this isolate takes the new routing table)
+ * instead of waiting for the replicas' next reports. Requests are never refused because of it.
+ */
+async function checkPressure(env: Env, tenant: string, ctx: ExecutionContext): Promise<void> {
+  if (!env.RATE_LIMITER) return;
+  const { success } = await env.RATE_LIMITER.limit({ key: tenant });
+  const now = Date.now();
+  if (success || now - (pressureSent.get(tenant) ?? 0) < PRESSURE_EVERY_MS) return;
+  pressureSent.set(tenant, now);
+  ctx.waitUntil(
+    coordinator(env, tenant)
+      .fetch(`http://coordinator${InternalRoute.pressure}`, { method: "POST", headers: tenantHeaders(tenant) })
+      .then(async (res) => {
+        if (res.ok) cacheRoutes((await res.json()) as RoutingTable);
+      })
+      .catch((err) => console.error("ducktail: pressure signal failed", err)),
+  );
 }
 
 /** Sends an internal request to one of the tenant's shards, spread round-robin. */
@@ -136,8 +163,27 @@ async function socket(req: Request, env: Env, url: URL, principal: Principal): P
   return stub.fetch(upstream);
 }
 
-async function adminCall(env: Env, tenant: string, route: string, method: string): Promise<Response> {
-  return coordinator(env, tenant).fetch(`http://coordinator${route}`, { method, headers: tenantHeaders(tenant) });
+async function adminCall(env: Env, tenant: string, route: string, method: string, body?: BodyInit): Promise<Response> {
+  return coordinator(env, tenant).fetch(`http://coordinator${route}`, { method, headers: tenantHeaders(tenant), body });
+}
+
+/** GET /buffer/ws?shard=n (admin): a socket straight to one shard, for inspection; dog does not place it. */
+async function shardSocket(req: Request, env: Env, url: URL, principal: Principal): Promise<Response> {
+  if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    throw new DuckTailError(ErrorCode.badFrame, "expected a WebSocket upgrade (Upgrade: websocket)");
+  }
+  const n = Number(url.searchParams.get("shard"));
+  const list = (await (await adminCall(env, principal.tenant, InternalRoute.shards, "GET")).json()) as {
+    shards: { n: number; id: string }[];
+  };
+  const shard = list.shards.find((s) => s.n === n);
+  if (!shard) throw new DuckTailError(ErrorCode.notFound, `tenant has no shard ${url.searchParams.get("shard")}`);
+  const upstream = new Request(`http://replica${InternalRoute.ws}${url.search}`, req);
+  upstream.headers.set(Header.scope, principal.scope);
+  upstream.headers.set(Header.tenant, principal.tenant);
+  upstream.headers.set(Header.shard, String(n));
+  upstream.headers.set(Header.admin, "1");
+  return env.REPLICA.get(env.REPLICA.idFromString(shard.id)).fetch(upstream);
 }
 
 function need(env: Env, req: Request, url: URL, scope: Scope | null): Principal {
@@ -148,7 +194,7 @@ function need(env: Env, req: Request, url: URL, scope: Scope | null): Principal 
 }
 
 export default {
-  async fetch(req: Request, env: Env): Promise<Response> {
+  async fetch(req: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(req.url);
     try {
       switch (url.pathname) {
@@ -165,16 +211,36 @@ export default {
             }),
           });
         }
-        case "/ws":
-          return await socket(req, env, url, need(env, req, url, null));
+        case "/ws": {
+          const principal = need(env, req, url, null);
+          await checkPressure(env, principal.tenant, ctx);
+          return await socket(req, env, url, principal);
+        }
         case "/e":
-          if (req.method !== "POST" && req.method !== "GET") break;
-          return await ingest(req, env, url, need(env, req, url, "write"));
+        case "/buffer/events": {
+          if (req.method !== "POST" && (req.method !== "GET" || url.pathname !== "/e")) break;
+          const principal = need(env, req, url, "write");
+          await checkPressure(env, principal.tenant, ctx);
+          return await ingest(req, env, url, principal);
+        }
         case "/flush":
           if (req.method !== "POST") break;
           return await adminCall(env, need(env, req, url, "admin").tenant, InternalRoute.flush, "POST");
         case "/buffer/stats":
           return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.stats, "GET");
+        case "/buffer/stats/aggregate":
+          return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.aggregate, "GET");
+        case "/shards":
+          return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.shards, "GET");
+        case "/buffer/scale": {
+          if (req.method !== "POST") break;
+          const tenant = need(env, req, url, "admin").tenant;
+          const res = await adminCall(env, tenant, InternalRoute.scale, "POST", await req.text());
+          if (res.ok) routes.delete(tenant); // this isolate routes by the new tier at once
+          return res;
+        }
+        case "/buffer/ws":
+          return await shardSocket(req, env, url, need(env, req, url, "admin"));
         default:
           throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
       }

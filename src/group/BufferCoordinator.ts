@@ -1,8 +1,9 @@
 import { Group } from "../dog";
 import type { Env } from "../env";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
-import { DogHeader, DogRoute, Header, InternalRoute } from "../protocol/routes";
+import { DogHeader, DogRoute, Header, InternalRoute, type LoadReport } from "../protocol/routes";
 import { Registry, type Shard } from "./registry";
+import { nextTier, shardsFor, TIER_COUNT, type TierDecision, type TierPolicy, tierPolicyFrom } from "./tiers";
 
 /** What the Worker caches per tenant to route HTTP ingest without asking the coordinator. */
 export interface RoutingTable {
@@ -14,13 +15,37 @@ export interface RoutingTable {
 
 const DEFAULT_CONNECTION_LIMIT = 1000;
 const DEFAULT_ROUTING_TTL_MS = 10_000;
+const DEFAULT_REPORT_INTERVAL_MS = 10_000;
+
+/** Counters a replica reports in its stats that /buffer/stats/aggregate sums over shards. */
+const AGGREGATED = [
+  "requests",
+  "received",
+  "stored",
+  "rejected",
+  "dropped",
+  "flushed",
+  "files",
+  "flushFailures",
+  "bufferedRows",
+  "bufferedBytes",
+  "committedRows",
+  "connections",
+] as const;
 
 /**
- * One per tenant (`COORDINATOR.idFromName(tenant)`): a dog Group that places sockets on
- * replica shards by connection limit and hands the Worker its routing table.
+ * One per tenant (`COORDINATOR.idFromName(tenant)`): a dog Group that sizes the tenant's set of
+ * replica shards by load tier, places sockets on them by connection limit, and hands the Worker
+ * the routing table it caches. It is never on the path of an ingest request.
  *
- * dog's own identify/close bookkeeping lives in private memory; this class answers the same
- * routes with the same headers from a registry persisted in SQLite instead.
+ * - Tier (src/group/tiers.ts): replicas report their rates (`/_/report`); the sum picks the
+ *   tier, up at once and down only after a quiet period. An alarm keeps re-deciding while the
+ *   tier is above 1, so a tenant whose traffic stops still comes back down. An optional
+ *   rate-limit binding in the Worker raises a tier early (`/_/pressure`).
+ * - Scaling up opens (and introduces) the new shards before the routing table names them;
+ *   scaling down drains the leaving ones: they flush and send their sockets back to identify.
+ * - dog's own identify/close bookkeeping lives in private memory; this class answers the same
+ *   routes with the same headers from a registry persisted in SQLite instead, with the tier.
  */
 export class BufferCoordinator extends Group {
   protected readonly ctx: DurableObjectState;
@@ -28,6 +53,10 @@ export class BufferCoordinator extends Group {
   /** dog: connections per replica before another shard opens. Var REPLICA_CONNECTION_LIMIT. */
   readonly limit: number;
   private readonly registry: Registry;
+  private readonly policy: TierPolicy;
+  private readonly reportIntervalMs: number;
+  /** Routing-table requests answered since this object started (to show the Worker's cache works). */
+  private routingRequests = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env as never);
@@ -35,6 +64,8 @@ export class BufferCoordinator extends Group {
     this.env = env;
     this.limit = Number(env.REPLICA_CONNECTION_LIMIT ?? DEFAULT_CONNECTION_LIMIT);
     this.registry = new Registry(ctx.storage.sql);
+    this.policy = tierPolicyFrom(env);
+    this.reportIntervalMs = Number(env.REPORT_INTERVAL_MS ?? DEFAULT_REPORT_INTERVAL_MS);
   }
 
   /** dog: which namespaces hold the replicas and the groups. */
@@ -63,15 +94,45 @@ export class BufferCoordinator extends Group {
   private async route(req: Request, pathname: string): Promise<Response> {
     switch (pathname) {
       case InternalRoute.routing:
+        this.routingRequests++;
         return Response.json(await this.routingTable());
       case InternalRoute.stats:
         return Response.json(await this.stats());
+      case InternalRoute.shards:
+        return Response.json(this.shardList());
+      case InternalRoute.aggregate:
+        return Response.json(await this.aggregate());
       case InternalRoute.flush:
-        if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST to flush");
+        this.requirePost(req, "flush");
         return Response.json(await this.flushAll());
+      case InternalRoute.report: {
+        this.requirePost(req, "report");
+        this.registry.saveReport((await req.json()) as LoadReport);
+        await this.decide(false);
+        return new Response(null, { status: 204 });
+      }
+      case InternalRoute.pressure:
+        this.requirePost(req, "pressure");
+        await this.decide(true);
+        return Response.json(await this.routingTable());
+      case InternalRoute.scale: {
+        this.requirePost(req, "scale");
+        this.registry.setMeta("pinned", String(parseScale(await req.json().catch(() => null))));
+        const decision = await this.decide(false);
+        return Response.json({ ...decision, routing: await this.routingTable() });
+      }
       default:
         throw new DuckTailError(ErrorCode.notFound, `no route ${pathname}`);
     }
+  }
+
+  /** Re-decides the tier on the coordinator's alarm (set while above tier 1 or pinned). */
+  async alarm(): Promise<void> {
+    await this.decide(false);
+  }
+
+  private requirePost(req: Request, what: string): void {
+    if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, `POST to ${what}`);
   }
 
   // ---- dog protocol -------------------------------------------------------------------------
@@ -80,26 +141,37 @@ export class BufferCoordinator extends Group {
   private async identify(req: Request): Promise<Response> {
     const client = req.headers.get(DogHeader.client);
     if (!client) throw new DuckTailError(ErrorCode.badFrame, "Missing: Request ID");
-    const shard =
-      this.placement(client) ??
-      // Opening a shard awaits other objects; block other requests so two cannot open the same n.
-      (await this.ctx.blockConcurrencyWhile(
-        async () => this.placement(client) ?? this.openShard(this.registry.shards().length),
-      ));
+    let shard = this.placement(client);
+    if (!shard || shard.draining) {
+      // Opening or waking a shard awaits other objects; block other requests so two cannot open the same n.
+      shard = await this.ctx.blockConcurrencyWhile(async () => {
+        const again = this.placement(client);
+        if (again && !again.draining) return again;
+        if (again) {
+          this.registry.setDraining(again.n, false);
+          return again;
+        }
+        return this.openShard(nextFree(this.registry.shards()));
+      });
+    }
     this.registry.setConnections(shard.n, shard.connections + 1);
     this.registry.mapClient(client, shard.n);
     return new Response(shard.id);
   }
 
-  /** The client's previous shard if it has room, else the least-loaded shard with room. */
+  /**
+   * Where a socket goes: its previous shard if that is routed and has room, else the least-loaded
+   * routed shard with room, else a shard outside the tier that has room (the connection limit
+   * outranks the tier), preferring ones not draining. Undefined: open another.
+   */
   private placement(client: string): Shard | undefined {
-    const shards = this.registry.shards();
+    const shards = this.registry.shards().filter((s) => s.connections < this.limit);
+    const active = shardsFor(this.tier(), this.policy);
     const mapped = this.registry.clientShard(client);
-    const sticky = shards.find((s) => s.n === mapped && s.connections < this.limit);
+    const rank = (s: Shard) => (s.n < active ? 0 : s.draining ? 2 : 1);
+    const sticky = shards.find((s) => s.n === mapped && rank(s) === 0);
     if (sticky) return sticky;
-    return shards
-      .filter((s) => s.connections < this.limit)
-      .sort((a, b) => a.connections - b.connections || a.n - b.n)[0];
+    return shards.sort((a, b) => rank(a) - rank(b) || a.connections - b.connections || a.n - b.n)[0];
   }
 
   /** dog's `/~$~/close`: a replica reports a socket gone. */
@@ -140,41 +212,145 @@ export class BufferCoordinator extends Group {
     });
   }
 
-  /** The shards HTTP ingest is spread over: tier 1 is shard 0 (load tiers grow it; issue #4). */
+  /** The shards HTTP ingest is spread over: the current tier's (opened on first use). */
   private async routingTable(): Promise<RoutingTable> {
-    let shards = this.registry.shards();
-    if (shards.length === 0) {
-      shards = await this.ctx.blockConcurrencyWhile(async () => {
-        const again = this.registry.shards();
-        return again.length > 0 ? again : [await this.openShard(0)];
-      });
+    const count = shardsFor(this.tier(), this.policy);
+    let shards = this.registry.shards().filter((s) => s.n < count);
+    if (shards.length < count) {
+      await this.applyTier(this.tier());
+      shards = this.registry.shards().filter((s) => s.n < count);
     }
-    const tier = Number(this.registry.meta("tier") ?? 1);
     const ttlMs = Number(this.env.ROUTING_TTL_MS ?? DEFAULT_ROUTING_TTL_MS);
     const tenant = this.tenant();
-    const first = shards.slice(0, 1);
-    return { tenant, tier, shards: first.map((s) => ({ n: s.n, id: s.id, name: `${tenant}-${s.n}` })), ttlMs };
+    return {
+      tenant,
+      tier: this.tier(),
+      shards: shards.map((s) => ({ n: s.n, id: s.id, name: `${tenant}-${s.n}` })),
+      ttlMs,
+    };
   }
 
-  private async stats(): Promise<Record<string, unknown>> {
-    const shards = this.registry.shards();
-    const replicas = await Promise.all(
-      shards.map(async (s) => {
-        const res = await this.replica(s, InternalRoute.stats);
-        return {
-          n: s.n,
-          id: s.id,
-          connections: s.connections,
-          stats: res.ok ? await res.json() : { error: res.status },
-        };
-      }),
-    );
+  // ---- load tiers ---------------------------------------------------------------------------
+
+  private tier(): number {
+    return Number(this.registry.meta("tier") ?? 1);
+  }
+
+  private pinned(): number | null {
+    const raw = this.registry.meta("pinned");
+    return raw && raw !== "auto" ? Number(raw) : null;
+  }
+
+  /** The tenant's request rate: the sum of the shards' fresh reports (stale ones count as idle). */
+  private rate(now: number): number {
+    let rps = 0;
+    for (const s of this.registry.shards()) {
+      const r = s.report;
+      if (r && now - r.at <= 2 * this.reportIntervalMs) rps += r.requests / r.seconds;
+    }
+    return rps;
+  }
+
+  /** Runs the tier policy on the current signals and applies its decision. */
+  private async decide(pressure: boolean): Promise<TierDecision> {
+    const now = Date.now();
+    const quiet = this.registry.meta("quiet_since");
+    const state = { tier: this.tier(), quietSince: quiet ? Number(quiet) : null };
+    const decision = nextTier(state, { rps: this.rate(now), now, pressure, pinned: this.pinned() }, this.policy);
+    this.registry.setMeta("quiet_since", decision.quietSince === null ? "" : String(decision.quietSince));
+    if (decision.tier !== state.tier) await this.applyTier(decision.tier);
+    // Above tier 1, keep deciding even if every replica goes quiet and stops reporting.
+    if (decision.tier > 1 && decision.reason !== "pinned") await this.ctx.storage.setAlarm(now + this.reportIntervalMs);
+    return decision;
+  }
+
+  /**
+   * Moves to `tier`: opens (and introduces) any missing shard of the tier before the routing table
+   * names it, then drains the routed shards beyond it. Their sockets reconnect through identify.
+   */
+  private async applyTier(tier: number): Promise<void> {
+    const count = shardsFor(tier, this.policy);
+    const leaving = await this.ctx.blockConcurrencyWhile(async () => {
+      const have = new Set(this.registry.shards().map((s) => s.n));
+      for (let n = 0; n < count; n++) if (!have.has(n)) await this.openShard(n);
+      const before = shardsFor(this.tier(), this.policy);
+      this.registry.setMeta("tier", String(tier));
+      for (const s of this.registry.shards()) if (s.n < count && s.draining) this.registry.setDraining(s.n, false);
+      const out = this.registry.shards().filter((s) => s.n >= count && s.n < before && !s.draining);
+      for (const s of out) this.registry.setDraining(s.n, true);
+      return out;
+    });
+    for (const s of leaving) {
+      this.ctx.waitUntil(
+        this.replica(s, InternalRoute.drain, "POST").then(
+          (res) => (res.ok ? undefined : console.error(`ducktail: drain of shard ${s.n} answered ${res.status}`)),
+          (err) => console.error(`ducktail: drain of shard ${s.n} failed`, err),
+        ),
+      );
+    }
+  }
+
+  /** The registry as the Worker's GET /shards shows it (no calls to the shards). */
+  private shardList(): Record<string, unknown> {
+    const tier = this.tier();
+    const active = shardsFor(tier, this.policy);
+    const now = Date.now();
     return {
       tenant: this.tenant(),
-      tier: Number(this.registry.meta("tier") ?? 1),
-      connectionLimit: this.limit,
-      shards: replicas,
+      tier,
+      pinned: this.pinned(),
+      routed: active,
+      rps: Math.round(this.rate(now) * 10) / 10,
+      shards: this.registry.shards().map((s) => ({
+        n: s.n,
+        id: s.id,
+        name: `${this.tenant()}-${s.n}`,
+        state: s.n < active ? "routed" : s.draining ? "draining" : "sockets-only",
+        connections: s.connections,
+        health: health(s, now, this.reportIntervalMs),
+        lastReport: s.report,
+      })),
     };
+  }
+
+  /** The registry plus each shard's own stats (GET /buffer/stats). */
+  private async stats(): Promise<Record<string, unknown>> {
+    const list = this.shardList();
+    const replicas = await this.fanOut(InternalRoute.stats);
+    return {
+      ...list,
+      connectionLimit: this.limit,
+      routingRequests: this.routingRequests,
+      shards: (list.shards as { n: number }[]).map((s) => ({ ...s, stats: replicas.get(s.n) ?? null })),
+    };
+  }
+
+  /** Counters summed over every shard (GET /buffer/stats/aggregate); shards that fail are named. */
+  private async aggregate(): Promise<Record<string, unknown>> {
+    const replicas = await this.fanOut(InternalRoute.stats);
+    const totals: Record<string, number> = Object.fromEntries(AGGREGATED.map((k) => [k, 0]));
+    const missing: number[] = [];
+    for (const [n, stats] of replicas) {
+      if ("error" in stats) missing.push(n);
+      else for (const k of AGGREGATED) totals[k] = (totals[k] ?? 0) + Number(stats[k] ?? 0);
+    }
+    return { tenant: this.tenant(), tier: this.tier(), shards: replicas.size, missing, ...totals };
+  }
+
+  /** GETs an internal route of every shard; a shard that fails maps to `{error}`. */
+  private async fanOut(route: string): Promise<Map<number, Record<string, unknown>>> {
+    const out = new Map<number, Record<string, unknown>>();
+    await Promise.all(
+      this.registry.shards().map(async (s) => {
+        try {
+          const res = await this.replica(s, route);
+          out.set(s.n, res.ok ? ((await res.json()) as Record<string, unknown>) : { error: `status ${res.status}` });
+        } catch (err) {
+          out.set(s.n, { error: (err as Error).message });
+        }
+      }),
+    );
+    return out;
   }
 
   /** Flushes every shard; answers the objects written, and which shards failed. */
@@ -211,4 +387,26 @@ export class BufferCoordinator extends Group {
     if (!this.tenantName) throw new DuckTailError(ErrorCode.internal, "coordinator has no tenant yet");
     return this.tenantName;
   }
+}
+
+/** The first shard number not in use. */
+function nextFree(shards: Shard[]): number {
+  const used = new Set(shards.map((s) => s.n));
+  let n = 0;
+  while (used.has(n)) n++;
+  return n;
+}
+
+/** `{tier: 1..7}` pins the tier; `{tier: "auto"}` releases it. */
+function parseScale(body: unknown): number | "auto" {
+  const tier = (body as { tier?: unknown } | null)?.tier;
+  if (tier === "auto") return "auto";
+  if (typeof tier === "number" && Number.isInteger(tier) && tier >= 1 && tier <= TIER_COUNT) return tier;
+  throw new DuckTailError(ErrorCode.badRequest, `tier must be an integer 1..${TIER_COUNT} or "auto"`);
+}
+
+/** "ok" (reported lately), "idle" (no recent report: no traffic, or unreachable), "draining". */
+function health(s: Shard, now: number, intervalMs: number): string {
+  if (s.draining) return "draining";
+  return s.report && now - s.report.at <= 2 * intervalMs ? "ok" : "idle";
 }

@@ -1,3 +1,5 @@
+import type { LoadReport } from "../protocol/routes";
+
 /** One replica shard of a tenant, as the coordinator records it. */
 export interface Shard {
   n: number;
@@ -5,6 +7,30 @@ export interface Shard {
   id: string;
   /** Open WebSockets dog placed on it. */
   connections: number;
+  /** Left the routing table on a scale-down; takes sockets again only if no other shard has room. */
+  draining: boolean;
+  /** Its latest load report, if any. */
+  report: LoadReport | null;
+}
+
+type ShardRow = {
+  n: number;
+  id: string;
+  connections: number;
+  draining: number | null;
+  report: string | null;
+};
+
+const SHARD_SELECT = `SELECT s.n, s.id, s.connections, h.draining, h.report FROM shards s LEFT JOIN shard_health h ON h.n = s.n`;
+
+function toShard(r: ShardRow): Shard {
+  return {
+    n: r.n,
+    id: r.id,
+    connections: r.connections,
+    draining: r.draining === 1,
+    report: r.report ? (JSON.parse(r.report) as LoadReport) : null,
+  };
 }
 
 /**
@@ -19,6 +45,9 @@ export class Registry {
       `CREATE TABLE IF NOT EXISTS shards (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, connections INTEGER NOT NULL DEFAULT 0)`,
     );
     sql.exec(`CREATE TABLE IF NOT EXISTS clients (client TEXT PRIMARY KEY, shard INTEGER NOT NULL)`);
+    sql.exec(
+      `CREATE TABLE IF NOT EXISTS shard_health (n INTEGER PRIMARY KEY, draining INTEGER NOT NULL DEFAULT 0, report TEXT)`,
+    );
   }
 
   meta(key: string): string | null {
@@ -30,22 +59,33 @@ export class Registry {
   }
 
   shards(): Shard[] {
-    return this.sql
-      .exec<{ n: number; id: string; connections: number }>(`SELECT n, id, connections FROM shards ORDER BY n`)
-      .toArray();
+    return this.sql.exec<ShardRow>(`${SHARD_SELECT} ORDER BY s.n`).toArray().map(toShard);
   }
 
   shardById(id: string): Shard | null {
-    return (
-      this.sql
-        .exec<{ n: number; id: string; connections: number }>(`SELECT n, id, connections FROM shards WHERE id = ?`, id)
-        .toArray()[0] ?? null
-    );
+    const row = this.sql.exec<ShardRow>(`${SHARD_SELECT} WHERE s.id = ?`, id).toArray()[0];
+    return row ? toShard(row) : null;
   }
 
   addShard(n: number, id: string): Shard {
     this.sql.exec(`INSERT INTO shards (n, id, connections) VALUES (?, ?, 0)`, n, id);
-    return { n, id, connections: 0 };
+    return { n, id, connections: 0, draining: false, report: null };
+  }
+
+  setDraining(n: number, draining: boolean): void {
+    this.sql.exec(
+      `INSERT INTO shard_health (n, draining) VALUES (?, ?) ON CONFLICT (n) DO UPDATE SET draining = excluded.draining`,
+      n,
+      draining ? 1 : 0,
+    );
+  }
+
+  saveReport(report: LoadReport): void {
+    this.sql.exec(
+      `INSERT INTO shard_health (n, report) VALUES (?, ?) ON CONFLICT (n) DO UPDATE SET report = excluded.report`,
+      report.n,
+      JSON.stringify(report),
+    );
   }
 
   setConnections(n: number, connections: number): void {

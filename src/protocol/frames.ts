@@ -26,6 +26,8 @@ export type ServerFrame =
   | ({ type: "stats"; id?: string } & Record<string, unknown>)
   | { type: "flushed"; id?: string; files: string[] }
   | { type: "pong"; id?: string; ts: number }
+  /** The shard is leaving the tenant's routing table: reconnect to /ws (the socket closes with 1012). */
+  | { type: "reconnect"; reason: string }
   | { type: "error"; id?: string; code: ErrorCode; message: string };
 
 /** A frame that failed to parse, with the `id` it carried if one could be read. */

@@ -26,6 +26,8 @@ export const Header = {
   tenant: "x-ducktail-tenant",
   shard: "x-ducktail-shard",
   scope: "x-ducktail-scope",
+  /** Set by the Worker on an admin socket to a named shard (GET /buffer/ws): not placed by dog. */
+  admin: "x-ducktail-admin",
 } as const;
 
 /** Internal routes between Worker, coordinator and replicas (never exposed publicly). */
@@ -36,4 +38,29 @@ export const InternalRoute = {
   flush: "/_/flush",
   events: "/_/events",
   ws: "/_/ws",
+  /** Replica → coordinator: request/event rates and buffer fill since the last report. */
+  report: "/_/report",
+  /** Worker → coordinator: the rate-limit binding said the tenant is over its budget. */
+  pressure: "/_/pressure",
+  /** Coordinator → replica: leaving the routing table; flush everything and move the sockets. */
+  drain: "/_/drain",
+  scale: "/_/scale",
+  shards: "/_/shards",
+  aggregate: "/_/aggregate",
 } as const;
+
+/** What a replica reports to its coordinator (POST /_/report). */
+export interface LoadReport {
+  /** The shard number. */
+  n: number;
+  /** Ingest requests (HTTP bodies and socket frames) and events since the previous report. */
+  requests: number;
+  events: number;
+  /** Length of that window. */
+  seconds: number;
+  bufferedBytes: number;
+  bufferedRows: number;
+  connections: number;
+  /** Epoch ms the report was made. */
+  at: number;
+}

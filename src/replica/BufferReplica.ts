@@ -14,14 +14,16 @@ import {
   utf8Length,
 } from "../protocol/frames";
 import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
-import { DogHeader, DogRoute, Header, InternalRoute, isDogRoute } from "../protocol/routes";
+import { DogHeader, DogRoute, Header, InternalRoute, isDogRoute, type LoadReport } from "../protocol/routes";
 import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { EventBuffer } from "./buffer";
 import { Flusher, type FlushResult } from "./flusher";
 import { GroupCommit } from "./group-commit";
-import { attach, sendFrame, socketState } from "./sockets";
+import { attach, type SocketState, sendFrame, socketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
+
+const DEFAULT_REPORT_INTERVAL_MS = 10_000;
 
 export interface IngestResult {
   received: number;
@@ -45,7 +47,12 @@ export class BufferReplica extends Replica {
   private readonly buffer = new EventBuffer(() => this.identity());
   private readonly flusher: Flusher;
   private readonly commits: GroupCommit;
-  private readonly counters = { received: 0, stored: 0, rejected: 0, dropped: 0 };
+  private readonly counters = { requests: 0, received: 0, stored: 0, rejected: 0, dropped: 0 };
+  /** Requests and events since the last load report to the coordinator. */
+  private window = { requests: 0, events: 0, since: Date.now() };
+  private readonly reportIntervalMs: number;
+  /** Set once the coordinator drained this shard out of the routing table (until it is routed again). */
+  private draining = false;
   private alarmAt: number | null = null;
   private sinkList: Sink[] | null = null;
   private cachedIdentity: ReplicaIdentity | null = null;
@@ -56,6 +63,7 @@ export class BufferReplica extends Replica {
     this.env = env;
     this.limits = limitsFrom(env);
     this.policy = flushPolicyFrom(env);
+    this.reportIntervalMs = Number(env.REPORT_INTERVAL_MS ?? DEFAULT_REPORT_INTERVAL_MS);
     this.store = new ReplicaStore(ctx.storage.sql);
     this.commits = new GroupCommit(0);
     // Committed (confirmed/durable) events survive a restart: back into the buffer.
@@ -103,6 +111,50 @@ export class BufferReplica extends Replica {
     return replies.map((r) => decodeGossip<GossipReply>(r)).filter((r): r is GossipReply => r !== null);
   }
 
+  // ---- dog messaging over hibernated sockets -------------------------------------------------
+  //
+  // dog's Replica keeps its sockets in a private in-memory pool filled by `server.accept()`, so
+  // its emit/broadcast/whisper reach nobody for sockets accepted with the Hibernation API, and
+  // nobody at all after an eviction. Without forking dog, DuckTail keeps dog's routes and its
+  // neighbor fan-out and swaps the local delivery: these overrides (and the interception of
+  // dog's broadcast/whisper routes in `fetch`) send through `ctx.getWebSockets()`, whose sockets
+  // and attachments survive hibernation and eviction. Neighbors are persisted and replayed into
+  // dog on construction, so the fan-out survives too.
+
+  /** dog: sends a message to every socket on this replica. */
+  override emit(msg: string | Record<string, unknown>): void {
+    this.sendToSockets(typeof msg === "string" ? msg : JSON.stringify(msg), () => true);
+  }
+
+  /** dog: sends a message to every socket on every replica of the tenant. */
+  override async broadcast(msg: string | Record<string, unknown>): Promise<void> {
+    this.emit(msg);
+    await super.broadcast(msg); // dog's own local pool is empty: this only fans out
+  }
+
+  /** dog: sends a message to one client's sockets, wherever its replica is. */
+  override async whisper(target: string, msg: string | Record<string, unknown>): Promise<void> {
+    const text = typeof msg === "string" ? msg : JSON.stringify(msg);
+    if (this.sendToSockets(text, (s) => s.client === target) > 0) return;
+    await super.whisper(target, msg);
+  }
+
+  /** Sends raw text to this replica's sockets whose state passes `match`; returns how many. */
+  private sendToSockets(text: string, match: (state: SocketState) => boolean): number {
+    let sent = 0;
+    for (const ws of this.ctx.getWebSockets()) {
+      const state = socketState(ws);
+      if (!state || !match(state)) continue;
+      try {
+        ws.send(text);
+        sent++;
+      } catch {
+        // closing: skip
+      }
+    }
+    return sent;
+  }
+
   // ---- entry points -----------------------------------------------------------------------
 
   override async fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
@@ -113,6 +165,16 @@ export class BufferReplica extends Replica {
         const id = req.headers.get(DogHeader.neighbor);
         const group = req.headers.get(DogHeader.group);
         if (id && group) this.store.addNeighbor(id, group);
+      }
+      // A neighbor's broadcast or whisper: deliver it to our hibernated sockets (see `emit`).
+      if (url.pathname === DogRoute.broadcast) {
+        this.sendToSockets(await req.text(), (s) => s.client !== req.headers.get(DogHeader.client));
+        return new Response();
+      }
+      if (url.pathname === DogRoute.whisper) {
+        const target = req.headers.get(DogHeader.target);
+        this.sendToSockets(await req.text(), (s) => s.client === target);
+        return new Response();
       }
       return super.fetch(req);
     }
@@ -178,6 +240,7 @@ export class BufferReplica extends Replica {
 
   async alarm(): Promise<void> {
     this.alarmAt = null;
+    if (this.window.requests > 0) this.ctx.waitUntil(this.report());
     const pending = this.store.pendingFlush();
     const now = Date.now();
     if (pending && pending.retryAt > now) return this.scheduleAlarm(pending.retryAt, true);
@@ -221,6 +284,9 @@ export class BufferReplica extends Replica {
       }
       case InternalRoute.stats:
         return Response.json(this.stats());
+      case InternalRoute.drain:
+        if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST to drain");
+        return Response.json(await this.drain());
       default:
         throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
     }
@@ -230,15 +296,17 @@ export class BufferReplica extends Replica {
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       throw new DuckTailError(ErrorCode.badFrame, "expected a WebSocket upgrade");
     }
-    const client = req.headers.get(DogHeader.client);
-    const group = req.headers.get(DogHeader.group);
-    if (!client || !group) throw new DuckTailError(ErrorCode.badFrame, "missing dog client or group header");
+    const admin = req.headers.get(Header.admin) === "1";
+    const client = admin ? `admin-${crypto.randomUUID()}` : req.headers.get(DogHeader.client);
+    const group = admin ? "" : req.headers.get(DogHeader.group);
+    if (!client || group === null) throw new DuckTailError(ErrorCode.badFrame, "missing dog client or group header");
     const scope = (req.headers.get(Header.scope) ?? "write") as Scope;
     const storageMode = parseStorageMode(url.searchParams.get("storageMode") ?? undefined);
     const { 0: clientSide, 1: server } = new WebSocketPair();
     // Hibernation API: idle sockets cost no duration and outlive this object's eviction.
     this.ctx.acceptWebSocket(server);
-    attach(server, { client, group, scope, storageMode, connectedAt: Date.now() });
+    attach(server, { client, group, scope, storageMode, connectedAt: Date.now(), ...(admin && { admin }) });
+    this.draining = false;
     return new Response(null, { status: 101, webSocket: clientSide });
   }
 
@@ -257,11 +325,15 @@ export class BufferReplica extends Replica {
     const batch = validateBatch(raw, now, this.limits);
     const rejected = batch.rejected;
     const accepted = this.admit(batch.events, batch.indexes, rejected);
+    this.counters.requests++;
+    this.window.requests++;
+    this.window.events += raw.length;
     this.counters.received += raw.length;
     this.counters.rejected += rejected.length;
     this.counters.stored += accepted.length;
     const result: IngestResult = { received: raw.length, stored: accepted.length, rejected, storageMode: mode };
     if (mode === "fire-and-forget") earlyAck?.(result);
+    if (now - this.window.since >= this.reportIntervalMs) this.ctx.waitUntil(this.report());
     if (accepted.length === 0) return result;
 
     let urgent = false;
@@ -359,6 +431,65 @@ export class BufferReplica extends Replica {
     await this.ctx.storage.setAlarm(at);
   }
 
+  // ---- load reports and draining -------------------------------------------------------------
+
+  /**
+   * Tells the coordinator this shard's request and event rates and buffer fill since the last
+   * report (at most one per REPORT_INTERVAL_MS, sent after an ingest or from the alarm, never
+   * awaited by an ack). The coordinator sums them into the tenant's rate to pick its tier.
+   */
+  private async report(): Promise<void> {
+    const id = this.cachedIdentity;
+    if (!id) return;
+    const now = Date.now();
+    const { requests, events, since } = this.window;
+    this.window = { requests: 0, events: 0, since: now };
+    const body: LoadReport = {
+      n: id.shard,
+      requests,
+      events,
+      seconds: Math.max(0.001, (now - since) / 1000),
+      bufferedBytes: this.buffer.bytes,
+      bufferedRows: this.buffer.rows,
+      connections: this.ctx.getWebSockets().length,
+      at: now,
+    };
+    try {
+      const stub = this.env.COORDINATOR.get(this.env.COORDINATOR.idFromName(id.tenant));
+      await stub.fetch(`http://coordinator${InternalRoute.report}`, {
+        method: "POST",
+        headers: { [Header.tenant]: id.tenant },
+        body: JSON.stringify(body),
+      });
+    } catch (err) {
+      console.error("ducktail: load report failed", err);
+    }
+  }
+
+  /**
+   * Leaves the routing table (scale-down): flushes everything held, then asks every socket to
+   * reconnect (a `reconnect` frame, then close code 1012) so dog's identify places it on a shard
+   * that stays. Requests that still arrive (a Worker's routing table is cached for a few seconds)
+   * are taken and flushed as usual, so nothing acked is lost.
+   */
+  private async drain(): Promise<{ rows: number; files: string[]; sockets: number }> {
+    this.draining = true;
+    const flushed = await this.flush();
+    let sockets = 0;
+    for (const ws of this.ctx.getWebSockets()) {
+      const state = socketState(ws);
+      if (state?.admin) continue;
+      sendFrame(ws, { type: "reconnect", reason: "this shard left the tenant's routing table" });
+      try {
+        ws.close(1012, "shard draining; reconnect");
+        sockets++; // the coordinator's count drops when webSocketClose reports it
+      } catch {
+        // already closed
+      }
+    }
+    return { rows: flushed.rows, files: flushed.files, sockets };
+  }
+
   // ---- identity, stats, sockets -------------------------------------------------------------
 
   /** The Worker and coordinator name the shard on each request; the first naming is persisted. */
@@ -398,6 +529,7 @@ export class BufferReplica extends Replica {
       committedRows: this.store.committedRows(),
       pendingFlush: this.store.pendingFlush(),
       connections: this.ctx.getWebSockets().length,
+      draining: this.draining,
     };
   }
 
@@ -421,7 +553,7 @@ export class BufferReplica extends Replica {
   /** Tells the coordinator a socket left, in dog's `/~$~/close` protocol, so its count drops. */
   private async reportClose(ws: WebSocket): Promise<void> {
     const state = socketState(ws);
-    if (!state) return;
+    if (!state || state.admin) return;
     const headers = new Headers({
       [DogHeader.group]: state.group,
       [DogHeader.replica]: this.uid,

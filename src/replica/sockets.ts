@@ -11,6 +11,8 @@ export interface SocketState {
   /** Mode for `events` frames that name none. */
   storageMode: StorageMode;
   connectedAt: number;
+  /** An admin socket opened on a named shard (GET /buffer/ws), not placed by dog's identify. */
+  admin?: boolean;
 }
 
 // Deserializing an attachment on every message is measurable on a hot socket; the platform's

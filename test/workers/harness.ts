@@ -1,21 +1,25 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { Env } from "../../src/env";
 import type { GossipMessage, GossipReply } from "../../src/gossip/messages";
 import worker from "../../src/worker";
 
 /** A tenant of its own per test (keys make tenants), so tests never share shards or files. */
-export function tenant(name: string, scope: "write" | "read" | "admin" = "admin") {
+export function tenant(name: string, scope: "write" | "read" | "admin" = "admin", extra: Partial<Env> = {}) {
   const key = `key-${name}-${scope}`;
   const keys: Record<string, { tenant: string; scope: string }> = {
     [key]: { tenant: name, scope },
     [`key-${name}-write`]: { tenant: name, scope: "write" },
     [`key-${name}-read`]: { tenant: name, scope: "read" },
   };
-  const tenantEnv = { ...(env as unknown as Env), DUCKTAIL_KEYS: JSON.stringify(keys) } as Env;
-  const call = (path: string, init: RequestInit = {}, withKey = key) => {
+  const tenantEnv = { ...(env as unknown as Env), DUCKTAIL_KEYS: JSON.stringify(keys), ...extra } as Env;
+  const call = async (path: string, init: RequestInit = {}, withKey = key) => {
     const url = new URL(path, "https://ducktail.test");
     if (withKey) url.searchParams.set("key", withKey);
-    return worker.fetch(new Request(url, init), tenantEnv);
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(new Request(url, init), tenantEnv, ctx);
+    await waitOnExecutionContext(ctx);
+    return res;
   };
   return {
     name,

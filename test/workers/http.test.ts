@@ -1,3 +1,4 @@
+import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../src/env";
@@ -6,7 +7,7 @@ import { allRows, ev, tenant } from "./harness";
 
 describe("Worker HTTP routes", () => {
   it("states the open tenant in /health when no keys are configured", async () => {
-    const res = await worker.fetch(new Request("https://x/health"), env as unknown as Env);
+    const res = await worker.fetch(new Request("https://x/health"), env as unknown as Env, createExecutionContext());
     expect(await res.json()).toMatchObject({ ok: true, auth: "open", tenant: "default" });
   });
 
