@@ -39,7 +39,13 @@ export class Client {
   private waiting: ((f: Frame) => void)[] = [];
   private nextId = 0;
 
+  /** Resolves with the close code and reason once the server closes the socket. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+
   private constructor(readonly ws: WebSocket) {
+    this.closed = new Promise((resolve) =>
+      ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })),
+    );
     ws.addEventListener("message", (e) => {
       const frame = JSON.parse(e.data as string) as Frame;
       const w = this.waiting.shift();
@@ -159,6 +165,9 @@ export interface ReplicaInternals {
   env: Env;
   flush(): Promise<unknown>;
   gossipAll(msg: GossipMessage): Promise<GossipReply[]>;
+  broadcast(msg: string): Promise<void>;
+  whisper(target: string, msg: string): Promise<void>;
+  emit(msg: string): void;
 }
 
 /** Runs `fn` inside shard `n` of a tenant, with the replica instance and its state. */
