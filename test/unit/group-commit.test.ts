@@ -5,7 +5,11 @@ describe("GroupCommit", () => {
   it("runs the writes queued before its timer fires as one group, in order", async () => {
     const commit = new GroupCommit(0);
     const order: number[] = [];
-    const results = await Promise.all([1, 2, 3].map((n) => commit.run(() => (order.push(n), n * 10))));
+    const write = (n: number) => () => {
+      order.push(n);
+      return n * 10;
+    };
+    const results = await Promise.all([1, 2, 3].map((n) => commit.run(write(n))));
     expect(results).toEqual([10, 20, 30]);
     expect(order).toEqual([1, 2, 3]);
     expect([commit.groups, commit.writes]).toEqual([1, 3]);
