@@ -2,7 +2,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../src/env";
-import { allRows, crash, ev, eventually, inReplica, replicaStub, tenant } from "./harness";
+import { allRows, Client, crash, ev, eventually, inReplica, replicaStub, tenant } from "./harness";
 
 const e = env as unknown as Env;
 
@@ -152,6 +152,37 @@ describe("load tiers and routing", () => {
     const again = await t.socket();
     expect(await again.request({ type: "stats" })).toMatchObject({ replica: "tier-drain-0" });
     for (const s of [sockets[0], again]) s?.close();
+  });
+});
+
+describe("shard endpoints", () => {
+  it("sums every shard's counters at /buffer/stats/aggregate and takes POST /buffer/events", async () => {
+    const t = tenant("agg");
+    await scale(t, 2);
+    for (let i = 0; i < 8; i++) {
+      const res = await t.post("/buffer/events", { events: [ev("a"), ev("b"), { bad: true }] });
+      expect(res.status).toBe(200);
+    }
+    const agg = (await (await t.fetch("/buffer/stats/aggregate")).json()) as Record<string, unknown>;
+    expect(agg).toMatchObject({ tier: 2, shards: 4, missing: [], requests: 8, received: 24, stored: 16, rejected: 8 });
+    expect(agg.bufferedRows).toBe(16);
+    await t.post("/flush", {});
+    const after = (await (await t.fetch("/buffer/stats/aggregate")).json()) as Record<string, unknown>;
+    expect(after).toMatchObject({ flushed: 16, bufferedRows: 0 });
+    expect((await t.fetch("/buffer/events")).status).toBe(405);
+  });
+
+  it("opens an admin socket on a named shard with GET /buffer/ws, and refuses unknown shards and non-admins", async () => {
+    const t = tenant("admin-ws");
+    await scale(t, 2);
+    const direct = await Client.open(t.fetch, "/buffer/ws?shard=3", t.key);
+    expect(await direct.request({ type: "stats" })).toMatchObject({ replica: "admin-ws-3" });
+    expect((await shards(t)).shards[3]?.connections).toBe(0); // not one of dog's placements
+    direct.close();
+    const missing = await t.fetch("/buffer/ws?shard=9", { headers: { Upgrade: "websocket" } });
+    expect(missing.status).toBe(404);
+    const writer = tenant("admin-ws", "write");
+    expect((await writer.fetch("/buffer/ws?shard=0", { headers: { Upgrade: "websocket" } })).status).toBe(403);
   });
 });
 
