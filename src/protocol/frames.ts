@@ -18,7 +18,12 @@ export type ClientFrame =
   | { type: "events"; id?: string; events: unknown[]; storageMode?: StorageMode }
   | { type: "stats"; id?: string }
   | { type: "flush"; id?: string }
-  | { type: "ping"; id?: string };
+  | { type: "ping"; id?: string }
+  /** Live tail (read scope): `filter` as in src/gossip/filters.ts, `sample` 0..1 (default 1). */
+  | { type: "subscribe"; id?: string; filter: unknown; sample?: unknown }
+  | { type: "unsubscribe"; id?: string; subscription: string }
+  /** The subscriber processed every tail frame up to `seq` (flow control: see TailQueue). */
+  | { type: "tailAck"; id?: string; subscription: string; seq: number };
 
 /** Server → client frames of protocol v1. */
 export type ServerFrame =
@@ -28,6 +33,8 @@ export type ServerFrame =
   | { type: "pong"; id?: string; ts: number }
   /** The shard is leaving the tenant's routing table: reconnect to /ws (the socket closes with 1012). */
   | { type: "reconnect"; reason: string }
+  | { type: "subscribed"; id?: string; subscription: string; replicas: number }
+  | { type: "unsubscribed"; id?: string; subscription: string }
   | { type: "error"; id?: string; code: ErrorCode; message: string };
 
 /** A frame that failed to parse, with the `id` it carried if one could be read. */
@@ -84,6 +91,16 @@ export function parseFrame(message: string | ArrayBuffer, limits: Limits): Clien
     case "flush":
     case "ping":
       return { type: o.type, id };
+    case "subscribe":
+      return { type: "subscribe", id, filter: o.filter, sample: o.sample };
+    case "unsubscribe":
+    case "tailAck": {
+      if (typeof o.subscription !== "string")
+        throw new FrameError(ErrorCode.badFrame, "subscription must be a string", id);
+      if (o.type === "unsubscribe") return { type: "unsubscribe", id, subscription: o.subscription };
+      if (!Number.isInteger(o.seq)) throw new FrameError(ErrorCode.badFrame, "seq must be an integer", id);
+      return { type: "tailAck", id, subscription: o.subscription, seq: o.seq as number };
+    }
     default:
       throw new FrameError(ErrorCode.unknownType, `unknown frame type ${JSON.stringify(o.type ?? null)}`, id);
   }

@@ -1,10 +1,11 @@
 import "../sinks/wasm";
 import { Replica } from "../dog";
 import type { Env } from "../env";
+import type { TailEvent } from "../gossip/filters";
 import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from "../gossip/messages";
 import { allows, type Scope } from "../protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
-import { type NormalizedEvent, type Rejection, validateBatch } from "../protocol/events";
+import { type NormalizedEvent, type Rejection, type ValidatedBatch, validateBatch } from "../protocol/events";
 import {
   type FrameError,
   parseFrame,
@@ -20,6 +21,7 @@ import type { Sink } from "../sinks/sink";
 import { EventBuffer } from "./buffer";
 import { Flusher, type FlushResult } from "./flusher";
 import { GroupCommit } from "./group-commit";
+import { LiveTail } from "./live-tail";
 import { attach, type SocketState, sendFrame, socketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
 
@@ -47,6 +49,7 @@ export class BufferReplica extends Replica {
   private readonly buffer = new EventBuffer(() => this.identity());
   private readonly flusher: Flusher;
   private readonly commits: GroupCommit;
+  private readonly tail: LiveTail;
   private readonly counters = { requests: 0, received: 0, stored: 0, rejected: 0, dropped: 0 };
   /** Requests and events since the last load report to the coordinator. */
   private window = { requests: 0, events: 0, since: Date.now() };
@@ -76,6 +79,14 @@ export class BufferReplica extends Replica {
       this.policy.flushRetryBaseMs,
       (at) => this.scheduleAlarm(at, true),
     );
+    this.tail = new LiveTail({
+      uid: this.uid,
+      store: this.store,
+      sockets: () => this.ctx.getWebSockets(),
+      gossipAll: (msg) => this.gossipAll(msg),
+      gossipTo: (replica, msg) => this.gossipTo(replica, msg),
+      waitUntil: (p) => this.ctx.waitUntil(p),
+    });
     // dog keeps neighbors only in memory; replay the persisted ones so gossip reaches them after eviction.
     for (const n of this.store.neighbors()) void super.fetch(this.neighborRequest(n.id, n.group));
   }
@@ -102,7 +113,22 @@ export class BufferReplica extends Replica {
     const msg = decodeGossip<GossipMessage>(envelope);
     const from = this.cachedIdentity?.name ?? this.uid;
     if (msg?.type === "ping") return encodeGossip({ type: "pong", from, receivedAt: Date.now() });
-    return encodeGossip({ type: "unknown", from });
+    const reply = msg ? this.tail.ongossip(msg) : null;
+    return encodeGossip(reply ?? { type: "unknown", from });
+  }
+
+  /** Sends a message to one replica of the tenant through dog's gossip route (its `ongossip` answers). */
+  async gossipTo(replica: string, msg: GossipMessage): Promise<GossipReply | null> {
+    const group = this.store.neighbors().find((n) => n.id === replica)?.group;
+    if (!group) return null;
+    const stub = this.env.REPLICA.get(this.env.REPLICA.idFromString(replica));
+    const res = await stub.fetch(`http://dog${DogRoute.gossip}`, {
+      method: "POST",
+      headers: { [DogHeader.replica]: replica, [DogHeader.group]: group, [DogHeader.neighbor]: this.uid },
+      body: JSON.stringify(encodeGossip(msg)),
+    });
+    if (!res.ok) throw new Error(`gossip to ${replica} answered ${res.status}`);
+    return decodeGossip<GossipReply>(await res.json());
   }
 
   /** Sends a message to every neighbor replica through dog and decodes their replies. */
@@ -165,6 +191,9 @@ export class BufferReplica extends Replica {
         const id = req.headers.get(DogHeader.neighbor);
         const group = req.headers.get(DogHeader.group);
         if (id && group) this.store.addNeighbor(id, group);
+        const res = await super.fetch(req);
+        this.tail.announce(); // the newcomer learns the subscriptions held here
+        return res;
       }
       // A neighbor's broadcast or whisper: deliver it to our hibernated sockets (see `emit`).
       if (url.pathname === DogRoute.broadcast) {
@@ -217,6 +246,16 @@ export class BufferReplica extends Replica {
         }
         case "ping":
           return sendFrame(ws, { type: "pong", id, ts: Date.now() });
+        case "subscribe": {
+          this.require(state.scope, "read");
+          const sub = await this.tail.subscribe(ws, frame.filter, frame.sample);
+          return sendFrame(ws, { type: "subscribed", id, subscription: sub.id, replicas: sub.replicas });
+        }
+        case "unsubscribe":
+          await this.tail.unsubscribe(ws, [frame.subscription]);
+          return sendFrame(ws, { type: "unsubscribed", id, subscription: frame.subscription });
+        case "tailAck":
+          return this.tail.ack(ws, frame.subscription, frame.seq);
       }
     } catch (err) {
       const e = err instanceof DuckTailError ? err : new DuckTailError(ErrorCode.internal, "internal error");
@@ -231,10 +270,15 @@ export class BufferReplica extends Replica {
     } catch {
       // already closed
     }
-    await this.reportClose(ws);
+    await this.socketGone(ws);
   }
 
   async webSocketError(ws: WebSocket): Promise<void> {
+    await this.socketGone(ws);
+  }
+
+  private async socketGone(ws: WebSocket): Promise<void> {
+    await this.tail.closed(ws).catch((err) => console.error("ducktail: unsubscribe on close failed", err));
     await this.reportClose(ws);
   }
 
@@ -352,6 +396,7 @@ export class BufferReplica extends Replica {
       last = await this.commits.run(() => this.append(accepted, now, true));
       await alarm;
     } else last = this.append(accepted, now, false);
+    if (this.tail.active) this.tail.offer(tailEvents(accepted, raw, batch, now, last, this.identity().name));
     if (urgent || this.overThreshold()) this.flushInBackground();
     if (mode === "durable") {
       try {
@@ -530,6 +575,7 @@ export class BufferReplica extends Replica {
       pendingFlush: this.store.pendingFlush(),
       connections: this.ctx.getWebSockets().length,
       draining: this.draining,
+      ...this.tail.stats(),
     };
   }
 
@@ -584,4 +630,30 @@ function eventsOf(body: unknown, url: URL): { events: unknown[]; storageMode: St
     return { events: b.events, storageMode: parseStorageMode(b.storageMode ?? fromQuery) };
   }
   return { events: [body], storageMode: parseStorageMode(fromQuery) };
+}
+
+/**
+ * Accepted events as live tail delivers them, `data` taken from the parsed input (no re-parse).
+ * `accepted` is the batch's events or, when the buffer limit turned some away, a subset of them.
+ */
+function tailEvents(
+  accepted: NormalizedEvent[],
+  raw: unknown[],
+  batch: ValidatedBatch,
+  receivedAt: number,
+  lastSeq: number,
+  replica: string,
+): TailEvent[] {
+  const rawOf = new Map<NormalizedEvent, unknown>();
+  batch.events.forEach((e, k) => {
+    rawOf.set(e, raw[batch.indexes[k] as number]);
+  });
+  const first = lastSeq - accepted.length + 1;
+  return accepted.map((e, i) => ({
+    ...e,
+    data: ((rawOf.get(e) as { data?: Record<string, unknown> } | undefined)?.data ?? {}) as Record<string, unknown>,
+    receivedAt,
+    replica,
+    seq: first + i,
+  }));
 }

@@ -13,6 +13,8 @@ export interface SocketState {
   connectedAt: number;
   /** An admin socket opened on a named shard (GET /buffer/ws), not placed by dog's identify. */
   admin?: boolean;
+  /** Live-tail subscriptions this socket holds. */
+  subs?: string[];
 }
 
 // Deserializing an attachment on every message is measurable on a hot socket; the platform's

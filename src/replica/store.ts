@@ -1,3 +1,4 @@
+import type { Subscription } from "../gossip/tail";
 import type { StoredEvent } from "../protocol/events";
 import { EventColumns } from "../sinks/columns";
 
@@ -37,6 +38,7 @@ export class ReplicaStore {
       `CREATE TABLE IF NOT EXISTS pending_flush (seq INTEGER PRIMARY KEY, max_event_seq INTEGER NOT NULL, attempt INTEGER NOT NULL, retry_at INTEGER NOT NULL, error TEXT)`,
     );
     sql.exec(`CREATE TABLE IF NOT EXISTS neighbors (id TEXT PRIMARY KEY, group_id TEXT NOT NULL)`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, body TEXT NOT NULL)`);
     this.seqReserved = Number(this.meta("seq_reserved") ?? 0);
     this.nextSeqValue = this.seqReserved;
   }
@@ -138,6 +140,22 @@ export class ReplicaStore {
   completeFlush(p: PendingFlush): void {
     this.deleteBatchesThrough(p.maxEventSeq);
     this.sql.exec(`DELETE FROM pending_flush WHERE seq = ?`, p.seq);
+  }
+
+  /** Live-tail subscriptions of the tenant this replica knows (its own and its neighbors'). */
+  subscriptions(): Subscription[] {
+    return this.sql
+      .exec<{ body: string }>(`SELECT body FROM subscriptions`)
+      .toArray()
+      .map((r) => JSON.parse(r.body) as Subscription);
+  }
+
+  saveSubscription(sub: Subscription): void {
+    this.sql.exec(`INSERT OR REPLACE INTO subscriptions (id, body) VALUES (?, ?)`, sub.id, JSON.stringify(sub));
+  }
+
+  deleteSubscription(id: string): void {
+    this.sql.exec(`DELETE FROM subscriptions WHERE id = ?`, id);
   }
 
   neighbors(): { id: string; group: string }[] {

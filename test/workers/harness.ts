@@ -76,6 +76,23 @@ export class Client {
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
+  /** The next frame, or null if none comes within `ms` (the wait is withdrawn, so no frame is lost). */
+  nextWithin(ms: number): Promise<Frame | null> {
+    const f = this.queue.shift();
+    if (f) return Promise.resolve(f);
+    return new Promise((resolve) => {
+      const waiter = (frame: Frame) => {
+        clearTimeout(timer);
+        resolve(frame);
+      };
+      const timer = setTimeout(() => {
+        this.waiting = this.waiting.filter((w) => w !== waiter);
+        resolve(null);
+      }, ms);
+      this.waiting.push(waiter);
+    });
+  }
+
   /** Sends a frame with a fresh id and resolves with the reply that echoes it. */
   async request(frame: Record<string, unknown>): Promise<Frame> {
     const id = `r${this.nextId++}`;
