@@ -1,0 +1,190 @@
+/** Options of {@link LogHistogram}. Two histograms merge only if both options are equal. */
+export interface LogHistogramOptions {
+  /** Relative accuracy α: quantiles are within α of a true value. Default 0.01 (1%). */
+  relativeAccuracy?: number;
+  /**
+   * Most non-empty buckets kept. Past it the lowest buckets fold into the lowest kept one, so
+   * high quantiles (the ones latency alerts read) stay accurate. Default 2,048, which at α = 1%
+   * spans a ratio of ~10^17 (1 µs to 10^14 ms) before anything folds.
+   */
+  maxBuckets?: number;
+}
+
+export const DEFAULT_RELATIVE_ACCURACY = 0.01;
+export const DEFAULT_MAX_BUCKETS = 2048;
+
+/** Serialized form. `bins` is flat `[index, count, index, count, …]`, ascending by index. */
+export interface LogHistogramJSON {
+  alpha: number;
+  maxBuckets: number;
+  /** Values ≤ 0. */
+  zero: number;
+  bins: number[];
+  count: number;
+  /** Sum in integer microseconds (see {@link LogHistogram.sum}). */
+  sumMicros: number;
+  min: number | null;
+  max: number | null;
+}
+
+/**
+ * Log-bucket histogram with bounded relative error (DDSketch, Masson et al. 2019): a positive
+ * value v goes to bucket ceil(log_γ v) with γ = (1+α)/(1-α); every value of bucket i lies in
+ * (γ^(i-1), γ^i] and the bucket's estimate 2γ^i/(γ+1) is within α of each of them. Values ≤ 0 go
+ * to a zero bucket and count as 0. Merging adds bucket counts, so any merge order gives the same
+ * state, bit for bit.
+ */
+export class LogHistogram {
+  readonly relativeAccuracy: number;
+  readonly maxBuckets: number;
+  private readonly inverseLogGamma: number;
+  private readonly logGamma: number;
+  private readonly bins = new Map<number, number>();
+  private zero = 0;
+  // With maxBuckets buckets in use, lower values fold into the lowest: this is its index.
+  // A function of the buckets, so not serialized; it spares add() a sort per low value.
+  private floor = Number.NEGATIVE_INFINITY;
+  private total = 0;
+  private sumMicros = 0;
+  private low = Number.POSITIVE_INFINITY;
+  private high = Number.NEGATIVE_INFINITY;
+
+  constructor(options: LogHistogramOptions = {}) {
+    const alpha = options.relativeAccuracy ?? DEFAULT_RELATIVE_ACCURACY;
+    const maxBuckets = options.maxBuckets ?? DEFAULT_MAX_BUCKETS;
+    if (!(alpha > 0 && alpha < 1)) throw new RangeError("relativeAccuracy must be in (0, 1)");
+    if (!Number.isInteger(maxBuckets) || maxBuckets < 1) throw new RangeError("maxBuckets must be a positive integer");
+    this.relativeAccuracy = alpha;
+    this.maxBuckets = maxBuckets;
+    this.logGamma = Math.log((1 + alpha) / (1 - alpha));
+    this.inverseLogGamma = 1 / this.logGamma;
+  }
+
+  /** Records one value (ms). Values ≤ 0 record as 0; NaN and ±Infinity are ignored. */
+  add(value: number): void {
+    if (!Number.isFinite(value)) return;
+    const v = Math.max(value, 0);
+    this.total++;
+    this.sumMicros += Math.round(v * 1000);
+    if (v < this.low) this.low = v;
+    if (v > this.high) this.high = v;
+    if (v === 0) {
+      this.zero++;
+      return;
+    }
+    let index = Math.ceil(Math.log(v) * this.inverseLogGamma);
+    if (index < this.floor) index = this.floor;
+    const before = this.bins.get(index);
+    this.bins.set(index, (before ?? 0) + 1);
+    if (before === undefined && this.bins.size >= this.maxBuckets) this.settle();
+  }
+
+  /** Folds `other` into this histogram. `other` is not modified. Both must share their options. */
+  merge(other: LogHistogram): this {
+    if (other.relativeAccuracy !== this.relativeAccuracy || other.maxBuckets !== this.maxBuckets) {
+      throw new RangeError("cannot merge histograms with different relativeAccuracy or maxBuckets");
+    }
+    for (const [index, n] of other.bins) {
+      const at = Math.max(index, this.floor);
+      this.bins.set(at, (this.bins.get(at) ?? 0) + n);
+    }
+    this.settle();
+    this.zero += other.zero;
+    this.total += other.total;
+    this.sumMicros += other.sumMicros;
+    if (other.low < this.low) this.low = other.low;
+    if (other.high > this.high) this.high = other.high;
+    return this;
+  }
+
+  /**
+   * The nearest-rank q-quantile (the ceil(q·count)-th smallest value, the smallest for q = 0),
+   * within relative error α unless low buckets have folded; null when empty.
+   */
+  quantile(q: number): number | null {
+    if (this.total === 0) return null;
+    const rank = Math.max(1, Math.ceil(Math.min(1, Math.max(0, q)) * this.total));
+    if (rank <= this.zero) return 0;
+    let seen = this.zero;
+    const indexes = [...this.bins.keys()].sort((a, b) => a - b);
+    let index = indexes[indexes.length - 1]!;
+    for (const i of indexes) {
+      seen += this.bins.get(i)!;
+      if (seen >= rank) {
+        index = i;
+        break;
+      }
+    }
+    const estimate = (2 * Math.exp(index * this.logGamma)) / (1 + Math.exp(this.logGamma));
+    // The true value lies in [min, max]; clamping only brings the estimate closer.
+    return Math.min(this.high, Math.max(this.low, estimate));
+  }
+
+  /** Number of values recorded. */
+  get count(): number {
+    return this.total;
+  }
+
+  /** Sum of the values, each rounded to the microsecond so that sums merge exactly in any order. */
+  get sum(): number {
+    return this.sumMicros / 1000;
+  }
+
+  get min(): number | null {
+    return this.total ? this.low : null;
+  }
+
+  get max(): number | null {
+    return this.total ? this.high : null;
+  }
+
+  get mean(): number | null {
+    return this.total ? this.sumMicros / 1000 / this.total : null;
+  }
+
+  toJSON(): LogHistogramJSON {
+    const bins: number[] = [];
+    for (const index of [...this.bins.keys()].sort((a, b) => a - b)) bins.push(index, this.bins.get(index)!);
+    return {
+      alpha: this.relativeAccuracy,
+      maxBuckets: this.maxBuckets,
+      zero: this.zero,
+      bins,
+      count: this.total,
+      sumMicros: this.sumMicros,
+      min: this.min,
+      max: this.max,
+    };
+  }
+
+  static fromJSON(json: unknown): LogHistogram {
+    const j = json as LogHistogramJSON;
+    const h = new LogHistogram({ relativeAccuracy: j.alpha, maxBuckets: j.maxBuckets });
+    for (let i = 0; i + 1 < j.bins.length; i += 2) h.bins.set(j.bins[i]!, j.bins[i + 1]!);
+    h.settle();
+    h.zero = j.zero;
+    h.total = j.count;
+    h.sumMicros = j.sumMicros;
+    h.low = j.min ?? Number.POSITIVE_INFINITY;
+    h.high = j.max ?? Number.NEGATIVE_INFINITY;
+    return h;
+  }
+
+  /**
+   * Once maxBuckets buckets are in use, keeps the highest maxBuckets and folds the rest into the
+   * lowest kept one, which becomes the floor. The floor is then the maxBuckets-th highest index
+   * ever seen, whatever the order values and merges came in, so folding commutes with merging.
+   */
+  private settle(): void {
+    if (this.bins.size < this.maxBuckets) return;
+    const indexes = [...this.bins.keys()].sort((a, b) => b - a);
+    const floor = indexes[this.maxBuckets - 1]!;
+    this.floor = floor;
+    let folded = 0;
+    for (const index of indexes.slice(this.maxBuckets)) {
+      folded += this.bins.get(index)!;
+      this.bins.delete(index);
+    }
+    if (folded) this.bins.set(floor, this.bins.get(floor)! + folded);
+  }
+}
