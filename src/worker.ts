@@ -241,8 +241,16 @@ export default {
         }
         case "/buffer/ws":
           return await shardSocket(req, env, url, need(env, req, url, "admin"));
-        default:
-          throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
+        default: {
+          // GET /buffer/mv/<view>?window=&by=&limit= : asked of one replica, merged over all of them.
+          const mv = /^\/buffer\/mv\/([A-Za-z0-9_-]+)$/.exec(url.pathname);
+          if (!mv) throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
+          if (req.method !== "GET") break;
+          const query = new URLSearchParams(url.searchParams);
+          query.delete("key");
+          query.set("name", mv[1] as string);
+          return await toReplica(env, need(env, req, url, "read").tenant, `${InternalRoute.mv}?${query}`, {});
+        }
       }
       throw new DuckTailError(ErrorCode.methodNotAllowed, `${req.method} is not allowed on ${url.pathname}`);
     } catch (err) {

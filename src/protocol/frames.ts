@@ -23,7 +23,9 @@ export type ClientFrame =
   | { type: "subscribe"; id?: string; filter: unknown; sample?: unknown }
   | { type: "unsubscribe"; id?: string; subscription: string }
   /** The subscriber processed every tail frame up to `seq` (flow control: see TailQueue). */
-  | { type: "tailAck"; id?: string; subscription: string; seq: number };
+  | { type: "tailAck"; id?: string; subscription: string; seq: number }
+  /** A materialized view (read scope): `window` like "5m" | "1h" | "24h", `by` a row field, `limit` rows. */
+  | { type: "mv"; id?: string; name: string; window?: string; by?: string; limit?: number };
 
 /** Server → client frames of protocol v1. */
 export type ServerFrame =
@@ -35,6 +37,7 @@ export type ServerFrame =
   | { type: "reconnect"; reason: string }
   | { type: "subscribed"; id?: string; subscription: string; replicas: number }
   | { type: "unsubscribed"; id?: string; subscription: string }
+  | ({ type: "mv"; id?: string } & Record<string, unknown>)
   | { type: "error"; id?: string; code: ErrorCode; message: string };
 
 /** A frame that failed to parse, with the `id` it carried if one could be read. */
@@ -93,6 +96,13 @@ export function parseFrame(message: string | ArrayBuffer, limits: Limits): Clien
       return { type: o.type, id };
     case "subscribe":
       return { type: "subscribe", id, filter: o.filter, sample: o.sample };
+    case "mv": {
+      if (typeof o.name !== "string") throw new FrameError(ErrorCode.badFrame, "name must be a string", id);
+      const window = typeof o.window === "string" ? o.window : undefined;
+      const by = typeof o.by === "string" ? o.by : undefined;
+      const limit = Number.isInteger(o.limit) ? (o.limit as number) : undefined;
+      return { type: "mv", id, name: o.name, window, by, limit };
+    }
     case "unsubscribe":
     case "tailAck": {
       if (typeof o.subscription !== "string")

@@ -47,6 +47,8 @@ export const InternalRoute = {
   scale: "/_/scale",
   shards: "/_/shards",
   aggregate: "/_/aggregate",
+  /** A materialized view, merged over every replica: ?name=&window=&by=&limit= */
+  mv: "/_/mv",
 } as const;
 
 /** What a replica reports to its coordinator (POST /_/report). */

@@ -18,10 +18,12 @@ import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../p
 import { DogHeader, DogRoute, Header, InternalRoute, isDogRoute, type LoadReport } from "../protocol/routes";
 import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
+import { type AnyView, BUILTIN_VIEWS } from "../views/views";
 import { EventBuffer } from "./buffer";
 import { Flusher, type FlushResult } from "./flusher";
 import { GroupCommit } from "./group-commit";
 import { LiveTail } from "./live-tail";
+import { LiveViews, parseWindow } from "./live-views";
 import { attach, type SocketState, sendFrame, socketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
 
@@ -50,6 +52,7 @@ export class BufferReplica extends Replica {
   private readonly flusher: Flusher;
   private readonly commits: GroupCommit;
   private readonly tail: LiveTail;
+  private viewsCache: LiveViews | null = null;
   private readonly counters = { requests: 0, received: 0, stored: 0, rejected: 0, dropped: 0 };
   /** Requests and events since the last load report to the coordinator. */
   private window = { requests: 0, events: 0, since: Date.now() };
@@ -108,12 +111,21 @@ export class BufferReplica extends Replica {
     return [new R2ParquetSink(env.EVENTS)];
   }
 
+  /**
+   * Materialized views this replica keeps (GET /buffer/mv/<name>). Default: pageviews, errors
+   * and latency. Add your own by returning `[...BUILTIN_VIEWS, myView]`; see README. Called once,
+   * on first use, so it may read `this.env`.
+   */
+  views(): AnyView[] {
+    return [...BUILTIN_VIEWS];
+  }
+
   /** dog: answers another replica's gossip (see src/gossip). */
   async ongossip(envelope: unknown): Promise<unknown> {
     const msg = decodeGossip<GossipMessage>(envelope);
     const from = this.cachedIdentity?.name ?? this.uid;
     if (msg?.type === "ping") return encodeGossip({ type: "pong", from, receivedAt: Date.now() });
-    const reply = msg ? this.tail.ongossip(msg) : null;
+    const reply = msg ? (this.tail.ongossip(msg) ?? this.liveViews().ongossip(msg)) : null;
     return encodeGossip(reply ?? { type: "unknown", from });
   }
 
@@ -256,6 +268,16 @@ export class BufferReplica extends Replica {
           return sendFrame(ws, { type: "unsubscribed", id, subscription: frame.subscription });
         case "tailAck":
           return this.tail.ack(ws, frame.subscription, frame.seq);
+        case "mv": {
+          this.require(state.scope, "read");
+          const result = await this.liveViews().query({
+            name: frame.name,
+            windowMs: parseWindow(frame.window),
+            by: frame.by,
+            limit: frame.limit,
+          });
+          return sendFrame(ws, { type: "mv", id, ...result });
+        }
       }
     } catch (err) {
       const e = err instanceof DuckTailError ? err : new DuckTailError(ErrorCode.internal, "internal error");
@@ -328,6 +350,20 @@ export class BufferReplica extends Replica {
       }
       case InternalRoute.stats:
         return Response.json(this.stats());
+      case InternalRoute.mv: {
+        const p = url.searchParams;
+        const limit = p.get("limit");
+        if (limit !== null && !/^\d{1,5}$/.test(limit)) {
+          throw new DuckTailError(ErrorCode.badRequest, "limit must be an integer 0..99999");
+        }
+        const result = await this.liveViews().query({
+          name: p.get("name") ?? "",
+          windowMs: parseWindow(p.get("window")),
+          by: p.get("by") ?? undefined,
+          limit: limit === null ? undefined : Number(limit),
+        });
+        return Response.json(result);
+      }
       case InternalRoute.drain:
         if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST to drain");
         return Response.json(await this.drain());
@@ -396,7 +432,12 @@ export class BufferReplica extends Replica {
       last = await this.commits.run(() => this.append(accepted, now, true));
       await alarm;
     } else last = this.append(accepted, now, false);
-    if (this.tail.active) this.tail.offer(tailEvents(accepted, raw, batch, now, last, this.identity().name));
+    const views = this.liveViews();
+    if (this.tail.active || views.names.length > 0) {
+      const events = tailEvents(accepted, raw, batch, now, last, this.identity().name);
+      if (this.tail.active) this.tail.offer(events);
+      views.add(events);
+    }
     if (urgent || this.overThreshold()) this.flushInBackground();
     if (mode === "durable") {
       try {
@@ -474,6 +515,19 @@ export class BufferReplica extends Replica {
     if (!force && this.alarmAt !== null && this.alarmAt <= at) return;
     this.alarmAt = at;
     await this.ctx.storage.setAlarm(at);
+  }
+
+  private liveViews(): LiveViews {
+    this.viewsCache ??= new LiveViews(
+      {
+        uid: this.uid,
+        sql: this.ctx.storage.sql,
+        neighbors: () => this.store.neighbors().map((n) => n.id),
+        gossipTo: (replica, msg) => this.gossipTo(replica, msg),
+      },
+      this.views(),
+    );
+    return this.viewsCache;
   }
 
   // ---- load reports and draining -------------------------------------------------------------
