@@ -4,8 +4,21 @@
  */
 
 export type { Env } from "./env";
+export type { Predicate, TailEvent, TailFilter } from "./gossip/filters";
 export { BufferCoordinator, type RoutingTable } from "./group/BufferCoordinator";
 export * from "./protocol/index";
 export { BufferReplica, type IngestResult } from "./replica/BufferReplica";
 export type { FlushResult } from "./replica/flusher";
+export { mergePartials, ViewStore } from "./views/buckets";
+export { LogHistogram } from "./views/histogram";
+export { HyperLogLog } from "./views/hll";
+export {
+  type AnyView,
+  BUILTIN_VIEWS,
+  errors,
+  latency,
+  pageviews,
+  type ViewDefinition,
+  type ViewEvent,
+} from "./views/views";
 export { default as worker } from "./worker";
