@@ -69,6 +69,22 @@ describe("tail routing and queues", () => {
     expect(sent).toEqual([["r1", 3]]);
   });
 
+  it("forwards about `sample` of the matches", () => {
+    let forwarded = 0;
+    const router = new TailRouter(
+      (_owner, batches) => {
+        forwarded += batches[0]?.events.length ?? 0;
+      },
+      10,
+      100_000,
+    );
+    router.add({ id: "s1", owner: "r1", client: "c", filter: {}, sample: 0.25 });
+    router.offer(Array.from({ length: 4000 }, (_, i) => event({ id: `e${i}` })));
+    router.flush();
+    expect(forwarded).toBeGreaterThan(800);
+    expect(forwarded).toBeLessThan(1200);
+  });
+
   it("keeps at most `window` frames unacknowledged and the newest `capacity` events, reporting drops first", () => {
     const frames: { type: string; seq?: number; count?: number; events?: unknown[] }[] = [];
     const q = new TailQueue("s", (f) => frames.push(f), 5, 2, 2);

@@ -107,6 +107,23 @@ describe("live tail", () => {
     for (const c of [slow, fast, producer]) c.close();
   });
 
+  it("teaches shards opened later (scale-up) the subscriptions that already exist", async () => {
+    const t = tenant("tail-scale");
+    const sub = await t.socket();
+    const { subscription } = await sub.request({ type: "subscribe", filter: { type: "click" } });
+    await t.fetch("/buffer/scale", { method: "POST", body: JSON.stringify({ tier: 2 }) });
+    // HTTP ingest is now spread over 4 shards, 3 of which did not exist when the filter was set.
+    await eventually(
+      async () =>
+        (await inReplica(t.name, 3, (r) => (r as unknown as { stats(): { subscriptions: number } }).stats()))
+          .subscriptions === 1,
+    );
+    for (let i = 0; i < 8; i++) await t.post("/e", [ev("click", { id: `c-${i}` })]);
+    const got = await collect(sub, subscription as string, 8);
+    expect(new Set(got.map((e) => e.replica)).size).toBe(4);
+    sub.close();
+  });
+
   it("keeps forwarding after a replica without the subscriber is evicted (filters are persisted)", async () => {
     const t = tenant("tail-evict");
     const sub = await t.socket();
