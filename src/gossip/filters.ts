@@ -116,14 +116,16 @@ type Test = (e: TailEvent) => boolean;
 function globTest(patterns: string[], get: (e: TailEvent) => string): Test {
   const exact = new Set(patterns.filter((g) => !g.includes("*")));
   const wild = patterns.filter((g) => g.includes("*"));
-  const re = wild.length ? new RegExp(`^(?:${wild.map((g) => g.split("*").map(escape).join(".*")).join("|")})$`) : null;
+  const re = wild.length
+    ? new RegExp(`^(?:${wild.map((g) => g.split("*").map(escapeRegExp).join(".*")).join("|")})$`)
+    : null;
   return (e) => {
     const v = get(e);
     return exact.has(v) || (re?.test(v) ?? false);
   };
 }
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 

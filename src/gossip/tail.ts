@@ -92,9 +92,15 @@ export class TailRouter {
 
   private queue(sub: Subscription): TailEvent[] {
     let bySub = this.pending.get(sub.owner);
-    if (!bySub) this.pending.set(sub.owner, (bySub = new Map()));
+    if (!bySub) {
+      bySub = new Map();
+      this.pending.set(sub.owner, bySub);
+    }
     let list = bySub.get(sub.id);
-    if (!list) bySub.set(sub.id, (list = []));
+    if (!list) {
+      list = [];
+      bySub.set(sub.id, list);
+    }
     return list;
   }
 }

@@ -36,6 +36,9 @@ export interface NormalizedEvent {
   data: string;
 }
 
+/** What `BufferReplica.transform` sees and returns: a normalized event with `data` parsed. */
+export type TransformEvent = Omit<NormalizedEvent, "data"> & { data: Record<string, unknown> };
+
 /** A buffered event: normalized plus where and when it was received. */
 export interface StoredEvent extends NormalizedEvent {
   tenant: string;

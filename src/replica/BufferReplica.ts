@@ -5,7 +5,13 @@ import type { TailEvent } from "../gossip/filters";
 import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from "../gossip/messages";
 import { allows, type Scope } from "../protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
-import { type NormalizedEvent, type Rejection, type ValidatedBatch, validateBatch } from "../protocol/events";
+import {
+  type NormalizedEvent,
+  type Rejection,
+  type TransformEvent,
+  type ValidatedBatch,
+  validateBatch,
+} from "../protocol/events";
 import {
   type FrameError,
   parseFrame,
@@ -20,7 +26,7 @@ import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { type AnyView, BUILTIN_VIEWS } from "../views/views";
 import { EventBuffer } from "./buffer";
-import { Flusher, type FlushResult } from "./flusher";
+import { Flusher, type FlushReport, type FlushResult } from "./flusher";
 import { GroupCommit } from "./group-commit";
 import { LiveTail } from "./live-tail";
 import { LiveViews, parseWindow } from "./live-views";
@@ -28,6 +34,7 @@ import { attach, type SocketState, sendFrame, socketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
 
 const DEFAULT_REPORT_INTERVAL_MS = 10_000;
+const DEFAULT_SINK_MAX_ATTEMPTS = 8;
 
 export interface IngestResult {
   received: number;
@@ -53,7 +60,7 @@ export class BufferReplica extends Replica {
   private readonly commits: GroupCommit;
   private readonly tail: LiveTail;
   private viewsCache: LiveViews | null = null;
-  private readonly counters = { requests: 0, received: 0, stored: 0, rejected: 0, dropped: 0 };
+  private readonly counters = { requests: 0, received: 0, stored: 0, rejected: 0, dropped: 0, filtered: 0 };
   /** Requests and events since the last load report to the coordinator. */
   private window = { requests: 0, events: 0, since: Date.now() };
   private readonly reportIntervalMs: number;
@@ -79,8 +86,19 @@ export class BufferReplica extends Replica {
       this.buffer,
       () => (this.sinkList ??= this.sinks(this.env)),
       () => this.identity(),
-      this.policy.flushRetryBaseMs,
-      (at) => this.scheduleAlarm(at, true),
+      {
+        retryBaseMs: this.policy.flushRetryBaseMs,
+        maxAttempts: Number(env.SINK_MAX_ATTEMPTS ?? DEFAULT_SINK_MAX_ATTEMPTS),
+        bucket: env.EVENTS,
+        scheduleRetry: (at) => this.scheduleAlarm(at),
+        onflush: (report) => {
+          try {
+            this.onflush(report);
+          } catch (err) {
+            console.error("ducktail: onflush hook failed", err);
+          }
+        },
+      },
     );
     this.tail = new LiveTail({
       uid: this.uid,
@@ -110,6 +128,18 @@ export class BufferReplica extends Replica {
   sinks(env: Env): Sink[] {
     return [new R2ParquetSink(env.EVENTS)];
   }
+
+  /**
+   * Enriches, redacts or drops each accepted event before it is buffered (and before live tail
+   * and views see it). `data` is the parsed object; return the event (changed or not), or null
+   * to drop it (counted in stats as `filtered`, not rejected). Runs on the ingest path: keep it cheap.
+   */
+  transform(event: TransformEvent): TransformEvent | null {
+    return event;
+  }
+
+  /** Called after every flush that all sinks have (delivered or dead-lettered). Errors are logged. */
+  onflush(_report: FlushReport): void {}
 
   /**
    * Materialized views this replica keeps (GET /buffer/mv/<name>). Default: pageviews, errors
@@ -307,19 +337,14 @@ export class BufferReplica extends Replica {
   async alarm(): Promise<void> {
     this.alarmAt = null;
     if (this.window.requests > 0) this.ctx.waitUntil(this.report());
-    const pending = this.store.pendingFlush();
     const now = Date.now();
-    if (pending && pending.retryAt > now) return this.scheduleAlarm(pending.retryAt, true);
+    const retryAt = this.flusher.nextRetryAt();
     const due = this.dueAt();
-    if (pending || (due !== null && due <= now)) {
-      try {
-        await this.flush();
-      } catch {
-        return; // the flusher scheduled its retry
-      }
-    }
-    const next = this.dueAt();
-    if (next !== null) await this.scheduleAlarm(next, true);
+    // Sinks that failed retry after their backoff; buffered events that are old enough flush.
+    if (due !== null && due <= now) await this.flusher.flush();
+    else if (retryAt !== null && retryAt <= now) await this.flusher.retry();
+    const next = [this.flusher.nextRetryAt(), this.dueAt()].filter((t): t is number => t !== null);
+    if (next.length > 0) await this.scheduleAlarm(Math.min(...next), true);
   }
 
   // ---- routes -----------------------------------------------------------------------------
@@ -338,16 +363,8 @@ export class BufferReplica extends Replica {
         const status = result.stored === 0 && result.rejected.length > 0 ? 400 : 200;
         return Response.json(result, { status });
       }
-      case InternalRoute.flush: {
-        try {
-          return Response.json(await this.flush());
-        } catch (err) {
-          throw new DuckTailError(
-            ErrorCode.flushFailed,
-            `flush failed, events kept for retry: ${(err as Error).message}`,
-          );
-        }
-      }
+      case InternalRoute.flush:
+        return Response.json(await this.flush());
       case InternalRoute.stats:
         return Response.json(this.stats());
       case InternalRoute.mv: {
@@ -404,6 +421,7 @@ export class BufferReplica extends Replica {
     const now = Date.now();
     const batch = validateBatch(raw, now, this.limits);
     const rejected = batch.rejected;
+    const transformed = this.transform === BufferReplica.prototype.transform ? null : this.applyTransform(batch);
     const accepted = this.admit(batch.events, batch.indexes, rejected);
     this.counters.requests++;
     this.window.requests++;
@@ -434,7 +452,7 @@ export class BufferReplica extends Replica {
     } else last = this.append(accepted, now, false);
     const views = this.liveViews();
     if (this.tail.active || views.names.length > 0) {
-      const events = tailEvents(accepted, raw, batch, now, last, this.identity().name);
+      const events = tailEvents(accepted, raw, batch, now, last, this.identity().name, transformed);
       if (this.tail.active) this.tail.offer(events);
       views.add(events);
     }
@@ -450,6 +468,36 @@ export class BufferReplica extends Replica {
       }
     }
     return result;
+  }
+
+  /**
+   * Runs `transform` over the batch in place: dropped events leave it (counted as `filtered`), an
+   * event whose transform throws is rejected with the error. Returns each kept event's parsed data.
+   */
+  private applyTransform(batch: ValidatedBatch): Map<NormalizedEvent, Record<string, unknown>> {
+    const parsed = new Map<NormalizedEvent, Record<string, unknown>>();
+    const events: NormalizedEvent[] = [];
+    const indexes: number[] = [];
+    batch.events.forEach((e, k) => {
+      const index = batch.indexes[k] as number;
+      try {
+        const out = this.transform({ ...e, data: JSON.parse(e.data) as Record<string, unknown> });
+        if (out === null) {
+          this.counters.filtered++;
+          return;
+        }
+        const next: NormalizedEvent = { ...out, data: JSON.stringify(out.data ?? {}) };
+        parsed.set(next, out.data ?? {});
+        events.push(next);
+        indexes.push(index);
+      } catch (err) {
+        batch.rejected.push({ index, code: ErrorCode.invalidEvent, message: `transform: ${(err as Error).message}` });
+      }
+    });
+    batch.rejected.sort((a, b) => a.index - b.index);
+    batch.events = events;
+    batch.indexes = indexes;
+    return parsed;
   }
 
   /** Stamps and buffers accepted events (and commits them to SQLite); returns the last seq. */
@@ -500,14 +548,22 @@ export class BufferReplica extends Replica {
 
   // ---- flush ------------------------------------------------------------------------------
 
-  /** Flushes everything buffered now to every sink. */
-  flush(): Promise<FlushResult> {
-    return this.flusher.flush();
+  /**
+   * Flushes everything buffered now to every sink (and retries sinks that are behind). Throws a
+   * `flush_failed` error naming the sinks that failed; their batches are kept and retried.
+   */
+  async flush(): Promise<FlushResult> {
+    const result = await this.flusher.flush();
+    if (result.failed.length > 0) {
+      const which = result.failed.map((f) => `${f.sink}: ${f.error}`).join("; ");
+      throw new DuckTailError(ErrorCode.flushFailed, `flush failed, events kept for retry: ${which}`);
+    }
+    return result;
   }
 
   private flushInBackground(): void {
     if (this.flusher.running) return;
-    this.ctx.waitUntil(this.flush().catch(() => undefined));
+    this.ctx.waitUntil(this.flusher.flush().catch((err) => console.error("ducktail: flush failed", err)));
   }
 
   /** Sets the alarm to `at` if nothing earlier is set (or unconditionally with `force`). */
@@ -573,7 +629,7 @@ export class BufferReplica extends Replica {
    */
   private async drain(): Promise<{ rows: number; files: string[]; sockets: number }> {
     this.draining = true;
-    const flushed = await this.flush();
+    const flushed = await this.flusher.flush(); // a failing sink keeps its batch and retries
     let sockets = 0;
     for (const ws of this.ctx.getWebSockets()) {
       const state = socketState(ws);
@@ -619,6 +675,7 @@ export class BufferReplica extends Replica {
       flushed: this.flusher.flushedRows,
       files: this.flusher.files,
       flushFailures: this.flusher.failures,
+      deadLettered: this.flusher.deadLettered,
       sqliteCommits: this.commits.groups,
       committedBatches: this.commits.writes,
       lastFlushAt: this.flusher.lastFlushAt,
@@ -626,7 +683,7 @@ export class BufferReplica extends Replica {
       bufferedRows: this.buffer.rows,
       bufferedBytes: this.buffer.bytes,
       committedRows: this.store.committedRows(),
-      pendingFlush: this.store.pendingFlush(),
+      ...this.flusher.stats(),
       connections: this.ctx.getWebSockets().length,
       draining: this.draining,
       ...this.tail.stats(),
@@ -697,10 +754,11 @@ function tailEvents(
   receivedAt: number,
   lastSeq: number,
   replica: string,
+  transformed: Map<NormalizedEvent, Record<string, unknown>> | null,
 ): TailEvent[] {
   const rawOf = new Map<NormalizedEvent, unknown>();
   batch.events.forEach((e, k) => {
-    rawOf.set(e, raw[batch.indexes[k] as number]);
+    rawOf.set(e, transformed ? { data: transformed.get(e) } : raw[batch.indexes[k] as number]);
   });
   const first = lastSeq - accepted.length + 1;
   return accepted.map((e, i) => ({

@@ -63,15 +63,21 @@ export class EventBuffer {
     this.byteCount += block.bytes - before;
   }
 
-  /** Events with seq ≤ maxSeq, oldest first: the next flush batch. Later appends start a new block. */
+  /** Events with seq ≤ maxSeq, oldest first. Later appends start a new block. */
   through(maxSeq: number): EventBatch {
+    return this.range(Number.NEGATIVE_INFINITY, maxSeq);
+  }
+
+  /** Events with afterSeq < seq ≤ maxSeq, oldest first: a flush batch. Later appends start a new block. */
+  range(afterSeq: number, maxSeq: number): EventBatch {
     this.open = null;
     const parts: BatchPart[] = [];
     for (const columns of this.blocks) {
-      if (columns.length === 0) continue;
+      if (columns.length === 0 || columns.seqAt(columns.length - 1) <= afterSeq) continue;
       if (columns.seqAt(0) > maxSeq) break;
+      const start = columns.indexAfter(afterSeq);
       const end = columns.indexAfter(maxSeq);
-      parts.push({ columns, start: 0, end });
+      if (end > start) parts.push({ columns, start, end });
       if (end < columns.length) break;
     }
     return new EventBatch(parts);

@@ -1,14 +1,35 @@
 import type { EventBatch } from "../sinks/batch";
+import { deadLetter } from "../sinks/dead-letter";
 import type { FlushContext, Sink } from "../sinks/sink";
 import type { EventBuffer } from "./buffer";
-import type { PendingFlush, ReplicaIdentity, ReplicaStore } from "./store";
+import type { Delivery, FlushRecord, ReplicaIdentity, ReplicaStore } from "./store";
 
 export interface FlushResult {
+  /** What the sinks wrote (object keys, ids), for flushes that completed in this call. */
   files: string[];
   rows: number;
+  /** Sinks that failed in this call; their batches are kept and retried. */
+  failed: { sink: string; error: string }[];
 }
 
-/** Longest wait between retries of a failing flush. */
+/** What `onflush` is told once every sink has a flush (delivered or dead-lettered). */
+export interface FlushReport {
+  seq: number;
+  rows: number;
+  files: string[];
+  sinks: Record<string, { state: "delivered" | "dead"; attempts: number; error: string | null }>;
+}
+
+export interface FlusherOptions {
+  retryBaseMs: number;
+  /** Failed tries of one batch at one sink before it goes to the dead-letter prefix. */
+  maxAttempts: number;
+  bucket: R2Bucket;
+  scheduleRetry: (at: number) => Promise<void>;
+  onflush: (report: FlushReport) => void;
+}
+
+/** Longest wait between retries of a failing sink. */
 const MAX_RETRY_MS = 5 * 60_000;
 
 interface DurableWaiter {
@@ -17,19 +38,33 @@ interface DurableWaiter {
   reject: (err: Error) => void;
 }
 
+interface SinkStats {
+  delivered: number;
+  failures: number;
+  deadLettered: number;
+  lastError: string | null;
+}
+
 /**
- * Moves buffered events to the sinks, one flush at a time. A flush is recorded in SQLite
- * before the first write, so a retry (or a restart) reuses its seq and object keys, and
- * committed rows leave SQLite only after every sink accepted the batch.
+ * Moves buffered events to the sinks. A flush is recorded in SQLite (its seq range) before any
+ * sink sees it, so every retry — also after a restart — carries the same seq and object keys.
+ *
+ * Each sink keeps its own place: a failing sink retries its oldest batch with exponential
+ * backoff and jitter while the other sinks go on with newer flushes, and after `maxAttempts`
+ * the batch goes to `deadletter/` in R2 with the error. Committed rows leave SQLite (and the
+ * buffer) only when every sink has the flush, delivered or dead-lettered. Durable-mode acks
+ * wait for the sinks marked `durable` (the R2 Parquet sink).
  */
 export class Flusher {
   private chain: Promise<unknown> = Promise.resolve();
   private waiters: DurableWaiter[] = [];
   private durableTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly sinkStats = new Map<string, SinkStats>();
   running = false;
   flushedRows = 0;
   files = 0;
   failures = 0;
+  deadLettered = 0;
   lastError: string | null = null;
   lastFlushAt: number | null = null;
 
@@ -38,24 +73,50 @@ export class Flusher {
     private readonly buffer: EventBuffer,
     private readonly sinks: () => Sink[],
     private readonly identity: () => ReplicaIdentity,
-    private readonly retryBaseMs: number,
-    private readonly scheduleRetry: (at: number) => Promise<void>,
+    private readonly options: FlusherOptions,
   ) {
-    // A flush still pending at start-up may have reached a sink before the object died:
-    // count the restart as a retry so sinks keep what that try wrote.
-    const pending = store.pendingFlush();
-    if (pending && pending.attempt === 0) store.savePendingFlush({ ...pending, attempt: 1 });
+    // A delivery still pending at start-up may have reached its sink before the object died:
+    // count the restart as a failed try, so sinks keep what that try wrote (see FlushContext.attempt).
+    for (const d of store.deliveries()) {
+      if (d.state === "pending" && d.attempt === 0) store.saveDelivery({ ...d, attempt: 1 });
+    }
+    const started = new Set(store.deliveries().map((d) => `${d.flushSeq}/${d.sink}`));
+    for (const f of store.openFlushes()) {
+      for (const sink of this.sinkNames()) {
+        if (!started.has(`${f.seq}/${sink}`)) {
+          store.saveDelivery({ flushSeq: f.seq, sink, state: "pending", attempt: 1, retryAt: 0, error: null });
+        }
+      }
+    }
   }
 
-  /** Flushes everything buffered now (and any pending retry first). Serialized with other flushes. */
+  /**
+   * Flushes everything buffered now, and retries every sink that is behind at once (backoff is
+   * for the alarm; an explicit flush means now). Serialized with other flushes.
+   */
   flush(): Promise<FlushResult> {
-    const target = this.buffer.lastSeq;
-    const run = this.chain.then(() => this.flushThrough(target));
+    const run = this.chain.then(() => this.run(true, true));
     this.chain = run.catch(() => undefined);
     return run;
   }
 
-  /** Resolves once the event with this seq is inside an object every sink accepted (group commit). */
+  /** The alarm's call: retries only the sinks whose backoff has passed; opens no new flush. */
+  retry(): Promise<FlushResult> {
+    const run = this.chain.then(() => this.run(false, false));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The earliest time a failing sink is due for its next try, if any is failing. */
+  nextRetryAt(): number | null {
+    let at: number | null = null;
+    for (const d of this.store.deliveries()) {
+      if (d.state === "pending" && d.attempt > 0 && (at === null || d.retryAt < at)) at = d.retryAt;
+    }
+    return at;
+  }
+
+  /** Resolves once the event with this seq is inside a flush every durable sink accepted (group commit). */
   waitDurable(seq: number, commitDelayMs: number): Promise<void> {
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ seq, resolve, reject }));
     if (!this.durableTimer) {
@@ -67,75 +128,188 @@ export class Flusher {
     return done;
   }
 
-  private async flushThrough(target: number | null): Promise<FlushResult> {
-    const result: FlushResult = { files: [], rows: 0 };
+  /** Per-sink counters, and the oldest open flush with its sinks' states (stats). */
+  stats(): Record<string, unknown> {
+    const open = this.store.openFlushes()[0] ?? null;
+    const deliveries = open ? this.store.deliveries().filter((d) => d.flushSeq === open.seq) : [];
+    return {
+      sinks: Object.fromEntries(this.sinkNames().map((n) => [n, this.statsOf(n)])),
+      openFlushes: this.store.openFlushes().length,
+      pendingFlush: open && {
+        seq: open.seq,
+        maxEventSeq: open.maxEventSeq,
+        attempt: Math.max(0, ...deliveries.map((d) => d.attempt)),
+        retryAt: Math.min(
+          Number.MAX_SAFE_INTEGER,
+          ...deliveries.filter((d) => d.state === "pending").map((d) => d.retryAt),
+        ),
+        error: deliveries.find((d) => d.error)?.error ?? null,
+        deliveries: deliveries.map(({ sink, state, attempt, error }) => ({ sink, state, attempt, error })),
+      },
+    };
+  }
+
+  private async run(openNew: boolean, force: boolean): Promise<FlushResult> {
+    const result: FlushResult = { files: [], rows: 0, failed: [] };
     this.running = true;
     try {
-      for (;;) {
-        let pending = this.store.pendingFlush();
-        if (!pending) {
-          const last = this.buffer.lastSeq;
-          if (last === null || target === null) break;
-          pending = { seq: this.store.nextFlushSeq(), maxEventSeq: last, attempt: 0, retryAt: 0, error: null };
-          this.store.savePendingFlush(pending);
-        }
-        const batch = this.buffer.through(pending.maxEventSeq);
-        const files = await this.write(pending, batch);
-        result.files.push(...files);
-        result.rows += batch.length;
-        if (target === null || pending.maxEventSeq >= target) break;
+      if (openNew) this.openFlush();
+      const sinks = this.sinks();
+      const now = Date.now();
+      // A sink that fails (or waits out its backoff) stops there: it keeps its batches in order.
+      const stalled = new Set<string>();
+      const filesBy = new Map<number, string[]>();
+      for (const f of this.store.openFlushes()) {
+        const files: string[] = [];
+        filesBy.set(f.seq, files);
+        const batch = this.buffer.range(f.afterSeq, f.maxEventSeq);
+        const deliveries = this.deliveriesOf(f);
+        await Promise.all(
+          sinks.map(async (sink) => {
+            const d = deliveries.get(sink.name) as Delivery;
+            if (d.state !== "pending" || stalled.has(sink.name)) return;
+            if (!force && d.retryAt > now) {
+              stalled.add(sink.name);
+              return;
+            }
+            const outcome = await this.deliver(sink, f, d, batch);
+            if (outcome.error) {
+              stalled.add(sink.name);
+              result.failed.push({ sink: sink.name, error: outcome.error });
+            }
+            files.push(...outcome.files);
+            result.files.push(...outcome.files);
+          }),
+        );
+        this.settleDurable(f, sinks);
       }
+      this.files += result.files.length;
+      result.rows = this.complete(result, filesBy);
     } finally {
       this.running = false;
     }
+    const next = this.nextRetryAt();
+    if (next !== null) void this.options.scheduleRetry(next);
     return result;
   }
 
-  private async write(pending: PendingFlush, batch: EventBatch): Promise<string[]> {
-    const id = this.identity();
-    let files: string[] = [];
-    if (batch.length > 0) {
-      const { from, to } = batch.receivedRange();
-      const ctx: FlushContext = {
-        tenant: id.tenant,
-        replica: id.name,
-        seq: pending.seq,
-        from,
-        to,
-        attempt: pending.attempt,
-      };
-      try {
-        const written = await Promise.all(this.sinks().map((s) => s.write(batch, ctx)));
-        files = written.flat();
-      } catch (err) {
-        this.fail(pending, err);
-        throw err;
-      }
+  /** Records a flush of everything buffered since the last one, before any sink sees it. */
+  private openFlush(): void {
+    const last = this.buffer.lastSeq;
+    const open = this.store.openFlushes();
+    const after =
+      open.length > 0
+        ? (open[open.length - 1] as FlushRecord).maxEventSeq
+        : Number(this.store.meta("flushed_through") ?? -1);
+    if (last === null || last <= after) return;
+    const f: FlushRecord = {
+      seq: this.store.nextFlushSeq(),
+      afterSeq: after,
+      maxEventSeq: last,
+      createdAt: Date.now(),
+    };
+    this.store.addFlush(f);
+    for (const sink of this.sinkNames()) {
+      this.store.saveDelivery({ flushSeq: f.seq, sink, state: "pending", attempt: 0, retryAt: 0, error: null });
     }
-    this.store.completeFlush(pending);
-    this.buffer.removeThrough(pending.maxEventSeq);
-    this.flushedRows += batch.length;
-    this.files += files.length;
-    this.lastFlushAt = Date.now();
-    this.lastError = null;
-    this.settle(pending.maxEventSeq, null);
-    return files;
   }
 
-  private fail(pending: PendingFlush, err: unknown): void {
-    const message = err instanceof Error ? err.message : String(err);
-    const delay = Math.min(MAX_RETRY_MS, this.retryBaseMs * 2 ** pending.attempt);
-    const next: PendingFlush = {
-      ...pending,
-      attempt: pending.attempt + 1,
-      retryAt: Date.now() + delay * (0.75 + Math.random() * 0.5),
-      error: message,
-    };
-    this.store.savePendingFlush(next);
-    this.failures++;
-    this.lastError = message;
-    this.settle(pending.maxEventSeq, new Error(message));
-    void this.scheduleRetry(next.retryAt);
+  private deliveriesOf(f: FlushRecord): Map<string, Delivery> {
+    const map = new Map<string, Delivery>();
+    for (const d of this.store.deliveries()) if (d.flushSeq === f.seq) map.set(d.sink, d);
+    for (const sink of this.sinkNames()) {
+      if (!map.has(sink))
+        map.set(sink, { flushSeq: f.seq, sink, state: "pending", attempt: 0, retryAt: 0, error: null });
+    }
+    return map;
+  }
+
+  /** One try of one sink with one flush; after too many failures, the dead-letter prefix. */
+  private async deliver(
+    sink: Sink,
+    f: FlushRecord,
+    d: Delivery,
+    batch: EventBatch,
+  ): Promise<{ files: string[]; error?: string }> {
+    const id = this.identity();
+    const stats = this.statsOf(sink.name);
+    const { from, to } = batch.receivedRange();
+    const ctx: FlushContext = { tenant: id.tenant, replica: id.name, seq: f.seq, from, to, attempt: d.attempt };
+    try {
+      const files = batch.length > 0 ? await sink.write(batch, ctx) : [];
+      this.store.saveDelivery({ ...d, state: "delivered", error: null });
+      stats.delivered++;
+      return { files };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const attempt = d.attempt + 1;
+      stats.failures++;
+      stats.lastError = message;
+      this.failures++;
+      this.lastError = `${sink.name}: ${message}`;
+      if (attempt >= this.options.maxAttempts) {
+        try {
+          const key = await deadLetter(this.options.bucket, batch, ctx, sink.name, message, attempt);
+          this.store.saveDelivery({ ...d, state: "dead", attempt, error: message });
+          stats.deadLettered++;
+          this.deadLettered++;
+          return { files: [key], error: message };
+        } catch (dlqErr) {
+          console.error("ducktail: dead-letter write failed", dlqErr);
+        }
+      }
+      const delay = Math.min(MAX_RETRY_MS, this.options.retryBaseMs * 2 ** (attempt - 1));
+      const retryAt = Date.now() + delay * (0.75 + Math.random() * 0.5);
+      this.store.saveDelivery({ ...d, attempt, retryAt, error: message });
+      if (sink.durable) this.rejectDurable(f, new Error(message));
+      return { files: [], error: message };
+    }
+  }
+
+  /** Completes the open flushes, oldest first, that every sink has; returns their rows. */
+  private complete(result: FlushResult, filesBy: Map<number, string[]>): number {
+    let rows = 0;
+    for (const f of this.store.openFlushes()) {
+      const deliveries = [...this.deliveriesOf(f).values()];
+      if (deliveries.some((d) => d.state === "pending")) break;
+      const batchRows = this.buffer.range(f.afterSeq, f.maxEventSeq).length;
+      this.store.completeFlush(f);
+      this.store.setMeta("flushed_through", String(f.maxEventSeq));
+      this.buffer.removeThrough(f.maxEventSeq);
+      rows += batchRows;
+      this.flushedRows += batchRows;
+      this.lastFlushAt = Date.now();
+      this.options.onflush({
+        seq: f.seq,
+        rows: batchRows,
+        files: filesBy.get(f.seq) ?? [],
+        sinks: Object.fromEntries(
+          deliveries.map((d) => [
+            d.sink,
+            { state: d.state as "delivered" | "dead", attempts: d.attempt + 1, error: d.error },
+          ]),
+        ),
+      });
+      this.settle(f.maxEventSeq, null);
+    }
+    if (result.failed.length === 0) this.lastError = null;
+    return rows;
+  }
+
+  /** Durable waiters of a flush resolve once every durable sink delivered it (and every earlier flush). */
+  private settleDurable(f: FlushRecord, sinks: Sink[]): void {
+    const durable = sinks.filter((s) => s.durable);
+    const required = durable.length > 0 ? durable : sinks;
+    for (const open of this.store.openFlushes()) {
+      if (open.seq > f.seq) break;
+      const deliveries = this.deliveriesOf(open);
+      if (!required.every((s) => deliveries.get(s.name)?.state === "delivered")) return;
+    }
+    this.settle(f.maxEventSeq, null);
+  }
+
+  private rejectDurable(f: FlushRecord, err: Error): void {
+    this.settle(f.maxEventSeq, err);
   }
 
   private settle(maxSeq: number, err: Error | null): void {
@@ -146,5 +320,20 @@ export class Flusher {
       else w.resolve();
     }
     this.waiters = keep;
+  }
+
+  private sinkNames(): string[] {
+    const names = this.sinks().map((s) => s.name);
+    if (new Set(names).size !== names.length) throw new Error(`sink names must be unique: ${names.join(", ")}`);
+    return names;
+  }
+
+  private statsOf(name: string): SinkStats {
+    let s = this.sinkStats.get(name);
+    if (!s) {
+      s = { delivered: 0, failures: 0, deadLettered: 0, lastError: null };
+      this.sinkStats.set(name, s);
+    }
+    return s;
   }
 }

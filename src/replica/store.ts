@@ -2,13 +2,25 @@ import type { Subscription } from "../gossip/tail";
 import type { StoredEvent } from "../protocol/events";
 import { EventColumns } from "../sinks/columns";
 
-/** A flush that has started and not yet been confirmed by the sink: retried under the same seq. */
-export interface PendingFlush {
+/**
+ * A flush: the buffered events with `afterSeq` < seq ≤ `maxEventSeq`, recorded before any sink
+ * sees them, so every retry (also after a restart) carries the same seq and object keys.
+ */
+export interface FlushRecord {
   seq: number;
-  /** The batch is every buffered event with seq ≤ this. */
+  afterSeq: number;
   maxEventSeq: number;
+  createdAt: number;
+}
+
+/** Where one sink is with one flush. A flush is complete when every sink is `delivered` or `dead`. */
+export interface Delivery {
+  flushSeq: number;
+  sink: string;
+  state: "pending" | "delivered" | "dead";
+  /** Failed tries so far (a restart mid-flush counts as one). */
   attempt: number;
-  /** Epoch ms before which the next retry should not run. */
+  /** Epoch ms before which the next try should not run. */
   retryAt: number;
   error: string | null;
 }
@@ -24,7 +36,7 @@ export interface ReplicaIdentity {
 // a crash skips the rest of the block, so seqs stay unique.
 const SEQ_BLOCK = 100_000;
 
-/** The replica's SQLite storage: identity, counters, confirmed batches, the pending flush, neighbors. */
+/** The replica's SQLite storage: identity, counters, confirmed batches, open flushes, neighbors, subscriptions. */
 export class ReplicaStore {
   private seqReserved: number;
   private nextSeqValue: number;
@@ -35,7 +47,10 @@ export class ReplicaStore {
       `CREATE TABLE IF NOT EXISTS batches (first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, body TEXT NOT NULL)`,
     );
     sql.exec(
-      `CREATE TABLE IF NOT EXISTS pending_flush (seq INTEGER PRIMARY KEY, max_event_seq INTEGER NOT NULL, attempt INTEGER NOT NULL, retry_at INTEGER NOT NULL, error TEXT)`,
+      `CREATE TABLE IF NOT EXISTS flushes (seq INTEGER PRIMARY KEY, after_seq INTEGER NOT NULL, max_event_seq INTEGER NOT NULL, created_at INTEGER NOT NULL)`,
+    );
+    sql.exec(
+      `CREATE TABLE IF NOT EXISTS deliveries (flush_seq INTEGER NOT NULL, sink TEXT NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL, retry_at INTEGER NOT NULL, error TEXT, PRIMARY KEY (flush_seq, sink))`,
     );
     sql.exec(`CREATE TABLE IF NOT EXISTS neighbors (id TEXT PRIMARY KEY, group_id TEXT NOT NULL)`);
     sql.exec(`CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, body TEXT NOT NULL)`);
@@ -110,36 +125,65 @@ export class ReplicaStore {
     this.sql.exec(`DELETE FROM batches WHERE last_seq <= ?`, maxEventSeq);
   }
 
-  pendingFlush(): PendingFlush | null {
-    const row = this.sql
-      .exec<{ seq: number; max_event_seq: number; attempt: number; retry_at: number; error: string | null }>(
-        `SELECT * FROM pending_flush ORDER BY seq LIMIT 1`,
+  /** Flushes not yet complete, oldest first. */
+  openFlushes(): FlushRecord[] {
+    return this.sql
+      .exec<{ seq: number; after_seq: number; max_event_seq: number; created_at: number }>(
+        `SELECT * FROM flushes ORDER BY seq`,
       )
-      .toArray()[0];
-    if (!row) return null;
-    return {
-      seq: row.seq,
-      maxEventSeq: row.max_event_seq,
-      attempt: row.attempt,
-      retryAt: row.retry_at,
-      error: row.error,
-    };
+      .toArray()
+      .map((r) => ({ seq: r.seq, afterSeq: r.after_seq, maxEventSeq: r.max_event_seq, createdAt: r.created_at }));
   }
 
-  savePendingFlush(p: PendingFlush): void {
+  addFlush(f: FlushRecord): void {
     this.sql.exec(
-      `INSERT OR REPLACE INTO pending_flush (seq, max_event_seq, attempt, retry_at, error) VALUES (?, ?, ?, ?, ?)`,
-      p.seq,
-      p.maxEventSeq,
-      p.attempt,
-      p.retryAt,
-      p.error,
+      `INSERT INTO flushes (seq, after_seq, max_event_seq, created_at) VALUES (?, ?, ?, ?)`,
+      f.seq,
+      f.afterSeq,
+      f.maxEventSeq,
+      f.createdAt,
     );
   }
 
-  completeFlush(p: PendingFlush): void {
-    this.deleteBatchesThrough(p.maxEventSeq);
-    this.sql.exec(`DELETE FROM pending_flush WHERE seq = ?`, p.seq);
+  /** Every recorded delivery state of the open flushes (a sink with no row has not tried yet). */
+  deliveries(): Delivery[] {
+    return this.sql
+      .exec<{
+        flush_seq: number;
+        sink: string;
+        state: string;
+        attempt: number;
+        retry_at: number;
+        error: string | null;
+      }>(`SELECT * FROM deliveries ORDER BY flush_seq`)
+      .toArray()
+      .map((r) => ({
+        flushSeq: r.flush_seq,
+        sink: r.sink,
+        state: r.state as Delivery["state"],
+        attempt: r.attempt,
+        retryAt: r.retry_at,
+        error: r.error,
+      }));
+  }
+
+  saveDelivery(d: Delivery): void {
+    this.sql.exec(
+      `INSERT OR REPLACE INTO deliveries (flush_seq, sink, state, attempt, retry_at, error) VALUES (?, ?, ?, ?, ?, ?)`,
+      d.flushSeq,
+      d.sink,
+      d.state,
+      d.attempt,
+      d.retryAt,
+      d.error,
+    );
+  }
+
+  /** Every sink has the flush: its committed rows and its records go. */
+  completeFlush(f: FlushRecord): void {
+    this.deleteBatchesThrough(f.maxEventSeq);
+    this.sql.exec(`DELETE FROM deliveries WHERE flush_seq = ?`, f.seq);
+    this.sql.exec(`DELETE FROM flushes WHERE seq = ?`, f.seq);
   }
 
   /** Live-tail subscriptions of the tenant this replica knows (its own and its neighbors'). */

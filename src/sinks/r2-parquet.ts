@@ -11,6 +11,7 @@ export function objectKey(prefix: string, tenant: string, hourStart: number, rep
 /** The default sink: one ZSTD Parquet object per UTC hour in the batch, at a key the retry reuses. */
 export class R2ParquetSink implements Sink {
   readonly name = "r2-parquet";
+  readonly durable = true;
   constructor(
     private readonly bucket: R2Bucket,
     private readonly prefix = "events",

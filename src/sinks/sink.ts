@@ -16,10 +16,20 @@ export interface FlushContext {
 
 /** A destination for flushed batches. `write` resolves only once the batch is durable there. */
 export interface Sink {
+  /** Unique among a replica's sinks: delivery state, stats and dead letters are kept by name. */
   readonly name: string;
+  /** Durable-mode acks wait until this sink has the batch (true for the R2 Parquet sink). */
+  readonly durable?: boolean;
   /**
-   * Writes the batch idempotently (same context.seq → same result) and returns what it wrote
-   * (object keys, ids). Read the batch as Arrow with `batch.table()` or as rows with `batch.events()`.
+   * Writes the batch and returns what it wrote (object keys, ids); throws to have it retried.
+   * Delivery is at least once: a retry carries the same `context.seq`, so write idempotently, or
+   * hand `idempotencyKey(context)` to a receiver that dedups. Read the batch as Arrow with
+   * `batch.table()` or as rows with `batch.events()`.
    */
   write(batch: EventBatch, context: FlushContext): Promise<string[]>;
+}
+
+/** `<tenant>/<replica>/<seq>`: the same for every try of a batch, so receivers can dedup. */
+export function idempotencyKey(ctx: FlushContext): string {
+  return `${ctx.tenant}/${ctx.replica}/${ctx.seq}`;
 }

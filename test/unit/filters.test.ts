@@ -110,7 +110,7 @@ describe("tail routing and queues", () => {
       ["tail", 3],
       ["tail", 4],
     ]);
-    expect((frames[4]?.events as TailEvent[]).map((e) => e.id)).toEqual(["e9", "e10"]);
+    expect((frames[4]?.events as TailEvent[] | undefined)?.map((e) => e.id)).toEqual(["e9", "e10"]);
     expect(q.droppedTotal).toBe(4);
   });
 });

@@ -1,6 +1,5 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { PendingFlush } from "../../src/replica/store";
 import {
   allRows,
   bucket,
@@ -13,6 +12,15 @@ import {
   replicaStub,
   tenant,
 } from "./harness";
+
+/** The oldest open flush, as replica stats show it. */
+interface PendingFlush {
+  seq: number;
+  maxEventSeq: number;
+  attempt: number;
+  retryAt: number;
+  error: string | null;
+}
 
 const KEY = /^events\/tenant=[\w-]+\/dt=\d{4}-\d{2}-\d{2}\/hour=\d{2}\/[\w-]+-\d+\.parquet$/;
 
@@ -123,10 +131,15 @@ describe("flush", () => {
     const [key] = await objectKeys(t.name);
     const bytes = await (await bucket().get(key as string))?.arrayBuffer();
     await runInDurableObject(replicaStub(t.name), (_i, state) => {
+      // The flush is recorded again as open, its delivery to R2 not yet confirmed.
       state.storage.sql.exec(
-        "INSERT INTO pending_flush (seq, max_event_seq, attempt, retry_at, error) VALUES (?, ?, 0, 0, NULL)",
+        "INSERT INTO flushes (seq, after_seq, max_event_seq, created_at) VALUES (?, -1, ?, 0)",
         pending.seq,
         pending.maxEventSeq,
+      );
+      state.storage.sql.exec(
+        "INSERT INTO deliveries (flush_seq, sink, state, attempt, retry_at, error) VALUES (?, 'r2-parquet', 'pending', 0, 0, NULL)",
+        pending.seq,
       );
       state.storage.sql.exec(
         "INSERT INTO batches (first_seq, last_seq, body) VALUES (0, 0, ?)",

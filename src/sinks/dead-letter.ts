@@ -1,0 +1,35 @@
+import type { EventBatch } from "./batch";
+import { gzip, toNdjson } from "./ndjson";
+import type { FlushContext } from "./sink";
+
+/**
+ * `deadletter/tenant=<t>/sink=<name>/<replica>-<seq>.ndjson.gz`: a batch a sink refused too many
+ * times, as gzipped NDJSON, with the sink, the last error and the attempts in its metadata.
+ * Replay it by reading the object and sending its lines again.
+ */
+export function deadLetterKey(ctx: FlushContext, sink: string): string {
+  return `deadletter/tenant=${ctx.tenant}/sink=${sink}/${ctx.replica}-${ctx.seq}.ndjson.gz`;
+}
+
+export async function deadLetter(
+  bucket: R2Bucket,
+  batch: EventBatch,
+  ctx: FlushContext,
+  sink: string,
+  error: string,
+  attempts: number,
+): Promise<string> {
+  const key = deadLetterKey(ctx, sink);
+  await bucket.put(key, await gzip(toNdjson(batch)), {
+    httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" },
+    customMetadata: {
+      sink,
+      error: error.slice(0, 1024),
+      attempts: String(attempts),
+      rows: String(batch.length),
+      from: String(ctx.from),
+      to: String(ctx.to),
+    },
+  });
+  return key;
+}
