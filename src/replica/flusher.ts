@@ -253,7 +253,7 @@ export class Flusher {
           this.store.saveDelivery({ ...d, state: "dead", attempt, error: message });
           stats.deadLettered++;
           this.deadLettered++;
-          return { files: [key], error: message };
+          return { files: [key] }; // settled: the sink goes on with its next batch
         } catch (dlqErr) {
           console.error("ducktail: dead-letter write failed", dlqErr);
         }
