@@ -10,12 +10,16 @@ import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from "miniflare";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
-/** Bundles src/worker.ts into a fresh directory and returns it. */
-export function buildWorker(config = join(root, "wrangler.toml")) {
+/**
+ * Bundles a Worker (by default src/worker.ts) into a fresh directory and returns it.
+ * `extraArgs` go to `wrangler deploy --dry-run` (e.g. `--alias`).
+ */
+export function buildWorker(config = join(root, "wrangler.toml"), extraArgs = []) {
   const outdir = mkdtempSync(join(tmpdir(), "ducktail-build-"));
   // Run wrangler's JS with this Node (22 under npm scripts): the bare `wrangler` shim would pick PATH's node.
   const wrangler = join(root, "node_modules/wrangler/bin/wrangler.js");
-  const res = spawnSync(process.execPath, [wrangler, "deploy", "--dry-run", "--outdir", outdir, "--config", config], {
+  const args = [wrangler, "deploy", "--dry-run", "--outdir", outdir, "--config", config, ...extraArgs];
+  const res = spawnSync(process.execPath, args, {
     cwd: root,
     encoding: "utf8",
     env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
@@ -44,7 +48,7 @@ export function wranglerVars(config = join(root, "wrangler.toml")) {
 /**
  * Miniflare options for the bundled Worker.
  * @param {string} bundleDir from buildWorker()
- * @param {{ persistDir?: string, vars?: Record<string,string>, port?: number }} [opts]
+ * @param {{ persistDir?: string, vars?: Record<string,string>, port?: number, replicaClass?: string }} [opts]
  */
 export function workerOptions(bundleDir, opts = {}) {
   return {
@@ -59,7 +63,7 @@ export function workerOptions(bundleDir, opts = {}) {
     compatibilityFlags: ["nodejs_compat"],
     durableObjects: {
       COORDINATOR: { className: "BufferCoordinator", useSQLite: true },
-      REPLICA: { className: "BufferReplica", useSQLite: true },
+      REPLICA: { className: opts.replicaClass ?? "BufferReplica", useSQLite: true },
     },
     r2Buckets: ["EVENTS"],
     bindings: { ...wranglerVars(), ...(opts.vars ?? {}) },
