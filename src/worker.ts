@@ -11,8 +11,10 @@ import {
   type Scope,
 } from "./protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "./protocol/errors";
+import type { StoredEvent } from "./protocol/events";
 import { limitsFrom } from "./protocol/limits";
 import { Header, InternalRoute } from "./protocol/routes";
+import { eventsResponse, parseEventQuery, queryEvents } from "./query";
 
 export { BufferCoordinator } from "./group/BufferCoordinator";
 export { BufferReplica } from "./replica/BufferReplica";
@@ -167,6 +169,27 @@ async function adminCall(env: Env, tenant: string, route: string, method: string
   return coordinator(env, tenant).fetch(`http://coordinator${route}`, { method, headers: tenantHeaders(tenant), body });
 }
 
+/** GET /events: the tenant's Parquet objects in the range plus what its replicas still buffer. */
+async function events(env: Env, url: URL, principal: Principal): Promise<Response> {
+  const q = parseEventQuery(url);
+  const list = (await (await adminCall(env, principal.tenant, InternalRoute.shards, "GET")).json()) as {
+    shards: { n: number; id: string }[];
+  };
+  const query = new URLSearchParams(url.searchParams);
+  query.delete("key");
+  const buffered = await Promise.all(
+    list.shards.map(async (s) => {
+      const res = await env.REPLICA.get(env.REPLICA.idFromString(s.id)).fetch(
+        `http://replica${InternalRoute.buffered}?${query}`,
+        { headers: tenantHeaders(principal.tenant, { [Header.shard]: String(s.n) }) },
+      );
+      if (!res.ok) throw new DuckTailError(ErrorCode.internal, `shard ${s.n} answered ${res.status}`);
+      return (await res.json()) as StoredEvent[];
+    }),
+  );
+  return eventsResponse(queryEvents(env.EVENTS, principal.tenant, q, buffered.flat()), q);
+}
+
 /** GET /buffer/ws?shard=n (admin): a socket straight to one shard, for inspection; dog does not place it. */
 async function shardSocket(req: Request, env: Env, url: URL, principal: Principal): Promise<Response> {
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
@@ -238,6 +261,10 @@ export default {
           const res = await adminCall(env, tenant, InternalRoute.scale, "POST", await req.text());
           if (res.ok) routes.delete(tenant); // this isolate routes by the new tier at once
           return res;
+        }
+        case "/events": {
+          if (req.method !== "GET") break;
+          return await events(env, url, need(env, req, url, "read"));
         }
         case "/buffer/ws":
           return await shardSocket(req, env, url, need(env, req, url, "admin"));

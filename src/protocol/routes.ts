@@ -49,6 +49,8 @@ export const InternalRoute = {
   aggregate: "/_/aggregate",
   /** A materialized view, merged over every replica: ?name=&window=&by=&limit= */
   mv: "/_/mv",
+  /** Buffered (not yet flushed) events matching a GET /events query, newest first. */
+  buffered: "/_/buffered",
 } as const;
 
 /** What a replica reports to its coordinator (POST /_/report). */

@@ -22,6 +22,7 @@ import {
 } from "../protocol/frames";
 import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
 import { DogHeader, DogRoute, Header, InternalRoute, isDogRoute, type LoadReport } from "../protocol/routes";
+import { matchesQuery, newestFirst, parseEventQuery } from "../query";
 import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { type AnyView, BUILTIN_VIEWS } from "../views/views";
@@ -380,6 +381,15 @@ export class BufferReplica extends Replica {
           limit: limit === null ? undefined : Number(limit),
         });
         return Response.json(result);
+      }
+      case InternalRoute.buffered: {
+        const q = parseEventQuery(url);
+        const rows = this.buffer
+          .through(Number.POSITIVE_INFINITY)
+          .events()
+          .filter((e) => matchesQuery(e, q))
+          .sort(newestFirst);
+        return Response.json(rows.slice(0, q.limit));
       }
       case InternalRoute.drain:
         if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST to drain");

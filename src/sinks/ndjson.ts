@@ -1,16 +1,22 @@
+import type { StoredEvent } from "../protocol/events";
 import type { EventBatch } from "./batch";
 import { objectKey } from "./r2-parquet";
 import type { FlushContext, Sink } from "./sink";
 
-/** One NDJSON line per event; `data` as the JSON object it is, times as epoch ms. */
+/** An event as one JSON text: `data` as the object it is, times as epoch ms. */
+export function eventJson(e: StoredEvent): string {
+  return (
+    `{"id":${JSON.stringify(e.id)},"tenant":${JSON.stringify(e.tenant)},"ts":${e.ts},"receivedAt":${e.receivedAt},` +
+    `"source":${JSON.stringify(e.source)},"type":${JSON.stringify(e.type)},"importance":"${e.importance}",` +
+    `"userId":${JSON.stringify(e.userId)},"anonymousId":${JSON.stringify(e.anonymousId)},` +
+    `"sessionId":${JSON.stringify(e.sessionId)},"data":${e.data},"replica":${JSON.stringify(e.replica)},"seq":${e.seq}}`
+  );
+}
+
+/** One NDJSON line per event (see {@link eventJson}). */
 export function toNdjson(batch: EventBatch): string {
   let out = "";
-  for (const e of batch.events()) {
-    out += `{"id":${JSON.stringify(e.id)},"tenant":${JSON.stringify(e.tenant)},"ts":${e.ts},"receivedAt":${e.receivedAt},`;
-    out += `"source":${JSON.stringify(e.source)},"type":${JSON.stringify(e.type)},"importance":"${e.importance}",`;
-    out += `"userId":${JSON.stringify(e.userId)},"anonymousId":${JSON.stringify(e.anonymousId)},`;
-    out += `"sessionId":${JSON.stringify(e.sessionId)},"data":${e.data},"replica":${JSON.stringify(e.replica)},"seq":${e.seq}}\n`;
-  }
+  for (const e of batch.events()) out += `${eventJson(e)}\n`;
   return out;
 }
 

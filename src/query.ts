@@ -1,0 +1,147 @@
+import { DuckTailError, ErrorCode } from "./protocol/errors";
+import { IMPORTANCE, type Importance, type StoredEvent } from "./protocol/events";
+import { eventJson } from "./sinks/ndjson";
+import { readEvents } from "./sinks/read";
+
+/** GET /events: a time range of receipt, optional filters, how many and in what format. */
+export interface EventQuery {
+  /** Epoch ms, inclusive; `received_at` (the partition key), not the client's `ts`. */
+  from: number;
+  /** Epoch ms, exclusive. */
+  to: number;
+  source: string[] | null;
+  type: string[] | null;
+  importance: Importance[] | null;
+  limit: number;
+  format: "json" | "ndjson";
+}
+
+const HOUR_MS = 3_600_000;
+const MAX_RANGE_MS = 31 * 24 * HOUR_MS;
+const MAX_LIMIT = { json: 10_000, ndjson: 1_000_000 };
+
+function time(raw: string | null, fallback: number, name: string): number {
+  if (raw === null || raw === "") return fallback;
+  const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+  if (!Number.isFinite(ms)) throw new DuckTailError(ErrorCode.badRequest, `${name} must be epoch ms or ISO-8601`);
+  return ms;
+}
+
+function list(raw: string | null): string[] | null {
+  if (raw === null || raw === "") return null;
+  return raw.split(",").map((s) => s.trim());
+}
+
+/** Reads and checks the query string; the default is the last hour, newest 100 events, as JSON. */
+export function parseEventQuery(url: URL, now = Date.now()): EventQuery {
+  const p = url.searchParams;
+  const to = time(p.get("to"), now + 1, "to");
+  const from = time(p.get("from"), to - HOUR_MS, "from");
+  if (!(from < to) || to - from > MAX_RANGE_MS) {
+    throw new DuckTailError(ErrorCode.badRequest, "from must be before to, at most 31 days apart");
+  }
+  const format = (p.get("format") ?? "json") as EventQuery["format"];
+  if (format !== "json" && format !== "ndjson")
+    throw new DuckTailError(ErrorCode.badRequest, "format must be json or ndjson");
+  const limit = p.get("limit") === null ? 100 : Number(p.get("limit"));
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT[format]) {
+    throw new DuckTailError(ErrorCode.badRequest, `limit must be 1..${MAX_LIMIT[format]} for ${format}`);
+  }
+  const importance = list(p.get("importance"));
+  for (const i of importance ?? []) {
+    if (!IMPORTANCE.includes(i as Importance)) {
+      throw new DuckTailError(ErrorCode.badRequest, `importance must be among ${IMPORTANCE.join(", ")}`);
+    }
+  }
+  return {
+    from,
+    to,
+    source: list(p.get("source")),
+    type: list(p.get("type")),
+    importance: importance as Importance[] | null,
+    limit,
+    format,
+  };
+}
+
+export function matchesQuery(e: StoredEvent, q: EventQuery): boolean {
+  return (
+    e.receivedAt >= q.from &&
+    e.receivedAt < q.to &&
+    (q.source === null || q.source.includes(e.source)) &&
+    (q.type === null || q.type.includes(e.type)) &&
+    (q.importance === null || q.importance.includes(e.importance))
+  );
+}
+
+/** Newest receipt first; ties by replica and seq, descending. */
+export const newestFirst = (a: StoredEvent, b: StoredEvent) =>
+  b.receivedAt - a.receivedAt || (a.replica < b.replica ? 1 : a.replica > b.replica ? -1 : b.seq - a.seq);
+
+/**
+ * The matching events, newest first: hour partition by hour partition from `to` back to `from`
+ * (objects outside the range are never listed or read), each hour's Parquet rows merged with
+ * the rows still buffered in the replicas. A row both flushed and still buffered (a flush in
+ * progress) comes once. Memory holds one hour at a time.
+ */
+export async function* queryEvents(
+  bucket: R2Bucket,
+  tenant: string,
+  q: EventQuery,
+  buffered: StoredEvent[],
+): AsyncGenerator<StoredEvent> {
+  let left = q.limit;
+  const seen = new Set<string>();
+  const live = buffered.filter((e) => matchesQuery(e, q));
+  for (let hour = Math.floor((q.to - 1) / HOUR_MS) * HOUR_MS; hour >= q.from - (q.from % HOUR_MS); hour -= HOUR_MS) {
+    const rows = live.filter((e) => e.receivedAt >= hour && e.receivedAt < hour + HOUR_MS);
+    for (const key of await hourObjects(bucket, tenant, hour)) {
+      const obj = await bucket.get(key);
+      if (!obj) continue; // compacted away meanwhile: its rows are in the compacted object
+      for (const e of readEvents(new Uint8Array(await obj.arrayBuffer()))) if (matchesQuery(e, q)) rows.push(e);
+    }
+    rows.sort(newestFirst);
+    for (const e of rows) {
+      const id = `${e.replica}/${e.seq}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      yield e;
+      if (--left === 0) return;
+    }
+  }
+}
+
+async function hourObjects(bucket: R2Bucket, tenant: string, hour: number): Promise<string[]> {
+  const iso = new Date(hour).toISOString();
+  const prefix = `events/tenant=${tenant}/dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/`;
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await bucket.list({ prefix, cursor });
+    for (const o of page.objects) if (o.key.endsWith(".parquet")) keys.push(o.key);
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return keys;
+}
+
+/** The query's answer: JSON `{from, to, events, count}`, or NDJSON streamed as rows are found. */
+export async function eventsResponse(rows: AsyncGenerator<StoredEvent>, q: EventQuery): Promise<Response> {
+  if (q.format === "json") {
+    // At most 10,000 rows: gathered first, so a failure is an error status, not a cut-off body.
+    const parts: string[] = [];
+    for await (const e of rows) parts.push(eventJson(e));
+    const body = `{"from":${q.from},"to":${q.to},"events":[${parts.join(",")}],"count":${parts.length}}`;
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  }
+  const enc = new TextEncoder();
+  return new Response(
+    new ReadableStream({
+      async pull(controller) {
+        const next = await rows.next();
+        if (next.done) controller.close();
+        else controller.enqueue(enc.encode(`${eventJson(next.value)}\n`));
+      },
+    }),
+    { headers: { "content-type": "application/x-ndjson" } },
+  );
+}
