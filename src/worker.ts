@@ -15,6 +15,7 @@ import type { StoredEvent } from "./protocol/events";
 import { limitsFrom } from "./protocol/limits";
 import { Header, InternalRoute } from "./protocol/routes";
 import { eventsResponse, parseEventQuery, queryEvents } from "./query";
+import { compactAll, compactTenant } from "./sinks/compaction";
 
 export { BufferCoordinator } from "./group/BufferCoordinator";
 export { BufferReplica } from "./replica/BufferReplica";
@@ -262,6 +263,12 @@ export default {
           if (res.ok) routes.delete(tenant); // this isolate routes by the new tier at once
           return res;
         }
+        case "/compact": {
+          // Admin: compact the tenant's closed hours now instead of waiting for the cron.
+          if (req.method !== "POST") break;
+          const tenant = need(env, req, url, "admin").tenant;
+          return Response.json({ hours: await compactTenant(env.EVENTS, tenant, Date.now()) });
+        }
         case "/events": {
           if (req.method !== "GET") break;
           return await events(env, url, need(env, req, url, "read"));
@@ -283,5 +290,17 @@ export default {
     } catch (err) {
       return errorResponse(err);
     }
+  },
+
+  /**
+   * The cron (wrangler.toml [triggers]): merges each tenant's small Parquet files of closed hours
+   * into one sorted, deduplicated object per hour, with an hourly rollup beside the lake.
+   */
+  async scheduled(_controller: ScheduledController, env: Env): Promise<void> {
+    const run = await compactAll(env.EVENTS, Date.now());
+    const skipped = run.summaries.filter((s) => s.skipped);
+    console.log(
+      `ducktail: compacted ${run.summaries.length - skipped.length} hours, skipped ${skipped.length}, ${run.remaining.length} left for the next run`,
+    );
   },
 } satisfies ExportedHandler<Env>;

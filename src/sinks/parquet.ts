@@ -1,4 +1,4 @@
-import { tableToIPC } from "apache-arrow";
+import { type Table, tableToIPC } from "apache-arrow";
 import { Compression, Encoding, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from "parquet-wasm/esm";
 import type { EventBatch } from "./batch";
 
@@ -26,7 +26,10 @@ function writerProperties() {
  * parquet-wasm must have been initialized first (see `./wasm`).
  */
 export function encodeParquet(batch: EventBatch): Uint8Array {
-  const ipc = tableToIPC(batch.table(), "stream");
-  const table = WasmTable.fromIPCStream(ipc);
-  return writeParquet(table, writerProperties());
+  return encodeTable(batch.table());
+}
+
+/** Encodes an Arrow table with the DESIGN.md columns (compaction's merged hours) with the same settings. */
+export function encodeTable(table: Table): Uint8Array {
+  return writeParquet(WasmTable.fromIPCStream(tableToIPC(table, "stream")), writerProperties());
 }
