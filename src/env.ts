@@ -12,6 +12,8 @@ export interface Env extends LimitVars, TierVars {
   REPLICA_CONNECTION_LIMIT?: string;
   /** How long the Worker caches a tenant's routing table. Default 10,000 ms. */
   ROUTING_TTL_MS?: string;
+  /** The tenant that receives other Workers' tail events (DuckTail as their tail consumer). Default "default". */
+  TAIL_TENANT?: string;
   /** Failed tries of one batch at one sink before it is dead-lettered to R2. Default 8. */
   SINK_MAX_ATTEMPTS?: string;
   /** How often a busy replica reports its load to the coordinator. Default 10,000 ms. */

@@ -16,6 +16,7 @@ import { limitsFrom } from "./protocol/limits";
 import { Header, InternalRoute } from "./protocol/routes";
 import { eventsResponse, parseEventQuery, queryEvents } from "./query";
 import { compactAll, compactTenant } from "./sinks/compaction";
+import { traceEvents } from "./tail-logs";
 
 export { BufferCoordinator } from "./group/BufferCoordinator";
 export { BufferReplica } from "./replica/BufferReplica";
@@ -289,6 +290,24 @@ export default {
       throw new DuckTailError(ErrorCode.methodNotAllowed, `${req.method} is not allowed on ${url.pathname}`);
     } catch (err) {
       return errorResponse(err);
+    }
+  },
+
+  /**
+   * Tail consumer: other Workers list DuckTail under `tail_consumers`; their invocations, logs
+   * and exceptions become events (src/tail-logs.ts) of the tenant TAIL_TENANT (default: the open
+   * tenant), buffered like any other ingest.
+   */
+  async tail(items: TraceItem[], env: Env): Promise<void> {
+    const events = traceEvents(items);
+    const tenant = env.TAIL_TENANT ?? OPEN_TENANT;
+    const max = limitsFrom(env).maxBatchEvents;
+    for (let i = 0; i < events.length; i += max) {
+      const res = await toReplica(env, tenant, InternalRoute.events, {
+        method: "POST",
+        body: JSON.stringify(events.slice(i, i + max)),
+      });
+      if (!res.ok) console.error(`ducktail: tail events answered ${res.status}: ${await res.text()}`);
     }
   },
 
