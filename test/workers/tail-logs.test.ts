@@ -1,4 +1,3 @@
-import { createExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/worker";
 import { tenant } from "./harness";
@@ -44,7 +43,7 @@ const ITEMS = [
 describe("Worker tail consumer", () => {
   it("turns trace items into request, log and error events with source worker:<script>", async () => {
     const t = tenant("tail-logs");
-    await worker.tail(ITEMS, { ...t.env, TAIL_TENANT: t.name }, createExecutionContext());
+    await worker.tail(ITEMS, { ...t.env, TAIL_TENANT: t.name });
     const { events } = (await (await t.fetch("/events?limit=100")).json()) as {
       events: { type: string; source: string; importance: string; ts: number; data: Record<string, unknown> }[];
     };
