@@ -12,6 +12,10 @@ export interface Env extends LimitVars, TierVars {
   REPLICA_CONNECTION_LIMIT?: string;
   /** How long the Worker caches a tenant's routing table. Default 10,000 ms. */
   ROUTING_TTL_MS?: string;
+  /** Segment API: requests per second per write key (per isolate), bursts of twice that. Default 200. */
+  SEGMENT_RATE_LIMIT_RPS?: string;
+  /** Segment API: how long a messageId is remembered to drop retried duplicates. Default 600,000 ms. */
+  SEGMENT_DEDUP_WINDOW_MS?: string;
   /** The tenant that receives other Workers' tail events (DuckTail as their tail consumer). Default "default". */
   TAIL_TENANT?: string;
   /** Failed tries of one batch at one sink before it is dead-lettered to R2. Default 8. */

@@ -11,10 +11,20 @@ import {
   type Scope,
 } from "./protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "./protocol/errors";
-import type { StoredEvent } from "./protocol/events";
+import type { Rejection, StoredEvent } from "./protocol/events";
+import { utf8Length } from "./protocol/frames";
 import { limitsFrom } from "./protocol/limits";
 import { Header, InternalRoute } from "./protocol/routes";
 import { eventsResponse, parseEventQuery, queryEvents } from "./query";
+import {
+  KeyRateLimit,
+  SEGMENT_MAX_BATCH,
+  SEGMENT_MAX_BATCH_BYTES,
+  SEGMENT_TYPES,
+  type SegmentType,
+  segmentEvents,
+  segmentWriteKey,
+} from "./segment";
 import { compactAll, compactTenant } from "./sinks/compaction";
 import { traceEvents } from "./tail-logs";
 
@@ -88,16 +98,95 @@ async function checkPressure(env: Env, tenant: string, ctx: ExecutionContext): P
   );
 }
 
-/** Sends an internal request to one of the tenant's shards, spread round-robin. */
-async function toReplica(env: Env, tenant: string, route: string, init: RequestInit): Promise<Response> {
+/**
+ * Sends an internal request to one of the tenant's shards, spread round-robin, or chosen by
+ * `shardKey` (the same key always lands on the same shard of a tier).
+ */
+async function toReplica(
+  env: Env,
+  tenant: string,
+  route: string,
+  init: RequestInit,
+  shardKey?: string,
+): Promise<Response> {
   const table = await routingTable(env, tenant);
-  const shard = table.shards[roundRobin++ % table.shards.length];
+  const pick = shardKey === undefined ? roundRobin++ : hashString(shardKey);
+  const shard = table.shards[pick % table.shards.length];
   if (!shard) throw new DuckTailError(ErrorCode.internal, "tenant has no shards");
   const stub = env.REPLICA.get(env.REPLICA.idFromString(shard.id));
   const headers = new Headers(init.headers);
   headers.set(Header.tenant, tenant);
   headers.set(Header.shard, String(shard.n));
   return stub.fetch(`http://replica${route}`, { ...init, headers });
+}
+
+function hashString(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/** Per-isolate Segment rate limiters, by configured rate. */
+const segmentLimits = new Map<number, KeyRateLimit>();
+
+/** Segment's HTTP Tracking API (src/segment.ts): /v1/<call> and /v1/batch, /v1/ping. */
+async function segment(req: Request, env: Env, url: URL): Promise<Response> {
+  const call = url.pathname.slice("/v1/".length);
+  if (call === "ping") return Response.json({ ok: true, service: "ducktail" });
+  if (call !== "batch" && !SEGMENT_TYPES.includes(call as SegmentType)) {
+    throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
+  }
+  if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, `POST to ${url.pathname}`);
+  const text = await req.text();
+  const max = call === "batch" ? SEGMENT_MAX_BATCH_BYTES : limitsFrom(env).maxEventBytes;
+  if (utf8Length(text, max) > max) throw new DuckTailError(ErrorCode.frameTooLarge, `body is larger than ${max} bytes`);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new DuckTailError(ErrorCode.badJson, "body is not valid JSON");
+  }
+  const writeKey = segmentWriteKey(req, body);
+  const principal = authorize(keysOf(env), writeKey, "write");
+  const rate = Number(env.SEGMENT_RATE_LIMIT_RPS ?? 200);
+  let limiter = segmentLimits.get(rate);
+  if (!limiter) {
+    limiter = new KeyRateLimit(rate);
+    segmentLimits.set(rate, limiter);
+  }
+  const wait = limiter.take(writeKey ?? principal.tenant);
+  if (wait > 0) {
+    return Response.json(
+      { success: false, error: { code: "rate_limited", message: "too many requests for this write key" } },
+      { status: 429, headers: { "retry-after": String(wait) } },
+    );
+  }
+  const batch = (body as { batch?: unknown[] } | null)?.batch;
+  if (call === "batch" && (!Array.isArray(batch) || batch.length > SEGMENT_MAX_BATCH)) {
+    throw new DuckTailError(ErrorCode.batchTooLarge, `batch must be an array of at most ${SEGMENT_MAX_BATCH} messages`);
+  }
+  const mapped = segmentEvents(body, call as SegmentType | "batch", Date.now());
+  let stored = 0;
+  let duplicates = 0;
+  const rejected = [...mapped.rejected];
+  if (mapped.events.length > 0) {
+    // One shard per batch, picked by its first messageId, so a retried batch meets its own ids.
+    const res = await toReplica(
+      env,
+      principal.tenant,
+      `${InternalRoute.events}?dedup=1`,
+      { method: "POST", body: JSON.stringify(mapped.events) },
+      mapped.events[0]?.id ?? crypto.randomUUID(),
+    );
+    const r = (await res.json()) as { stored?: number; duplicates?: number; rejected?: Rejection[] };
+    stored = r.stored ?? 0;
+    duplicates = r.duplicates ?? 0;
+    for (const x of r.rejected ?? []) rejected.push({ ...x, index: mapped.indexes[x.index] as number });
+  }
+  rejected.sort((a, b) => a.index - b.index);
+  const received = call === "batch" ? (batch?.length ?? 0) : 1;
+  const ok = stored + duplicates > 0 || rejected.length === 0;
+  return Response.json({ success: ok, received, stored, duplicates, rejected }, { status: ok ? 200 : 400 });
 }
 
 /** GET /e?type=…&source=…&data={…}&anything=else: one event from a query string (pixels, links). */
@@ -277,6 +366,7 @@ export default {
         case "/buffer/ws":
           return await shardSocket(req, env, url, need(env, req, url, "admin"));
         default: {
+          if (url.pathname.startsWith("/v1/")) return await segment(req, env, url);
           // GET /buffer/mv/<view>?window=&by=&limit= : asked of one replica, merged over all of them.
           const mv = /^\/buffer\/mv\/([A-Za-z0-9_-]+)$/.exec(url.pathname);
           if (!mv) throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);

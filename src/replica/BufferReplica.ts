@@ -36,12 +36,16 @@ import { type ReplicaIdentity, ReplicaStore } from "./store";
 
 const DEFAULT_REPORT_INTERVAL_MS = 10_000;
 const DEFAULT_SINK_MAX_ATTEMPTS = 8;
+const DEFAULT_DEDUP_WINDOW_MS = 10 * 60_000;
+const MAX_RECENT_IDS = 100_000;
 
 export interface IngestResult {
   received: number;
   stored: number;
   rejected: Rejection[];
   storageMode: StorageMode;
+  /** Events dropped as already taken (ingest with dedup, e.g. Segment's messageId). */
+  duplicates?: number;
 }
 
 /**
@@ -61,7 +65,17 @@ export class BufferReplica extends Replica {
   private readonly commits: GroupCommit;
   private readonly tail: LiveTail;
   private viewsCache: LiveViews | null = null;
-  private readonly counters = { requests: 0, received: 0, stored: 0, rejected: 0, dropped: 0, filtered: 0 };
+  private readonly counters = {
+    requests: 0,
+    received: 0,
+    stored: 0,
+    rejected: 0,
+    dropped: 0,
+    filtered: 0,
+    duplicates: 0,
+  };
+  /** Event ids taken lately (Segment's messageId dedup), with when each may be taken again. */
+  private readonly recentIds = new Map<string, number>();
   /** Requests and events since the last load report to the coordinator. */
   private window = { requests: 0, events: 0, since: Date.now() };
   private readonly reportIntervalMs: number;
@@ -360,7 +374,7 @@ export class BufferReplica extends Replica {
         if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST events");
         const body = await this.readJson(req);
         const { events, storageMode } = eventsOf(body, url);
-        const result = await this.ingest(events, storageMode);
+        const result = await this.ingest(events, storageMode, undefined, url.searchParams.get("dedup") === "1");
         const status = result.stored === 0 && result.rejected.length > 0 ? 400 : 200;
         return Response.json(result, { status });
       }
@@ -423,7 +437,12 @@ export class BufferReplica extends Replica {
    * Validates, stamps and buffers a batch with the given durability, resolving when the ack
    * may be sent. Fire-and-forget calls `earlyAck` before buffering.
    */
-  async ingest(raw: unknown[], mode: StorageMode, earlyAck?: (r: IngestResult) => void): Promise<IngestResult> {
+  async ingest(
+    raw: unknown[],
+    mode: StorageMode,
+    earlyAck?: (r: IngestResult) => void,
+    dedup = false,
+  ): Promise<IngestResult> {
     if (raw.length > this.limits.maxBatchEvents) {
       throw new DuckTailError(ErrorCode.batchTooLarge, `at most ${this.limits.maxBatchEvents} events per batch`);
     }
@@ -431,6 +450,7 @@ export class BufferReplica extends Replica {
     const now = Date.now();
     const batch = validateBatch(raw, now, this.limits);
     const rejected = batch.rejected;
+    const duplicates = dedup ? this.dropSeen(batch, now) : 0;
     const transformed = this.transform === BufferReplica.prototype.transform ? null : this.applyTransform(batch);
     const accepted = this.admit(batch.events, batch.indexes, rejected);
     this.counters.requests++;
@@ -439,7 +459,13 @@ export class BufferReplica extends Replica {
     this.counters.received += raw.length;
     this.counters.rejected += rejected.length;
     this.counters.stored += accepted.length;
-    const result: IngestResult = { received: raw.length, stored: accepted.length, rejected, storageMode: mode };
+    const result: IngestResult = {
+      received: raw.length,
+      stored: accepted.length,
+      rejected,
+      storageMode: mode,
+      ...(dedup && { duplicates }),
+    };
     if (mode === "fire-and-forget") earlyAck?.(result);
     if (now - this.window.since >= this.reportIntervalMs) this.ctx.waitUntil(this.report());
     if (accepted.length === 0) return result;
@@ -478,6 +504,33 @@ export class BufferReplica extends Replica {
       }
     }
     return result;
+  }
+
+  /**
+   * Drops events whose id this replica took within the dedup window (Segment retries a batch with
+   * the same messageIds; the Worker sends a batch to the same shard every time). Returns how many.
+   */
+  private dropSeen(batch: ValidatedBatch, now: number): number {
+    const window = Number(this.env.SEGMENT_DEDUP_WINDOW_MS ?? DEFAULT_DEDUP_WINDOW_MS);
+    const events: NormalizedEvent[] = [];
+    const indexes: number[] = [];
+    batch.events.forEach((e, k) => {
+      const seen = this.recentIds.get(e.id);
+      if (seen !== undefined && seen > now) return;
+      this.recentIds.delete(e.id); // re-inserted last: the map stays in expiry order
+      this.recentIds.set(e.id, now + window);
+      events.push(e);
+      indexes.push(batch.indexes[k] as number);
+    });
+    for (const [id, expires] of this.recentIds) {
+      if (expires > now && this.recentIds.size <= MAX_RECENT_IDS) break;
+      this.recentIds.delete(id);
+    }
+    const dropped = batch.events.length - events.length;
+    this.counters.duplicates += dropped;
+    batch.events = events;
+    batch.indexes = indexes;
+    return dropped;
   }
 
   /**
