@@ -16,6 +16,8 @@ export interface Env extends LimitVars, TierVars {
   SEGMENT_RATE_LIMIT_RPS?: string;
   /** Segment API: how long a messageId is remembered to drop retried duplicates. Default 600,000 ms. */
   SEGMENT_DEDUP_WINDOW_MS?: string;
+  /** Built-in materialized views to keep, comma-separated; "none" for none. Default: all. */
+  VIEWS?: string;
   /** The tenant that receives other Workers' tail events (DuckTail as their tail consumer). Default "default". */
   TAIL_TENANT?: string;
   /** Failed tries of one batch at one sink before it is dead-lettered to R2. Default 8. */

@@ -109,4 +109,18 @@ describe("materialized views", () => {
     expect((body.rows as { views: number }[]).reduce((a, r) => a + r.views, 0)).toBe(45);
     ws.close();
   }, 20_000);
+
+  it("keeps only the built-in views the VIEWS var names", async () => {
+    const t = tenant("mv-var");
+    await t.post("/e", [ev("warm")]);
+    const names = await runInDurableObject(replicaStub(t.name), (instance) => {
+      const r = instance as unknown as { env: { VIEWS?: string }; views(): { name: string }[] };
+      const pick = (v: string | undefined) => {
+        r.env.VIEWS = v;
+        return r.views().map((x) => x.name);
+      };
+      return [pick(undefined), pick("errors, latency"), pick("none")];
+    });
+    expect(names).toEqual([["pageviews", "errors", "latency"], ["errors", "latency"], []]);
+  });
 });
