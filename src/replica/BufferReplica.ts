@@ -491,10 +491,16 @@ export class BufferReplica extends Replica {
       await alarm;
     } else last = this.append(accepted, now, false);
     const views = this.liveViews();
-    if (this.tail.active || views.names.length > 0) {
+    if (this.tail.active) {
       const events = tailEvents(accepted, raw, batch, now, last, this.identity().name, transformed);
-      if (this.tail.active) this.tail.offer(events);
+      this.tail.offer(events);
       views.add(events);
+    } else if (views.names.length > 0) {
+      // The common case, no subscriber: views see each event through one reused object.
+      const direct = accepted === batch.events && transformed === null;
+      const view = direct ? null : tailEvents(accepted, raw, batch, now, last, this.identity().name, transformed);
+      if (view) views.add(view);
+      else views.addEach(accepted, (k) => (raw[batch.indexes[k] as number] as { data?: unknown }).data, now);
     }
     if (urgent || this.overThreshold()) this.flushInBackground();
     if (mode === "durable") {

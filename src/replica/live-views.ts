@@ -1,5 +1,6 @@
 import type { GossipMessage, GossipReply } from "../gossip/messages";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
+import type { NormalizedEvent } from "../protocol/events";
 import {
   BUCKET_MS,
   type BucketRow,
@@ -26,6 +27,19 @@ export interface ViewQuery {
   by?: string;
   limit?: number;
 }
+
+const EMPTY_EVENT: ViewEvent = {
+  id: "",
+  ts: 0,
+  receivedAt: 0,
+  source: "",
+  type: "",
+  importance: "normal",
+  userId: null,
+  anonymousId: null,
+  sessionId: null,
+  data: {},
+};
 
 /** How long a view query waits for each other replica before reporting it missing. */
 const DEADLINE_MS = 2_000;
@@ -78,6 +92,29 @@ export class LiveViews {
 
   add(events: readonly ViewEvent[]): void {
     for (const e of events) this.store.add(e);
+    this.saveTimer ??= setTimeout(() => this.save(), SAVE_EVERY_MS);
+  }
+
+  /**
+   * Adds normalized events without building an object per event: one view event is refilled for
+   * each (views must not keep the event object itself; keeping `event.data` is fine).
+   */
+  addEach(events: readonly NormalizedEvent[], dataOf: (k: number) => unknown, receivedAt: number): void {
+    const v: ViewEvent = { ...EMPTY_EVENT, receivedAt };
+    for (let k = 0; k < events.length; k++) {
+      const e = events[k] as NormalizedEvent;
+      const data = dataOf(k);
+      v.id = e.id;
+      v.ts = e.ts;
+      v.source = e.source;
+      v.type = e.type;
+      v.importance = e.importance;
+      v.userId = e.userId;
+      v.anonymousId = e.anonymousId;
+      v.sessionId = e.sessionId;
+      v.data = typeof data === "object" && data !== null ? (data as Record<string, unknown>) : {};
+      this.store.add(v);
+    }
     this.saveTimer ??= setTimeout(() => this.save(), SAVE_EVERY_MS);
   }
 

@@ -23,7 +23,7 @@ export interface ViewDefinition<P, R> {
   /** Which group an event belongs to (e.g. path), or null to skip the event. */
   key(event: ViewEvent): string | null;
   init(): P;
-  /** May mutate and return `partial`. */
+  /** May mutate and return `partial`. Must not keep `event` itself (it is reused); keeping `event.data` is fine. */
   add(partial: P, event: ViewEvent): P;
   /** Associative, commutative. May mutate and return `a`; must not modify `b` or keep references into it that it would later mutate. */
   merge(a: P, b: P): P;
