@@ -1,4 +1,4 @@
-// `npm run bench` [ingest] [encode]: runs the sections (all by default), prints their tables and
+// `npm run bench` [ingest] [encode] [sinks]: runs the sections (all by default), prints their tables and
 // writes bench/results/<timestamp>.json and bench/results/latest.json. See bench/README.md.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -7,9 +7,10 @@ import { fileURLToPath } from "node:url";
 import { buildWorker } from "../test/helpers/miniflare.mjs";
 import { encodeJson, printEncode, runEncode } from "./encode.mjs";
 import { INGEST_CONFIG, ingestJson, printIngest, runIngest } from "./ingest.mjs";
+import { printSinks, runSinks, sinksJson } from "./sinks.mjs";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const SECTIONS = ["ingest", "encode"];
+const SECTIONS = ["ingest", "encode", "sinks"];
 
 function git(...args) {
   try {
@@ -50,6 +51,12 @@ if (run("encode")) {
   const result = await runEncode(log);
   printEncode(result);
   results.encode = encodeJson(result);
+}
+if (run("sinks")) {
+  log("sinks: building the sinks worker…");
+  const result = await runSinks(log);
+  printSinks(result);
+  results.sinks = sinksJson(result);
 }
 results.seconds = Math.round((Date.now() - started.getTime()) / 1000);
 results.loadAvg1mAfter = Math.round(loadavg()[0] * 100) / 100;

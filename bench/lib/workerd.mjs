@@ -19,11 +19,12 @@ export function startDuckTail(bundleDir, vars) {
 
 /**
  * A bench-only Worker: `dir` holds worker.js (+ any .wasm), as buildWorker() leaves it.
- * It gets the helper's options (modules, compatibility, host) minus DuckTail's bindings.
+ * It gets the helper's options (modules, compatibility, host) minus DuckTail's bindings, plus
+ * the Durable Objects and R2 bucket binding names (Miniflare's local R2, e.g. ["EVENTS"]) given.
  */
-export function startBenchWorker(dir, { durableObjects = {} } = {}) {
+export function startBenchWorker(dir, { durableObjects = {}, r2Buckets = [] } = {}) {
   return withPid(async () => {
-    const options = { ...workerOptions(dir), durableObjects, r2Buckets: [], bindings: {} };
+    const options = { ...workerOptions(dir), durableObjects, r2Buckets, bindings: {} };
     const mf = new Miniflare(convertV4MiniflareOptions(options));
     const url = (await mf.ready).toString().replace(/\/$/, "");
     return { mf, url };
