@@ -81,6 +81,10 @@ export class BufferReplica extends Replica {
   private readonly reportIntervalMs: number;
   /** Set once the coordinator drained this shard out of the routing table (until it is routed again). */
   private draining = false;
+  /** Socket `events` frames being stored, until their ack is sent. */
+  private readonly frames = new Set<Promise<void>>();
+  /** Sockets the drain has closed: frames still arriving on them are not taken. */
+  private readonly closing = new WeakSet<WebSocket>();
   private alarmAt: number | null = null;
   private sinkList: Sink[] | null = null;
   private cachedIdentity: ReplicaIdentity | null = null;
@@ -277,6 +281,9 @@ export class BufferReplica extends Replica {
   }
 
   async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    // A socket the drain closed may still deliver frames the client sent before it heard: the
+    // client re-sends those elsewhere, so storing them here would store them twice.
+    if (this.closing.has(ws)) return;
     const state = socketState(ws);
     if (!state) return ws.close(1011, "socket state lost");
     let frame: ReturnType<typeof parseFrame>;
@@ -293,9 +300,16 @@ export class BufferReplica extends Replica {
           this.require(state.scope, "write");
           const mode = frame.storageMode ?? state.storageMode;
           const ack = (r: IngestResult) => sendFrame(ws, { type: "ack", id, ...r });
-          const result = await this.ingest(frame.events, mode, ack);
-          if (mode !== "fire-and-forget") ack(result);
-          return;
+          // Tracked until its ack is sent, so a drain never closes the socket between the two.
+          const done = this.ingest(frame.events, mode, ack).then((result) => {
+            if (mode !== "fire-and-forget") ack(result);
+          });
+          this.frames.add(done);
+          try {
+            return await done;
+          } finally {
+            this.frames.delete(done);
+          }
         }
         case "stats":
           this.require(state.scope, "read");
@@ -703,11 +717,16 @@ export class BufferReplica extends Replica {
   private async drain(): Promise<{ rows: number; files: string[]; sockets: number }> {
     this.draining = true;
     const flushed = await this.flusher.flush(); // a failing sink keeps its batch and retries
+    // Frames being stored get their acks first: closing between store and ack would make the
+    // client send them again (stored twice). The check and the closes below run in one turn,
+    // so no new frame can start in between; frames stored meanwhile flush as usual.
+    while (this.frames.size > 0) await Promise.allSettled([...this.frames]);
     let sockets = 0;
     for (const ws of this.ctx.getWebSockets()) {
       const state = socketState(ws);
       if (state?.admin) continue;
       sendFrame(ws, { type: "reconnect", reason: "this shard left the tenant's routing table" });
+      this.closing.add(ws);
       try {
         ws.close(1012, "shard draining; reconnect");
         sockets++; // the coordinator's count drops when webSocketClose reports it

@@ -1,0 +1,29 @@
+/**
+ * `ducktail/client`: send events to a DuckTail Worker and tail them live, from Node ≥ 20 or a
+ * browser. See sdk/README.md.
+ *
+ * ```ts
+ * const client = new DuckTailClient({ url: "https://ducktail.example.workers.dev", key, storageMode: "confirmed" });
+ * await client.track("signup", { plan: "pro" }, { userId: "u1" });
+ * for await (const event of client.subscribe({ type: "error" })) console.log(event);
+ * ```
+ */
+export { DuckTailClient } from "./client";
+export { ClientErrorCode, DuckTailClientError } from "./errors";
+export { TailSubscription } from "./subscription";
+export type {
+  ClientOptions,
+  EventInput,
+  Importance,
+  IngestResult,
+  Rejection,
+  StorageMode,
+  SubscribeOptions,
+  TailEvent,
+  TailFilter,
+  TrackOptions,
+  TrackResult,
+  Transport,
+  WebSocketConstructor,
+  WebSocketLike,
+} from "./types";
