@@ -29,6 +29,11 @@ class Utf8Builder {
   size = 0;
   nulls = 0;
   rows = 0;
+  /** Some value is not ASCII (byte offsets are not string offsets). */
+  private nonAscii = false;
+  /** The column decoded once, for reading many rows (`get`), and the size it was decoded at. */
+  private text = "";
+  private textSize = -1;
   private static readonly encoder = new TextEncoder();
 
   constructor(capacity: number, nullable: boolean, bytesPerRow: number) {
@@ -45,6 +50,7 @@ class Utf8Builder {
     // Worst case 3 bytes per UTF-16 unit.
     this.reserve(value.length * 3);
     const written = Utf8Builder.encoder.encodeInto(value, this.bytes.subarray(this.size)).written;
+    if (written !== value.length) this.nonAscii = true;
     this.end(this.size + written, false);
   }
 
@@ -88,7 +94,9 @@ class Utf8Builder {
   /** Appends `length` UTF-8 bytes from `src` at `from`. */
   pushBytes(src: Uint8Array, from: number, length: number): void {
     this.reserve(length);
-    this.bytes.set(src.subarray(from, from + length), this.size);
+    const part = src.subarray(from, from + length);
+    if (!this.nonAscii) for (let i = 0; i < length; i++) if ((part[i] as number) >= 0x80) this.nonAscii = true;
+    this.bytes.set(part, this.size);
     this.end(this.size + length, false);
   }
 
@@ -99,7 +107,15 @@ class Utf8Builder {
   /** The value of row `i` as a string (null when null). */
   get(i: number, decoder: TextDecoder): string | null {
     if (this.isNull(i)) return null;
-    return decoder.decode(this.bytes.subarray(this.offsets[i], this.offsets[i + 1]));
+    const from = this.offsets[i] as number;
+    const to = this.offsets[i + 1] as number;
+    if (this.nonAscii) return decoder.decode(this.bytes.subarray(from, to));
+    // All ASCII: byte offsets are string offsets, so decode the column once and slice it.
+    if (this.textSize !== this.size) {
+      this.text = decoder.decode(this.bytes.subarray(0, this.size));
+      this.textSize = this.size;
+    }
+    return this.text.slice(from, to);
   }
 
   isNull(i: number): boolean {

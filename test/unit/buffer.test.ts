@@ -82,6 +82,21 @@ describe("EventColumns", () => {
     for (let i = 0; i < events.length; i++) expect(columns.row(i)).toEqual(events[i]);
   });
 
+  it("reads rows right before and after appends, ASCII-only columns and mixed ones alike", () => {
+    const events = sampleEvents(12).map((e, i) => ({ ...e, data: JSON.stringify({ i }), source: `src-${i}` }));
+    const columns = EventColumns.from(events.slice(0, 6));
+    expect(columns.row(5)).toEqual(events[5]); // decodes the all-ASCII columns once
+    for (const e of events.slice(6, 9)) columns.push(e, e.receivedAt, e.seq, false);
+    const odd = { ...(events[9] as (typeof events)[number]), source: "ünïcode ✓", data: '{"x":"日本"}' };
+    columns.push(odd, odd.receivedAt, odd.seq, false);
+    for (const e of events.slice(10)) columns.push(e, e.receivedAt, e.seq, false);
+    const expected = [...events.slice(0, 9), odd, ...events.slice(10)];
+    for (let i = 0; i < expected.length; i++) expect(columns.row(i)).toEqual(expected[i]);
+    const copy = new EventColumns("acme", "acme-0", 1);
+    copy.appendEncoded(columns.encode(0, expected.length));
+    for (let i = 0; i < expected.length; i++) expect(copy.row(i)).toEqual(expected[i]);
+  });
+
   it("round-trips rows through the SQLite blob format, committed flags included", () => {
     const events = sampleEvents(120);
     const columns = EventColumns.from(events, true);
