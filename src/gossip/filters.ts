@@ -1,21 +1,9 @@
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import { IMPORTANCE, type Importance } from "../protocol/events";
+import type { ViewEvent } from "../views/views";
 
-/** An event as live tail delivers it: normalized fields, `data` as an object, where and when it was received. */
-export interface TailEvent {
-  id: string;
-  ts: number;
-  receivedAt: number;
-  source: string;
-  type: string;
-  importance: Importance;
-  userId: string | null;
-  anonymousId: string | null;
-  sessionId: string | null;
-  data: Record<string, unknown>;
-  replica: string;
-  seq: number;
-}
+/** An event as live tail delivers it: a view event (data parsed, time of receipt) plus where it is stored. */
+export type TailEvent = ViewEvent & { replica: string; seq: number };
 
 export const PREDICATE_OPS = ["eq", "ne", "prefix", "gt", "gte", "lt", "lte"] as const;
 export type PredicateOp = (typeof PREDICATE_OPS)[number];

@@ -1,21 +1,9 @@
-import type { Importance, StoredEvent } from "../protocol/events";
+import type { StoredEvent, TransformEvent } from "../protocol/events";
 import { LogHistogram } from "./histogram";
 import { HyperLogLog, hash32 } from "./hll";
 
-/** What a view sees of an event (a normalized DuckTail event). */
-export interface ViewEvent {
-  id: string;
-  ts: number;
-  receivedAt: number;
-  source: string;
-  type: string;
-  importance: Importance;
-  userId: string | null;
-  anonymousId: string | null;
-  sessionId: string | null;
-  /** parsed `data` object */
-  data: Record<string, unknown>;
-}
+/** What a view sees of an event: normalized, `data` parsed, and when it was received. */
+export type ViewEvent = TransformEvent & { receivedAt: number };
 
 /** A user-defined or built-in materialized view: per-key partial states, mergeable in any order. */
 export interface ViewDefinition<P, R> {
