@@ -27,6 +27,7 @@ import {
 } from "./segment";
 import { compactAll, compactTenant } from "./sinks/compaction";
 import { traceEvents } from "./tail-logs";
+import { hash32 } from "./views/hll";
 
 export { BufferCoordinator } from "./group/BufferCoordinator";
 export { BufferReplica } from "./replica/BufferReplica";
@@ -110,7 +111,7 @@ async function toReplica(
   shardKey?: string,
 ): Promise<Response> {
   const table = await routingTable(env, tenant);
-  const pick = shardKey === undefined ? roundRobin++ : hashString(shardKey);
+  const pick = shardKey === undefined ? roundRobin++ : hash32(shardKey);
   const shard = table.shards[pick % table.shards.length];
   if (!shard) throw new DuckTailError(ErrorCode.internal, "tenant has no shards");
   const stub = env.REPLICA.get(env.REPLICA.idFromString(shard.id));
@@ -118,12 +119,6 @@ async function toReplica(
   headers.set(Header.tenant, tenant);
   headers.set(Header.shard, String(shard.n));
   return stub.fetch(`http://replica${route}`, { ...init, headers });
-}
-
-function hashString(s: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-  return h >>> 0;
 }
 
 /** Per-isolate Segment rate limiters, by configured rate. */
@@ -260,16 +255,22 @@ async function adminCall(env: Env, tenant: string, route: string, method: string
   return coordinator(env, tenant).fetch(`http://coordinator${route}`, { method, headers: tenantHeaders(tenant), body });
 }
 
+/** Every shard of the tenant, routed or not, from its coordinator's registry. */
+async function tenantShards(env: Env, tenant: string): Promise<{ n: number; id: string }[]> {
+  const list = (await (await adminCall(env, tenant, InternalRoute.shards, "GET")).json()) as {
+    shards: { n: number; id: string }[];
+  };
+  return list.shards;
+}
+
 /** GET /events: the tenant's Parquet objects in the range plus what its replicas still buffer. */
 async function events(env: Env, url: URL, principal: Principal): Promise<Response> {
   const q = parseEventQuery(url);
-  const list = (await (await adminCall(env, principal.tenant, InternalRoute.shards, "GET")).json()) as {
-    shards: { n: number; id: string }[];
-  };
+  const shards = await tenantShards(env, principal.tenant);
   const query = new URLSearchParams(url.searchParams);
   query.delete("key");
   const buffered = await Promise.all(
-    list.shards.map(async (s) => {
+    shards.map(async (s) => {
       const res = await env.REPLICA.get(env.REPLICA.idFromString(s.id)).fetch(
         `http://replica${InternalRoute.buffered}?${query}`,
         { headers: tenantHeaders(principal.tenant, { [Header.shard]: String(s.n) }) },
@@ -287,10 +288,7 @@ async function shardSocket(req: Request, env: Env, url: URL, principal: Principa
     throw new DuckTailError(ErrorCode.badFrame, "expected a WebSocket upgrade (Upgrade: websocket)");
   }
   const n = Number(url.searchParams.get("shard"));
-  const list = (await (await adminCall(env, principal.tenant, InternalRoute.shards, "GET")).json()) as {
-    shards: { n: number; id: string }[];
-  };
-  const shard = list.shards.find((s) => s.n === n);
+  const shard = (await tenantShards(env, principal.tenant)).find((s) => s.n === n);
   if (!shard) throw new DuckTailError(ErrorCode.notFound, `tenant has no shard ${url.searchParams.get("shard")}`);
   const upstream = new Request(`http://replica${InternalRoute.ws}${url.search}`, req);
   upstream.headers.set(Header.scope, principal.scope);

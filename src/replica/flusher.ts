@@ -77,16 +77,9 @@ export class Flusher {
   ) {
     // A delivery still pending at start-up may have reached its sink before the object died:
     // count the restart as a failed try, so sinks keep what that try wrote (see FlushContext.attempt).
+    // (A sink with no row for an open flush was added since: it starts at attempt 0, see deliveriesOf.)
     for (const d of store.deliveries()) {
       if (d.state === "pending" && d.attempt === 0) store.saveDelivery({ ...d, attempt: 1 });
-    }
-    const started = new Set(store.deliveries().map((d) => `${d.flushSeq}/${d.sink}`));
-    for (const f of store.openFlushes()) {
-      for (const sink of this.sinkNames()) {
-        if (!started.has(`${f.seq}/${sink}`)) {
-          store.saveDelivery({ flushSeq: f.seq, sink, state: "pending", attempt: 1, retryAt: 0, error: null });
-        }
-      }
     }
   }
 
@@ -131,7 +124,7 @@ export class Flusher {
   /** Per-sink counters, and the oldest open flush with its sinks' states (stats). */
   stats(): Record<string, unknown> {
     const open = this.store.openFlushes()[0] ?? null;
-    const deliveries = open ? this.store.deliveries().filter((d) => d.flushSeq === open.seq) : [];
+    const deliveries = open ? this.store.deliveries(open.seq) : [];
     return {
       sinks: Object.fromEntries(this.sinkNames().map((n) => [n, this.statsOf(n)])),
       openFlushes: this.store.openFlushes().length,
@@ -216,7 +209,7 @@ export class Flusher {
 
   private deliveriesOf(f: FlushRecord): Map<string, Delivery> {
     const map = new Map<string, Delivery>();
-    for (const d of this.store.deliveries()) if (d.flushSeq === f.seq) map.set(d.sink, d);
+    for (const d of this.store.deliveries(f.seq)) map.set(d.sink, d);
     for (const sink of this.sinkNames()) {
       if (!map.has(sink))
         map.set(sink, { flushSeq: f.seq, sink, state: "pending", attempt: 0, retryAt: 0, error: null });
@@ -261,7 +254,7 @@ export class Flusher {
       const delay = Math.min(MAX_RETRY_MS, this.options.retryBaseMs * 2 ** (attempt - 1));
       const retryAt = Date.now() + delay * (0.75 + Math.random() * 0.5);
       this.store.saveDelivery({ ...d, attempt, retryAt, error: message });
-      if (sink.durable) this.rejectDurable(f, new Error(message));
+      if (sink.durable) this.settle(f.maxEventSeq, new Error(message));
       return { files: [], error: message };
     }
   }
@@ -306,10 +299,6 @@ export class Flusher {
       if (!required.every((s) => deliveries.get(s.name)?.state === "delivered")) return;
     }
     this.settle(f.maxEventSeq, null);
-  }
-
-  private rejectDurable(f: FlushRecord, err: Error): void {
-    this.settle(f.maxEventSeq, err);
   }
 
   private settle(maxSeq: number, err: Error | null): void {

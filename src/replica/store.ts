@@ -145,8 +145,8 @@ export class ReplicaStore {
     );
   }
 
-  /** Every recorded delivery state of the open flushes (a sink with no row has not tried yet). */
-  deliveries(): Delivery[] {
+  /** Recorded delivery states of the open flushes, or of one (a sink with no row has not tried yet). */
+  deliveries(flushSeq?: number): Delivery[] {
     return this.sql
       .exec<{
         flush_seq: number;
@@ -155,7 +155,11 @@ export class ReplicaStore {
         attempt: number;
         retry_at: number;
         error: string | null;
-      }>(`SELECT * FROM deliveries ORDER BY flush_seq`)
+      }>(
+        `SELECT * FROM deliveries WHERE ? IS NULL OR flush_seq = ? ORDER BY flush_seq`,
+        flushSeq ?? null,
+        flushSeq ?? null,
+      )
       .toArray()
       .map((r) => ({
         flushSeq: r.flush_seq,
