@@ -53,6 +53,11 @@ export class DuckTailClient {
     return this.transport;
   }
 
+  /** Events tracked and not yet answered by the server (queued, offline or in flight). */
+  get unacked(): number {
+    return this.outbox.size();
+  }
+
   /** Sockets reopened after the first. */
   get reconnects(): number {
     return this.socket?.reconnects ?? 0;
@@ -105,7 +110,7 @@ export class DuckTailClient {
     }
     const settled = this.outbox.add(event);
     if (this.outbox.queued >= this.maxBatchSize) this.pump();
-    else if (this.outbox.queued > 0) this.batchTimer ??= setTimeout(() => this.pump(), this.batchInterval);
+    else if (this.outbox.queued > 0) this.batchTimer ??= this.timer(() => this.pump(), this.batchInterval);
     return settled;
   }
 
@@ -200,7 +205,7 @@ export class DuckTailClient {
             this.httpTimer = null;
             void this.pumpHttp();
           };
-          this.httpTimer = setTimeout(retry, backoffDelay(this.httpAttempt++));
+          this.httpTimer = this.timer(retry, backoffDelay(this.httpAttempt++));
           return;
         }
       }
@@ -254,6 +259,13 @@ export class DuckTailClient {
     this.tails.endAll(this.noTail());
     this.settleConnect?.resolve();
     this.pump();
+  }
+
+  private timer(run: () => void, ms: number): ReturnType<typeof setTimeout> {
+    const t = setTimeout(run, ms);
+    // Node's timers have unref(); browsers' are numbers.
+    if (this.options.holdProcess === false) (t as { unref?: () => void }).unref?.();
+    return t;
   }
 
   // ---- errors -------------------------------------------------------------------------------

@@ -132,7 +132,8 @@ export class Outbox {
     return [...this.queue, ...[...this.inFlight.values()].flatMap((b) => b.items)].map((p) => p.settled);
   }
 
-  private size(): number {
+  /** Events held until the server answers: queued or in flight. */
+  size(): number {
     let n = this.queue.length;
     for (const batch of this.inFlight.values()) n += batch.items.length;
     return n;

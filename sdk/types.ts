@@ -42,6 +42,11 @@ export interface ClientOptions {
   transport?: Transport;
   /** Consecutive failed upgrades before "auto" switches to HTTP for good. Default 3. */
   httpFallbackAfter?: number;
+  /**
+   * Whether a waiting batch or a retry keeps a Node process running. Default true; false unrefs
+   * those timers, so a script that ends is not held open by events it could not deliver.
+   */
+  holdProcess?: boolean;
   /** A WebSocket implementation. Default: the global one, else the `ws` package (Node 20). */
   WebSocket?: WebSocketConstructor;
 }
