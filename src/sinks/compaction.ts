@@ -11,6 +11,7 @@ import {
   type Utf8,
 } from "apache-arrow";
 import { readParquet } from "parquet-wasm/esm";
+import { hash32 } from "../views/hll";
 import { EVENT_SCHEMA } from "./columns";
 import { encodeTable } from "./parquet";
 
@@ -19,6 +20,13 @@ import { encodeTable } from "./parquet";
  * become one `compacted-<hourStart>.parquet`, deduplicated by event id and sorted by ts, plus an
  * hourly rollup. The compacted object is written (conditionally) before any input is deleted, and
  * a re-run merges it with whatever is left, so a crash at any point loses and duplicates nothing.
+ *
+ * An hour too large to hold in an isolate's memory (over `maxDecodedBytes` decoded) is split by a
+ * hash of the event id into parts `compacted-<hourStart>-<gen>-<k>of<n>.parquet`, each sorted by ts:
+ * all copies of an id fall in the same part, so dedup stays exact. One pass over the inputs writes
+ * one part. A manifest (`_compaction.json`, the inputs and the split) is written first and deleted
+ * last; a run that finds one finishes that compaction (the parts are a pure function of the
+ * manifest), so a crash between parts, or between the last part and the deletes, loses nothing.
  * parquet-wasm must have been initialized first (see `./wasm`).
  */
 
@@ -26,9 +34,13 @@ const HOUR_MS = 3_600_000;
 const MiB = 1024 * 1024;
 // Workers allow six simultaneous outgoing connections; more parallel gets would only queue.
 const READ_CONCURRENCY = 6;
+// A split hour's inputs may be earlier parts of up to maxDecodedBytes / 2 decoded each: two at a time.
+const PART_READ_CONCURRENCY = 2;
 // R2 deletes at most 1,000 keys per call.
 const DELETE_BATCH = 1000;
 const COMPACTED_NAME = /^compacted-\d+\.parquet$/;
+const PART_NAME = /^compacted-\d+-([0-9a-z]+)-(\d+)of(\d+)\.parquet$/;
+const MANIFEST_NAME = "_compaction.json";
 
 /** Where and how much to compact. */
 export interface CompactionOptions {
@@ -36,13 +48,13 @@ export interface CompactionOptions {
   prefix?: string;
   /** Key prefix of the hourly rollups: outside `prefix`, so globs over the events never read them. Default `"rollups"`. */
   rollupPrefix?: string;
-  /** Skip an hour whose objects total more than this many (compressed) bytes. Default 64 MiB. */
+  /** Skip an hour whose objects total more than this many (compressed) bytes. Default 4 GiB. */
   maxInputBytes?: number;
   /**
-   * Skip an hour once its inputs decode to more than this many bytes of Arrow data: the real
-   * memory bound, as event Parquet decodes to 4–30× its size and a compaction peaks at 3–5× the
-   * decoded bytes (inputs, merged copy, IPC, parquet-wasm's copy) in an isolate of 128 MB.
-   * Default 16 MiB.
+   * Most bytes of decoded Arrow data one compaction holds: the memory bound, as event Parquet
+   * decodes to 4–30× its size and a compaction peaks at 3–5× the decoded bytes (inputs, merged
+   * copy, IPC, parquet-wasm's copy) in an isolate of 128 MB. An hour that decodes to more is
+   * split into parts of about half this. Default 16 MiB.
    */
   maxDecodedBytes?: number;
   /** An hour is closed, so compacted, once its end plus this is before `now`. Default 15 minutes. */
@@ -54,7 +66,7 @@ export interface CompactionOptions {
 const DEFAULTS: Required<CompactionOptions> = {
   prefix: "events",
   rollupPrefix: "rollups",
-  maxInputBytes: 64 * MiB,
+  maxInputBytes: 4096 * MiB,
   maxDecodedBytes: 16 * MiB,
   graceMs: 15 * 60_000,
   budgetMs: 20_000,
@@ -71,8 +83,10 @@ export interface CompactionSummary {
   rowsOut: number;
   /** Rows dropped because another row had the same id. */
   duplicates: number;
-  /** The compacted object. */
+  /** The compacted object (the first part of a split hour). */
   key: string;
+  /** Every compacted object of the hour: `[key]`, or the parts of a split hour. */
+  objects: string[];
   rollupKey: string;
   bytesIn: number;
   bytesOut: number;
@@ -85,13 +99,15 @@ export interface HourRollup {
   tenant: string;
   /** Start of the UTC hour (epoch ms). */
   hour: number;
-  /** The compacted object it describes. */
+  /** The compacted object it describes (the first part of a split hour). */
   key: string;
-  /** Rows in the compacted object. */
+  /** Every compacted object of the hour: `[key]`, or the parts of a split hour. */
+  objects: string[];
+  /** Rows in the compacted objects. */
   rows: number;
   /** Distinct event ids: equal to `rows`, since compaction keeps one row per id. */
   distinctIds: number;
-  /** Rows dropped as duplicates in the compaction that wrote this rollup. */
+  /** Rows dropped as duplicates in the compaction that wrote this rollup (of a resumed split compaction: in its parts written by the last run). */
   duplicates: number;
   /** Smallest and largest client `ts` (epoch ms); null for an empty hour. */
   minTs: number | null;
@@ -120,6 +136,32 @@ export function compactedKey(prefix: string, tenant: string, hourStart: number):
   return `${hourPrefix(prefix, tenant, hourStart)}compacted-${hourStart}.parquet`;
 }
 
+/** Part `k` of `parts` of an hour split by the compaction generation `gen`. */
+export function partKey(
+  prefix: string,
+  tenant: string,
+  hourStart: number,
+  gen: string,
+  k: number,
+  parts: number,
+): string {
+  return `${hourPrefix(prefix, tenant, hourStart)}compacted-${hourStart}-${gen}-${k}of${parts}.parquet`;
+}
+
+/** The manifest of a split compaction under way. */
+export function manifestKey(prefix: string, tenant: string, hourStart: number): string {
+  return `${hourPrefix(prefix, tenant, hourStart)}${MANIFEST_NAME}`;
+}
+
+/** Whether an hour holding objects of these names is compacted: one compacted object, or every part of one split. */
+export function isCompacted(names: string[]): boolean {
+  if (names.length === 1 && COMPACTED_NAME.test(names[0] as string)) return true;
+  const parts = names.map((name) => PART_NAME.exec(name));
+  const first = parts[0];
+  if (!first || parts.some((p) => !p || p[1] !== first[1] || p[3] !== first[3])) return false;
+  return new Set(parts.map((p) => p?.[2])).size === Number(first[3]) && names.length === Number(first[3]);
+}
+
 /** Where the rollup of an hour is written. */
 export function rollupKey(rollupPrefix: string, tenant: string, hourStart: number): string {
   return `${hourPrefix(rollupPrefix, tenant, hourStart)}rollup.json`;
@@ -128,9 +170,10 @@ export function rollupKey(rollupPrefix: string, tenant: string, hourStart: numbe
 /**
  * Compacts one hour of a tenant: reads every object of the hour, keeps one row per event id (the
  * smallest received_at, replica, seq), sorts by ts (then received_at, id), writes
- * `compacted-<hourStart>.parquet` and the rollup, and only then deletes the objects it read.
- * The write is conditional on the compacted object being as listed, so two runs never undo each
- * other. Does not check that the hour is closed (`compactTenant` does); throws on R2 errors.
+ * `compacted-<hourStart>.parquet` (or, for an hour over `maxDecodedBytes`, parts: see the module
+ * comment) and the rollup, and only then deletes the objects it read. The write is conditional
+ * on the compacted object being as listed, so two runs never undo each other. Does not check
+ * that the hour is closed (`compactTenant` does); throws on R2 errors.
  */
 export async function compactHour(
   bucket: R2Bucket,
@@ -141,18 +184,22 @@ export async function compactHour(
   const o = { ...DEFAULTS, ...options };
   const summary = emptySummary(tenant, hourStart, o);
   const listed = await listAll(bucket, { prefix: hourPrefix(o.prefix, tenant, hourStart), delimiter: "/" });
+  if (listed.objects.some((obj) => nameOf(obj.key) === MANIFEST_NAME)) return finishSplit(bucket, summary, o);
   const inputs = listed.objects.filter((obj) => obj.key.endsWith(".parquet"));
   summary.inputs = inputs.length;
   for (const obj of inputs) summary.bytesIn += obj.size;
-  const only = inputs.length === 1 ? inputs[0] : undefined;
   if (inputs.length === 0) return skip(summary, "no objects");
-  if (only && COMPACTED_NAME.test(nameOf(only.key))) return skip(summary, "already compacted");
+  if (isCompacted(inputs.map((obj) => nameOf(obj.key)))) return skip(summary, "already compacted");
   if (summary.bytesIn > o.maxInputBytes) {
     return skip(summary, `inputs total ${summary.bytesIn} bytes, over maxInputBytes (${o.maxInputBytes})`);
   }
 
   const merged = await merge(bucket, inputs, summary, o.maxDecodedBytes);
   if (typeof merged === "string") return skip(summary, merged);
+  if ("decodedBytes" in merged) {
+    const parts = Math.ceil(merged.decodedBytes / (o.maxDecodedBytes / 2));
+    return startSplit(bucket, summary, inputs, parts, o);
+  }
   const body = encodeTable(merged.table);
 
   const previous = inputs.find((obj) => obj.key === summary.key);
@@ -160,23 +207,153 @@ export async function compactHour(
     // Another run may have rewritten the compacted object since we listed it: writing over it
     // could drop rows only it holds, whose inputs that run has deleted.
     onlyIf: previous ? { etagMatches: previous.etag } : { etagDoesNotMatch: "*" },
-    httpMetadata: { contentType: "application/vnd.apache.parquet" },
+    httpMetadata: { contentType: PARQUET },
     customMetadata: { rows: String(summary.rowsOut), inputs: String(summary.inputs) },
   });
   if (!written) return skip(summary, "the compacted object changed while compacting (another run?)");
   summary.bytesOut = written.size;
-  await bucket.put(summary.rollupKey, JSON.stringify(merged.rollup), {
-    httpMetadata: { contentType: "application/json" },
-  });
-
-  const leftovers = inputs.map((obj) => obj.key).filter((key) => key !== summary.key);
-  for (let i = 0; i < leftovers.length; i += DELETE_BATCH) await bucket.delete(leftovers.slice(i, i + DELETE_BATCH));
+  await putRollup(bucket, summary, merged.rollup);
+  await deleteAll(
+    bucket,
+    inputs.map((obj) => obj.key).filter((key) => key !== summary.key),
+  );
   return summary;
 }
 
+const PARQUET = "application/vnd.apache.parquet";
+
+/** What a split compaction will do, written before its first part and deleted after its last delete. */
+interface SplitManifest {
+  version: 1;
+  hour: number;
+  /** Names the parts, so they never overwrite an earlier split's parts among the inputs. */
+  gen: string;
+  parts: number;
+  /** Keys of the objects read; the parts hold exactly their rows, deduplicated. */
+  inputs: string[];
+}
+
+async function startSplit(
+  bucket: R2Bucket,
+  summary: CompactionSummary,
+  inputs: R2Object[],
+  parts: number,
+  o: Required<CompactionOptions>,
+): Promise<CompactionSummary> {
+  const manifest: SplitManifest = {
+    version: 1,
+    hour: summary.hour,
+    gen: Date.now().toString(36) + Math.floor(Math.random() * 36 ** 4).toString(36),
+    parts,
+    inputs: inputs.map((obj) => obj.key),
+  };
+  const key = manifestKey(o.prefix, summary.tenant, summary.hour);
+  const created = await bucket.put(key, JSON.stringify(manifest), {
+    onlyIf: { etagDoesNotMatch: "*" },
+    httpMetadata: { contentType: "application/json" },
+  });
+  if (!created) return skip(summary, "another compaction of this hour started meanwhile");
+  return finishSplit(bucket, summary, o);
+}
+
 /**
- * The start of every closed hour of a tenant that needs compaction (more than one object, or one
- * that is not compacted), oldest first. An hour is closed when its end plus `graceMs` is at or
+ * Writes every part of the hour's manifest that is not there yet, then the rollup, then deletes
+ * the inputs and the manifest. Parts already written (by a run that died) are read back only
+ * for the rollup's counts.
+ */
+async function finishSplit(
+  bucket: R2Bucket,
+  summary: CompactionSummary,
+  o: Required<CompactionOptions>,
+): Promise<CompactionSummary> {
+  const key = manifestKey(o.prefix, summary.tenant, summary.hour);
+  const manifest = (await (await bucket.get(key))?.json()) as SplitManifest | undefined;
+  if (!manifest) return skip(summary, "the split compaction under way finished meanwhile");
+  const keys = Array.from({ length: manifest.parts }, (_, k) =>
+    partKey(o.prefix, summary.tenant, summary.hour, manifest.gen, k, manifest.parts),
+  );
+  summary.key = keys[0] as string;
+  summary.objects = keys;
+  summary.inputs = manifest.inputs.length;
+  const inputs: R2Object[] = [];
+  for (const input of manifest.inputs) {
+    const head = await bucket.head(input);
+    if (head) inputs.push(head);
+  }
+  for (const obj of inputs) summary.bytesIn += obj.size;
+  const rollups: HourRollup[] = [];
+  for (let k = 0; k < manifest.parts; k++) {
+    const partSummary = emptySummary(summary.tenant, summary.hour, o);
+    partSummary.key = keys[k] as string;
+    const existing = await bucket.head(partSummary.key);
+    // Each part is read from every input: one missing means another run finished and deleted them.
+    const merged = existing
+      ? await merge(bucket, [existing], partSummary, o.maxDecodedBytes)
+      : inputs.length < manifest.inputs.length
+        ? "an input of the split compaction vanished (another run finished it?)"
+        : await merge(bucket, inputs, partSummary, o.maxDecodedBytes, { k, parts: manifest.parts });
+    if (typeof merged === "string") return skip(summary, merged);
+    if ("decodedBytes" in merged) return skip(summary, `part ${partSummary.key} is over maxDecodedBytes`);
+    if (existing)
+      partSummary.rowsIn = partSummary.duplicates = 0; // counted by the run that wrote it
+    else {
+      await bucket.put(partSummary.key, encodeTable(merged.table), {
+        httpMetadata: { contentType: PARQUET },
+        customMetadata: { rows: String(partSummary.rowsOut), inputs: String(inputs.length) },
+      });
+    }
+    summary.rowsIn += partSummary.rowsIn;
+    summary.rowsOut += partSummary.rowsOut;
+    summary.duplicates += partSummary.duplicates;
+    summary.bytesOut += (await bucket.head(partSummary.key))?.size ?? 0;
+    rollups.push(merged.rollup);
+  }
+  await putRollup(bucket, summary, sumRollups(summary, rollups));
+  await deleteAll(bucket, manifest.inputs);
+  await bucket.delete(key);
+  return summary;
+}
+
+async function putRollup(bucket: R2Bucket, summary: CompactionSummary, rollup: HourRollup): Promise<void> {
+  await bucket.put(summary.rollupKey, JSON.stringify(rollup), { httpMetadata: { contentType: "application/json" } });
+}
+
+async function deleteAll(bucket: R2Bucket, keys: string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += DELETE_BATCH) await bucket.delete(keys.slice(i, i + DELETE_BATCH));
+}
+
+/** One rollup of the hour from its parts' rollups. */
+function sumRollups(summary: CompactionSummary, rollups: HourRollup[]): HourRollup {
+  const counts = new Map<string, HourRollup["counts"][number]>();
+  let minTs: number | null = null;
+  let maxTs: number | null = null;
+  for (const r of rollups) {
+    if (r.minTs !== null && (minTs === null || r.minTs < minTs)) minTs = r.minTs;
+    if (r.maxTs !== null && (maxTs === null || r.maxTs > maxTs)) maxTs = r.maxTs;
+    for (const c of r.counts) {
+      const group = JSON.stringify([c.source, c.type, c.importance]);
+      const entry = counts.get(group);
+      if (entry) entry.count += c.count;
+      else counts.set(group, { ...c });
+    }
+  }
+  return {
+    tenant: summary.tenant,
+    hour: summary.hour,
+    key: summary.key,
+    objects: summary.objects,
+    rows: summary.rowsOut,
+    distinctIds: summary.rowsOut,
+    duplicates: summary.duplicates,
+    minTs,
+    maxTs,
+    counts: sortCounts([...counts.values()]),
+  };
+}
+
+/**
+ * The start of every closed hour of a tenant that needs compaction (its objects are not one
+ * compacted object or the complete parts of one split, or a split is under way), oldest first. An hour is closed when its end plus `graceMs` is at or
  * before `now`.
  */
 export async function pendingHours(
@@ -187,19 +364,17 @@ export async function pendingHours(
 ): Promise<number[]> {
   const o = { ...DEFAULTS, ...options };
   const root = `${o.prefix}/tenant=${tenant}/`;
-  const partition = /^dt=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\/([^/]+\.parquet)$/;
-  const hours = new Map<number, { objects: number; compacted: boolean }>();
+  const partition = /^dt=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\/([^/]+)$/;
+  const hours = new Map<number, string[]>();
   for (const obj of (await listAll(bucket, { prefix: root })).objects) {
     const match = partition.exec(obj.key.slice(root.length));
-    if (!match) continue;
+    const name = match?.[3] as string;
+    if (!match || !(name.endsWith(".parquet") || name === MANIFEST_NAME)) continue;
     const hour = Date.parse(`${match[1]}T${match[2]}:00:00Z`);
-    const seen = hours.get(hour) ?? { objects: 0, compacted: true };
-    seen.objects++;
-    seen.compacted &&= COMPACTED_NAME.test(match[3] as string);
-    hours.set(hour, seen);
+    hours.set(hour, [...(hours.get(hour) ?? []), name]);
   }
   return [...hours]
-    .filter(([hour, seen]) => hour + HOUR_MS + o.graceMs <= now && (seen.objects > 1 || !seen.compacted))
+    .filter(([hour, names]) => hour + HOUR_MS + o.graceMs <= now && !isCompacted(names))
     .map(([hour]) => hour)
     .sort((a, b) => a - b);
 }
@@ -284,6 +459,7 @@ function emptySummary(tenant: string, hour: number, o: Required<CompactionOption
     rowsOut: 0,
     duplicates: 0,
     key: compactedKey(o.prefix, tenant, hour),
+    objects: [compactedKey(o.prefix, tenant, hour)],
     rollupKey: rollupKey(o.rollupPrefix, tenant, hour),
     bytesIn: 0,
     bytesOut: 0,
@@ -313,18 +489,27 @@ async function listAll(bucket: R2Bucket, options: R2ListOptions): Promise<{ obje
   return { objects, prefixes };
 }
 
+/** Which rows of a split hour one pass keeps: those whose id hashes to part `k` of `parts`. */
+interface PartOf {
+  k: number;
+  parts: number;
+}
+
 /**
- * The record batches of every input, in listing order, or why the hour cannot be compacted.
- * Bodies are fetched a few at a time and decoded as they arrive, so only a few compressed
- * bodies are held besides the decoded data.
+ * The record batches of every input (of one part, when `part` is given), or why the hour cannot
+ * be compacted, or, once over `maxDecodedBytes` in a whole-hour read, only how many bytes every
+ * input decodes to (the reads go on to learn it, holding nothing). Bodies are fetched a few at
+ * a time and decoded as they arrive, so only a few compressed bodies are held besides the data.
  */
 async function readInputs(
   bucket: R2Bucket,
   inputs: R2Object[],
   maxDecodedBytes: number,
-): Promise<RecordBatch[] | string> {
+  part?: PartOf,
+): Promise<RecordBatch[] | { decodedBytes: number } | string> {
   const tables: Table[] = [];
   let decodedBytes = 0;
+  let heldBytes = 0;
   let failure: string | null = null;
   let next = 0;
   const reader = async () => {
@@ -339,9 +524,9 @@ async function readInputs(
       }
       const ipc = readParquet(new Uint8Array(await body.arrayBuffer())).intoIPCStream();
       decodedBytes += ipc.byteLength;
-      if (decodedBytes > maxDecodedBytes) {
-        failure = `inputs decode to over maxDecodedBytes (${maxDecodedBytes})`;
-        return;
+      if (!part && decodedBytes > maxDecodedBytes) {
+        tables.length = 0; // sizing only from here on
+        continue;
       }
       const table = tableFromIPC(ipc);
       const mismatch = EVENT_SCHEMA.fields.find(
@@ -351,25 +536,44 @@ async function readInputs(
         failure = `input ${key} has no ${mismatch.name} column of type ${mismatch.type}`;
         return;
       }
-      tables[i] = table;
+      const kept = part ? rowsOfPart(table, part) : table;
+      heldBytes += part ? kept.batches.reduce((n, b) => n + b.data.byteLength, 0) : ipc.byteLength;
+      if (heldBytes > maxDecodedBytes) {
+        failure = `part ${part?.k} of ${part?.parts} decodes to over maxDecodedBytes (${maxDecodedBytes})`;
+        return;
+      }
+      tables[i] = kept;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, inputs.length) }, reader));
-  return failure ?? tables.flatMap((t) => t.batches);
+  const concurrency = part ? PART_READ_CONCURRENCY : READ_CONCURRENCY;
+  await Promise.all(Array.from({ length: Math.min(concurrency, inputs.length) }, reader));
+  if (failure !== null) return failure;
+  if (!part && decodedBytes > maxDecodedBytes) return { decodedBytes };
+  return tables.flatMap((t) => t.batches);
+}
+
+/** The rows of `table` in part `k`, copied out so the decoded input can go. */
+function rowsOfPart(table: Table, { k, parts }: PartOf): Table {
+  const rows = indexRows(table.batches);
+  const order: number[] = [];
+  for (let r = 0; r < rows.ids.length; r++) if (hash32(rows.ids[r] as string) % parts === k) order.push(r);
+  return gather(rows, Uint32Array.from(order));
 }
 
 /**
- * The hour's rows, deduplicated and sorted, as one Arrow table, plus its rollup; or why not.
- * Apart so the decoded inputs are garbage once it returns, before the table is encoded.
+ * The hour's rows (or one part's), deduplicated and sorted, as one Arrow table, plus its rollup;
+ * or why not; or, for a whole hour over `maxDecodedBytes`, how many bytes it decodes to. Apart
+ * so the decoded inputs are garbage once it returns, before the table is encoded.
  */
 async function merge(
   bucket: R2Bucket,
   inputs: R2Object[],
   summary: CompactionSummary,
   maxDecodedBytes: number,
-): Promise<{ table: Table; rollup: HourRollup } | string> {
-  const read = await readInputs(bucket, inputs, maxDecodedBytes);
-  if (typeof read === "string") return read;
+  part?: PartOf,
+): Promise<{ table: Table; rollup: HourRollup } | { decodedBytes: number } | string> {
+  const read = await readInputs(bucket, inputs, maxDecodedBytes, part);
+  if (typeof read === "string" || !Array.isArray(read)) return read;
   const rows = indexRows(read);
   const order = keepAndSort(rows);
   summary.rowsIn = rows.ids.length;
@@ -566,14 +770,18 @@ function rollupOf(rows: Rows, order: Uint32Array, summary: CompactionSummary): H
     tenant: summary.tenant,
     hour: summary.hour,
     key: summary.key,
+    objects: summary.objects,
     rows: order.length,
     distinctIds: order.length,
     duplicates: rows.ids.length - order.length,
     minTs,
     maxTs,
-    counts: [...counts.values()].sort(
-      (a, b) =>
-        compareText(a.source, b.source) || compareText(a.type, b.type) || compareText(a.importance, b.importance),
-    ),
+    counts: sortCounts([...counts.values()]),
   };
+}
+
+function sortCounts(counts: HourRollup["counts"]): HourRollup["counts"] {
+  return counts.sort(
+    (a, b) => compareText(a.source, b.source) || compareText(a.type, b.type) || compareText(a.importance, b.importance),
+  );
 }

@@ -15,6 +15,7 @@ import {
   type HourRollup,
   hourPrefix,
   listTenants,
+  manifestKey,
   pendingHours,
   rollupKey,
 } from "../../src/sinks/compaction";
@@ -178,6 +179,29 @@ async function snapshot(t: string): Promise<Record<string, string>> {
   return Object.fromEntries(listed.objects.map((o) => [o.key, `${o.etag}@${o.uploaded.getTime()}`]));
 }
 
+/** Decoded bytes over which an hour is split: H1 stays whole, H2 (3,000 rows) becomes several parts. */
+const SPLIT_AT = 60_000;
+
+/** The bucket, with the first put of a key matching `pattern` throwing as a crash would. */
+function putsFailing(pattern: RegExp): R2Bucket {
+  let failed = false;
+  return new Proxy(bucket, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop);
+      if (prop === "put") {
+        return async (key: string, ...rest: unknown[]) => {
+          if (!failed && pattern.test(key)) {
+            failed = true;
+            throw new Error(`died writing ${key} (test)`);
+          }
+          return (value as (...args: unknown[]) => unknown).call(target, key, ...rest);
+        };
+      }
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 /** The bucket, with its first `failures` deletes throwing as a crash between write and delete would. */
 function deletesFailing(failures: number): R2Bucket {
   return new Proxy(bucket, {
@@ -267,6 +291,7 @@ describe("compaction", () => {
         tenant: t,
         hour,
         key: compactedKey("events", t, hour),
+        objects: [compactedKey("events", t, hour)],
         rows: want.length,
         distinctIds: new Set(want.map((e) => e.id)).size,
         duplicates: (written.get(hour)?.length as number) - want.length,
@@ -357,7 +382,7 @@ describe("compaction", () => {
     expect(await keysUnder(hourPrefix("events", t, H1))).toEqual([compactedKey("events", t, H1)]);
   });
 
-  it("skips an hour over maxInputBytes or maxDecodedBytes and says why, touching nothing", async () => {
+  it("skips an hour over maxInputBytes and says why, touching nothing", async () => {
     const t = "compact-limits";
     await seed(t);
     const before = await snapshot(t);
@@ -367,13 +392,88 @@ describe("compaction", () => {
       expect.stringMatching(/over maxInputBytes \(100\)/),
     ]);
     expect(bySize[0]?.bytesIn).toBeGreaterThan(100);
-    const decoded = await compactTenant(bucket, t, NOW, { maxDecodedBytes: 20_000 });
-    expect(decoded.map((s) => s.skipped)).toEqual([undefined, expect.stringMatching(/maxDecodedBytes \(20000\)/)]);
-    const after = await snapshot(t);
-    for (const key of Object.keys(before).filter((k) => k.startsWith(hourPrefix("events", t, H2)))) {
-      expect(after[key]).toBe(before[key]);
+    expect(await snapshot(t)).toEqual(before);
+  });
+
+  it("splits an hour over maxDecodedBytes into parts by id: every event once, each part sorted, one rollup", async () => {
+    const t = "compact-split";
+    const written = await seed(t);
+    const summaries = await compactTenant(bucket, t, NOW, { maxDecodedBytes: SPLIT_AT });
+    expect(summaries.map((s) => [s.hour, s.skipped])).toEqual([
+      [H1, undefined],
+      [H2, undefined],
+    ]);
+    const split = summaries[1] as CompactionSummary;
+    expect(summaries[0]?.objects).toEqual([compactedKey("events", t, H1)]);
+    expect(split.objects.length).toBeGreaterThan(2);
+    expect(split).toMatchObject({ inputs: 2, rowsIn: 3000, rowsOut: 2500, duplicates: 500, key: split.objects[0] });
+    expect(await keysUnder(hourPrefix("events", t, H2))).toEqual([...split.objects].sort());
+
+    const want = expected(written.get(H2) as StoredEvent[]);
+    const parts = await Promise.all(split.objects.map(readEvents));
+    for (const part of parts) {
+      expect(part.length).toBeGreaterThan(0);
+      expect(part).toEqual(expected(part));
     }
-    expect(Object.keys(after).some((k) => k.endsWith(`compacted-${H2}.parquet`))).toBe(false);
+    expect(expected(parts.flat())).toEqual(want);
+
+    const rollup = (await (await bucket.get(rollupKey("rollups", t, H2)))?.json()) as HourRollup;
+    expect(rollup).toMatchObject({
+      key: split.objects[0],
+      objects: split.objects,
+      rows: 2500,
+      distinctIds: 2500,
+      duplicates: 500,
+      minTs: want[0]?.ts,
+      maxTs: want.at(-1)?.ts,
+      counts: rollupCounts(want),
+    });
+    expect(await pendingHours(bucket, t, NOW)).toEqual([]);
+    expect(await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT })).toMatchObject({
+      skipped: "already compacted",
+    });
+  });
+
+  it("after dying between parts, or before the deletes, a re-run finishes the split from its manifest", async () => {
+    for (const [t, crashing] of [
+      ["compact-split-part", putsFailing(/-2of\d+\.parquet$/)],
+      ["compact-split-delete", deletesFailing(1)],
+    ] as const) {
+      const written = await seed(t);
+      const inputs = await keysUnder(hourPrefix("events", t, H2));
+      await expect(compactHour(crashing, t, H2, { maxDecodedBytes: SPLIT_AT })).rejects.toThrow("(test)");
+      const left = await keysUnder(hourPrefix("events", t, H2));
+      expect(left).toEqual(expect.arrayContaining([...inputs, manifestKey("events", t, H2)]));
+      expect(await pendingHours(bucket, t, NOW)).toEqual([H1, H2]);
+
+      const rerun = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT });
+      expect(rerun.skipped).toBeUndefined();
+      expect(rerun.objects.length).toBeGreaterThan(2);
+      // The parts the crashed run wrote are kept: the same generation finishes.
+      for (const key of left.filter((k) => k.includes("compacted-"))) expect(rerun.objects).toContain(key);
+      expect(await keysUnder(hourPrefix("events", t, H2))).toEqual([...rerun.objects].sort());
+      const parts = await Promise.all(rerun.objects.map(readEvents));
+      expect(expected(parts.flat())).toEqual(expected(written.get(H2) as StoredEvent[]));
+      const rollup = (await (await bucket.get(rollupKey("rollups", t, H2)))?.json()) as HourRollup;
+      expect(rollup).toMatchObject({ rows: 2500, objects: rerun.objects });
+      expect(await pendingHours(bucket, t, NOW)).toEqual([H1]);
+    }
+  });
+
+  it("merges a flush that lands after a split into a new split, dropping the old parts", async () => {
+    const t = "compact-split-late";
+    const written = await seed(t);
+    const [, first] = await compactTenant(bucket, t, NOW, { maxDecodedBytes: SPLIT_AT });
+    const late = [event(t, "late-1", { replica: 5, seq: 1, ts: H2, receivedAt: H2 + 59 * 60_000 })];
+    const dup = [{ ...(written.get(H2)?.[7] as StoredEvent), replica: `${t}-9`, receivedAt: H2 + 59 * 60_000 }];
+    await flushObject(H2, 100, late);
+    await flushObject(H2, 101, dup);
+    const [second] = await compactTenant(bucket, t, NOW, { maxDecodedBytes: SPLIT_AT });
+    expect(second).toMatchObject({ hour: H2, rowsOut: 2501, duplicates: 1 });
+    expect(second?.objects.some((k) => first?.objects.includes(k))).toBe(false);
+    expect(await keysUnder(hourPrefix("events", t, H2))).toEqual([...(second?.objects ?? [])].sort());
+    const parts = await Promise.all((second?.objects ?? []).map(readEvents));
+    expect(expected(parts.flat())).toEqual(expected([...(written.get(H2) as StoredEvent[]), ...late, ...dup]));
   });
 
   it("neither overwrites a compacted object written meanwhile nor deletes anything then", async () => {
