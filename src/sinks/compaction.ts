@@ -280,7 +280,7 @@ async function finishSplit(
     const head = await bucket.head(input);
     if (head) inputs.push(head);
   }
-  for (const obj of inputs) summary.bytesIn += obj.size;
+  summary.bytesIn = inputs.reduce((n, obj) => n + obj.size, 0);
   const rollups: HourRollup[] = [];
   for (let k = 0; k < manifest.parts; k++) {
     const partSummary = emptySummary(summary.tenant, summary.hour, o);

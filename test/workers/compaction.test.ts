@@ -398,6 +398,8 @@ describe("compaction", () => {
   it("splits an hour over maxDecodedBytes into parts by id: every event once, each part sorted, one rollup", async () => {
     const t = "compact-split";
     const written = await seed(t);
+    const listed = await bucket.list({ prefix: hourPrefix("events", t, H2) });
+    const bytesIn = listed.objects.reduce((n, o) => n + o.size, 0);
     const summaries = await compactTenant(bucket, t, NOW, { maxDecodedBytes: SPLIT_AT });
     expect(summaries.map((s) => [s.hour, s.skipped])).toEqual([
       [H1, undefined],
@@ -406,7 +408,14 @@ describe("compaction", () => {
     const split = summaries[1] as CompactionSummary;
     expect(summaries[0]?.objects).toEqual([compactedKey("events", t, H1)]);
     expect(split.objects.length).toBeGreaterThan(2);
-    expect(split).toMatchObject({ inputs: 2, rowsIn: 3000, rowsOut: 2500, duplicates: 500, key: split.objects[0] });
+    expect(split).toMatchObject({
+      inputs: 2,
+      rowsIn: 3000,
+      rowsOut: 2500,
+      duplicates: 500,
+      key: split.objects[0],
+      bytesIn,
+    });
     expect(await keysUnder(hourPrefix("events", t, H2))).toEqual([...split.objects].sort());
 
     const want = expected(written.get(H2) as StoredEvent[]);
