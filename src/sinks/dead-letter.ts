@@ -1,5 +1,5 @@
 import type { EventBatch } from "./batch";
-import { gzip, toNdjson } from "./ndjson";
+import { gzip, ndjsonBytes } from "./ndjson";
 import type { FlushContext } from "./sink";
 
 /**
@@ -20,7 +20,7 @@ export async function deadLetter(
   attempts: number,
 ): Promise<string> {
   const key = deadLetterKey(ctx, sink);
-  await bucket.put(key, await gzip(toNdjson(batch)), {
+  await bucket.put(key, await gzip(ndjsonBytes(batch)), {
     httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" },
     customMetadata: {
       sink,

@@ -1,3 +1,4 @@
+import type { Data, Int64, Utf8 } from "apache-arrow";
 import type { StoredEvent } from "../protocol/events";
 import type { EventBatch } from "./batch";
 import { objectKey } from "./r2-parquet";
@@ -13,15 +14,125 @@ export function eventJson(e: StoredEvent): string {
   );
 }
 
+/**
+ * One NDJSON line per event (see {@link eventJson}), as UTF-8 written straight from the batch's
+ * Arrow columns: values are copied as bytes (escaped only where they hold `"`, `\\` or control
+ * characters) and `data` as the JSON text it is, with no row objects or strings in between.
+ */
+export function ndjsonBytes(batch: EventBatch): Uint8Array {
+  const out = new ByteWriter(1024 + batch.length * 64);
+  for (const rb of batch.table().batches) {
+    const columns = FIELDS.map(([, name]) => rb.getChild(name)?.data[0] as Data);
+    const words = columns.map((data, c) => (FIELDS[c]?.[2] === "int" ? int64Words(data as Data<Int64>) : null));
+    for (let i = 0; i < rb.numRows; i++) {
+      for (let c = 0; c < FIELDS.length; c++) {
+        const [prefix, , kind] = FIELDS[c] as (typeof FIELDS)[number];
+        out.ascii(prefix);
+        const data = columns[c] as Data;
+        const w = words[c];
+        if (w) out.ascii(String((w[2 * i + 1] as number) * 4294967296 + ((w[2 * i] as number) >>> 0)));
+        else if (!data.getValid(i)) out.ascii("null");
+        else {
+          const utf8 = data as Data<Utf8>;
+          const bytes = utf8.values.subarray(utf8.valueOffsets[i], utf8.valueOffsets[i + 1]);
+          if (kind === "json") out.bytes(bytes);
+          else out.jsonString(bytes);
+        }
+      }
+      out.ascii("}\n");
+    }
+  }
+  return out.result();
+}
+
 /** One NDJSON line per event (see {@link eventJson}). */
 export function toNdjson(batch: EventBatch): string {
-  let out = "";
-  for (const e of batch.events()) out += `${eventJson(e)}\n`;
-  return out;
+  return new TextDecoder().decode(ndjsonBytes(batch));
+}
+
+/** The JSON keys of `eventJson`, in its order, with the column each is read from. */
+const FIELDS: [prefix: string, column: string, kind: "text" | "int" | "json"][] = [
+  ['{"id":', "id", "text"],
+  [',"tenant":', "tenant", "text"],
+  [',"ts":', "ts", "int"],
+  [',"receivedAt":', "received_at", "int"],
+  [',"source":', "source", "text"],
+  [',"type":', "type", "text"],
+  [',"importance":', "importance", "text"],
+  [',"userId":', "user_id", "text"],
+  [',"anonymousId":', "anonymous_id", "text"],
+  [',"sessionId":', "session_id", "text"],
+  [',"data":', "data", "json"],
+  [',"replica":', "replica", "text"],
+  [',"seq":', "seq", "int"],
+];
+
+/** A 64-bit column as 32-bit words (low, high), read as numbers exact below 2^53, without BigInt. */
+function int64Words(data: Data<Int64>): Int32Array {
+  const v = data.values as unknown as BigInt64Array;
+  return new Int32Array(v.buffer, v.byteOffset, v.length * 2);
+}
+
+const HEX = "0123456789abcdef";
+const SHORT_ESCAPES: Record<number, string> = {
+  8: "\\b",
+  9: "\\t",
+  10: "\\n",
+  12: "\\f",
+  13: "\\r",
+  34: '\\"',
+  92: "\\\\",
+};
+
+/** A growing UTF-8 buffer. */
+class ByteWriter {
+  private buf: Uint8Array;
+  private pos = 0;
+
+  constructor(capacity: number) {
+    this.buf = new Uint8Array(capacity);
+  }
+
+  ascii(text: string): void {
+    this.reserve(text.length);
+    for (let i = 0; i < text.length; i++) this.buf[this.pos++] = text.charCodeAt(i);
+  }
+
+  bytes(src: Uint8Array): void {
+    this.reserve(src.length);
+    this.buf.set(src, this.pos);
+    this.pos += src.length;
+  }
+
+  /** A JSON string of UTF-8 bytes: quoted, with `"`, `\\` and control bytes escaped as JSON.stringify does. */
+  jsonString(src: Uint8Array): void {
+    this.ascii('"');
+    let plain = 0;
+    for (let i = 0; i < src.length; i++) {
+      const b = src[i] as number;
+      if (b >= 0x20 && b !== 0x22 && b !== 0x5c) continue;
+      this.bytes(src.subarray(plain, i));
+      this.ascii(SHORT_ESCAPES[b] ?? `\\u00${HEX[b >> 4]}${HEX[b & 15]}`);
+      plain = i + 1;
+    }
+    this.bytes(src.subarray(plain));
+    this.ascii('"');
+  }
+
+  result(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  private reserve(extra: number): void {
+    if (this.pos + extra <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + extra));
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
 }
 
 /** Gzip with the platform's CompressionStream (native zlib in workerd). */
-export async function gzip(text: string): Promise<Uint8Array> {
+export async function gzip(text: string | Uint8Array): Promise<Uint8Array> {
   const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
@@ -41,7 +152,7 @@ export class R2NdjsonSink implements Sink {
     return Promise.all(
       batch.byHour().map(async ([hour, rows]) => {
         const key = objectKey(this.prefix, ctx.tenant, hour, ctx.replica, ctx.seq).replace(/\.parquet$/, ".ndjson.gz");
-        await this.bucket.put(key, await gzip(toNdjson(rows)), {
+        await this.bucket.put(key, await gzip(ndjsonBytes(rows)), {
           httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" },
           customMetadata: { rows: String(rows.length), replica: ctx.replica, seq: String(ctx.seq) },
         });
