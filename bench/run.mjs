@@ -1,16 +1,17 @@
-// `npm run bench` [ingest] [encode] [sinks]: runs the sections (all by default), prints their tables and
+// `npm run bench` [ingest] [encode] [sinks] [client]: runs the sections (all by default), prints their tables and
 // writes bench/results/<timestamp>.json and bench/results/latest.json. See bench/README.md.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { buildWorker } from "../test/helpers/miniflare.mjs";
+import { clientJson, printClient, runClient } from "./client.mjs";
 import { encodeJson, printEncode, runEncode } from "./encode.mjs";
 import { INGEST_CONFIG, ingestJson, printIngest, runIngest } from "./ingest.mjs";
 import { printSinks, runSinks, sinksJson } from "./sinks.mjs";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const SECTIONS = ["ingest", "encode", "sinks"];
+const SECTIONS = ["ingest", "encode", "sinks", "client"];
 
 function git(...args) {
   try {
@@ -57,6 +58,13 @@ if (run("sinks")) {
   const result = await runSinks(log);
   printSinks(result);
   results.sinks = sinksJson(result);
+}
+if (run("client")) {
+  log("client: building the Worker and the sdk…");
+  execFileSync(process.execPath, [fileURLToPath(new URL("../sdk/build.mjs", import.meta.url))], { stdio: "inherit" });
+  const result = await runClient(log);
+  printClient(result);
+  results.client = clientJson(result);
 }
 results.seconds = Math.round((Date.now() - started.getTime()) / 1000);
 results.loadAvg1mAfter = Math.round(loadavg()[0] * 100) / 100;
