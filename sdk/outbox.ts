@@ -22,6 +22,8 @@ export interface Batch {
 // Room for the frame's own fields around the events, under the server's frame limit.
 const FRAME_BUDGET = DEFAULT_LIMITS.maxFrameBytes - 1024;
 const encoder = new TextEncoder();
+// Events are measured by encoding into this (no allocation per event); one that fills it is too large.
+const scratch = new Uint8Array(FRAME_BUDGET + 1);
 
 /**
  * Every event the client holds until the server answers for it: queued, then in flight in a
@@ -29,7 +31,11 @@ const encoder = new TextEncoder();
  * Each event settles exactly once, and every failure also goes to `report`.
  */
 export class Outbox {
+  /** Queued events are `queue[head…]`: taking a batch moves `head` instead of shifting the array. */
   private queue: Pending[] = [];
+  private head = 0;
+  /** Events queued or in flight. */
+  private held = 0;
   private readonly inFlight = new Map<string, { items: Pending[]; events: string }>();
 
   constructor(
@@ -40,7 +46,7 @@ export class Outbox {
 
   /** Events queued, not yet sent. */
   get queued(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
   }
 
   /** Queues an event; the promise settles with the server's answer for it. */
@@ -53,7 +59,7 @@ export class Outbox {
     });
     settled.catch(() => {}); // failures also reach `report`; awaiting the promise still throws
     const p: Pending = { id: event.id, json: "", bytes: 0, settled, resolve, reject };
-    if (this.size() >= this.maxQueue) {
+    if (this.held >= this.maxQueue) {
       const message = `${this.maxQueue} events already wait for an ack (maxQueue); event not sent`;
       return this.refuse(p, ClientErrorCode.queueFull, message);
     }
@@ -62,10 +68,12 @@ export class Outbox {
     } catch (err) {
       return this.refuse(p, "invalid_event", (err as Error).message);
     }
-    p.bytes = encoder.encode(p.json).byteLength;
+    p.bytes = p.json.length * 3 <= FRAME_BUDGET ? encoder.encodeInto(p.json, scratch).written : FRAME_BUDGET + 1;
+    if (p.bytes > FRAME_BUDGET) p.bytes = encoder.encode(p.json).byteLength;
     // The server could not even read such a frame to say which event was too large.
     if (p.bytes > FRAME_BUDGET) return this.refuse(p, "event_too_large", `event is ${p.bytes} bytes`);
     this.queue.push(p);
+    this.held++;
     return settled;
   }
 
@@ -73,13 +81,19 @@ export class Outbox {
   take(): Batch | null {
     let n = 0;
     let bytes = 0;
-    for (const p of this.queue) {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const p = this.queue[i] as Pending;
       if (n === this.maxBatchSize || (n > 0 && bytes + p.bytes > FRAME_BUDGET)) break;
       bytes += p.bytes + 1;
       n++;
     }
     if (n === 0) return null;
-    const items = this.queue.splice(0, n);
+    const items = this.queue.slice(this.head, this.head + n);
+    this.head += n;
+    if (this.head === this.queue.length || (this.head > 4096 && this.head * 2 > this.queue.length)) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
     const batch = { id: uuid(), events: `[${items.map((p) => p.json).join(",")}]` };
     this.inFlight.set(batch.id, { items, events: batch.events });
     return batch;
@@ -95,7 +109,8 @@ export class Outbox {
     const ids = id === undefined ? [...this.inFlight.keys()] : [id];
     const back = ids.flatMap((i) => this.inFlight.get(i)?.items ?? []);
     for (const i of ids) this.inFlight.delete(i);
-    this.queue = back.concat(this.queue);
+    this.queue = back.concat(this.queue.slice(this.head));
+    this.head = 0;
   }
 
   /** Settles a batch from its ack: `rejected[].index` points into the batch. False if unknown. */
@@ -103,6 +118,7 @@ export class Outbox {
     const batch = this.inFlight.get(id);
     if (!batch) return false;
     this.inFlight.delete(id);
+    this.held -= batch.items.length;
     const rejected = new Map(result.rejected.map((r) => [r.index, r]));
     batch.items.forEach((p, i) => {
       const r = rejected.get(i);
@@ -117,6 +133,7 @@ export class Outbox {
     const batch = this.inFlight.get(id);
     if (!batch) return false;
     this.inFlight.delete(id);
+    this.held -= batch.items.length;
     for (const p of batch.items) this.refuse(p, code, message);
     return true;
   }
@@ -124,19 +141,22 @@ export class Outbox {
   /** Rejects everything held (the client is closing). */
   failAll(code: DuckTailClientError["code"], message: string): void {
     for (const id of [...this.inFlight.keys()]) this.fail(id, code, message);
-    for (const p of this.queue.splice(0)) this.refuse(p, code, message);
+    const queued = this.queue.slice(this.head);
+    this.queue = [];
+    this.head = 0;
+    this.held -= queued.length;
+    for (const p of queued) this.refuse(p, code, message);
   }
 
   /** Promises of everything held now. */
   pending(): Promise<TrackResult>[] {
-    return [...this.queue, ...[...this.inFlight.values()].flatMap((b) => b.items)].map((p) => p.settled);
+    const queued = this.queue.slice(this.head);
+    return [...queued, ...[...this.inFlight.values()].flatMap((b) => b.items)].map((p) => p.settled);
   }
 
   /** Events held until the server answers: queued or in flight. */
   size(): number {
-    let n = this.queue.length;
-    for (const batch of this.inFlight.values()) n += batch.items.length;
-    return n;
+    return this.held;
   }
 
   private refuse(p: Pending, code: DuckTailClientError["code"], message: string): Promise<TrackResult> {
