@@ -114,7 +114,10 @@ describe("load tiers end to end", () => {
       "tier 1",
     );
     expect(down.shards.filter((s) => s.state === "routed").map((s) => s.n)).toEqual([0]);
-    expect(down.shards.filter((s) => s.state === "draining")).toHaveLength(7);
+    // Every other shard drains: the 7 of tier 3, or 15 if the last second of load reached tier 4.
+    const draining = down.shards.filter((s) => s.state === "draining");
+    expect(draining).toHaveLength(down.shards.length - 1);
+    expect(draining.length).toBeGreaterThanOrEqual(7);
 
     const flushed = await fetch(`${url}/flush`, { method: "POST" });
     expect(flushed.status).toBe(200);
