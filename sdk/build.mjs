@@ -2,11 +2,13 @@
 //   dist/client.js   `ducktail/client` for Node ≥ 20 and browsers (ESM)
 //   dist/console.js  `ducktail/console` (ESM)
 //   dist/cli.js      the `ducktail` command
+//   dist/types/      their declarations (sdk/tsconfig.build.json)
 //   dist/duck.js     the browser snippet SDK, minified
 //   src/duck-js.ts   the same snippet as a string module, which the Worker serves at GET /duck.js.
 //                    It is committed, so the Worker builds without this step (a project that
 //                    installs DuckTail from a folder gets it before any build tool is installed);
 //                    test/unit/duck-size.test.ts fails when it is stale.
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -82,10 +84,11 @@ async function main() {
       entryPoints: ["sdk/cli/index.ts"],
       outfile: "dist/cli.js",
       platform: "node",
-      external: ["ws", "@duckdb/duckdb-wasm"],
+      external: ["ws", "@duckdb/duckdb-wasm", "apache-arrow"],
       banner: { js: "#!/usr/bin/env node" },
     }),
   ]);
+  execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "sdk/tsconfig.build.json")], { stdio: "inherit" });
   if (!existsSync(join(root, SNIPPET_OPTIONS.entryPoints[0]))) return console.warn("skip sdk/browser/duck.ts");
   const snippet = await buildSnippet(esbuild);
   writeFileSync(join(dist, "duck.js"), snippet);
