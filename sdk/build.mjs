@@ -88,7 +88,9 @@ async function main() {
       banner: { js: "#!/usr/bin/env node" },
     }),
   ]);
-  execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "sdk/tsconfig.build.json")], { stdio: "inherit" });
+  execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "sdk/tsconfig.build.json")], {
+    stdio: "inherit",
+  });
   if (!existsSync(join(root, SNIPPET_OPTIONS.entryPoints[0]))) return console.warn("skip sdk/browser/duck.ts");
   const snippet = await buildSnippet(esbuild);
   writeFileSync(join(dist, "duck.js"), snippet);
