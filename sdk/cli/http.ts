@@ -1,0 +1,50 @@
+import type { Config } from "./args";
+
+/** The server refused or could not be reached; printed as `ducktail: <message>`, exit code 1. */
+export class RequestError extends Error {
+  constructor(
+    message: string,
+    /** The server's error code, when it gave one. */
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = "RequestError";
+  }
+}
+
+/** `Authorization: Bearer <key>` when there is a key. */
+export function authHeaders(config: Config): Record<string, string> {
+  return config.key ? { authorization: `Bearer ${config.key}` } : {};
+}
+
+/** GETs `path?params` (undefined params left out) and returns the response, or throws the server's error. */
+export async function get(
+  config: Config,
+  path: string,
+  params: Record<string, string | number | undefined> = {},
+): Promise<Response> {
+  const u = new URL(config.url + path);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) u.searchParams.set(k, String(v));
+  let res: Response;
+  try {
+    res = await fetch(u, { headers: authHeaders(config) });
+  } catch (err) {
+    const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
+    throw new RequestError(`cannot reach ${config.url} (${cause}); set --url or DUCKTAIL_URL`);
+  }
+  if (res.ok) return res;
+  const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+  const code = body?.error?.code;
+  throw new RequestError(
+    `GET ${u.pathname} answered ${res.status}${code ? ` ${code}` : ""}: ${body?.error?.message ?? res.statusText}`,
+    code,
+  );
+}
+
+export async function getJson(
+  config: Config,
+  path: string,
+  params?: Record<string, string | number | undefined>,
+): Promise<Record<string, unknown>> {
+  return (await (await get(config, path, params)).json()) as Record<string, unknown>;
+}
