@@ -31,7 +31,7 @@ export const SNIPPET_OPTIONS = {
   bundle: true,
   platform: "browser",
   format: "iife",
-  target: "es2017",
+  target: "es2018",
   minify: true,
   legalComments: "none",
   absWorkingDir: root,
@@ -61,25 +61,22 @@ async function main() {
   const dist = join(root, "dist");
   mkdirSync(dist, { recursive: true });
   const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", absWorkingDir: root };
-  // TEMPORARY while the entries are written: skip missing ones.
-  const only = (o) =>
-    existsSync(join(root, o.entryPoints[0])) ? esbuild.build(o) : console.warn(`skip ${o.entryPoints[0]}`);
   await Promise.all([
-    only({
+    esbuild.build({
       ...common,
       entryPoints: ["sdk/index.ts"],
       outfile: "dist/client.js",
       platform: "neutral",
       external: ["ws"],
     }),
-    only({
+    esbuild.build({
       ...common,
       entryPoints: ["sdk/console.ts"],
       outfile: "dist/console.js",
       platform: "neutral",
       external: ["ws"],
     }),
-    only({
+    esbuild.build({
       ...common,
       entryPoints: ["sdk/cli/index.ts"],
       outfile: "dist/cli.js",
@@ -91,7 +88,6 @@ async function main() {
   execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "sdk/tsconfig.build.json")], {
     stdio: "inherit",
   });
-  if (!existsSync(join(root, SNIPPET_OPTIONS.entryPoints[0]))) return console.warn("skip sdk/browser/duck.ts");
   const snippet = await buildSnippet(esbuild);
   writeFileSync(join(dist, "duck.js"), snippet);
   // Rewritten only when it changed, so a build does not touch a committed file for nothing.
@@ -99,9 +95,6 @@ async function main() {
   if (!existsSync(SNIPPET_MODULE) || readFileSync(SNIPPET_MODULE, "utf8") !== module) {
     writeFileSync(SNIPPET_MODULE, module);
   }
-  // TEMPORARY: the old location, until src/browser.ts imports src/duck-js.ts.
-  writeFileSync(join(dist, "duck-source.js"), `export default ${JSON.stringify(snippet)};\n`);
-  writeFileSync(join(dist, "duck-source.d.ts"), "declare const source: string;\nexport default source;\n");
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

@@ -1,3 +1,4 @@
+import { duckScript, eventFromQuery, PIXEL, preflight, snippet, withCors } from "./browser";
 import { identify } from "./dog";
 import type { Env } from "./env";
 import type { RoutingTable } from "./group/BufferCoordinator";
@@ -33,11 +34,6 @@ export { BufferCoordinator } from "./group/BufferCoordinator";
 export { BufferReplica } from "./replica/BufferReplica";
 
 import { VERSION } from "./version";
-
-// A 1x1 transparent GIF for GET /e from <img> tags.
-const PIXEL = Uint8Array.from(atob("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"), (c) => c.charCodeAt(0));
-const EVENT_FIELDS = new Set(["id", "timestamp", "source", "type", "importance", "userId", "anonymousId", "sessionId"]);
-const CONTROL_PARAMS = new Set(["key", "storageMode", "data"]);
 
 /** Per-isolate caches: parsed keys (by secret text) and routing tables (by tenant, short TTL). */
 let keyCache: { secret: string | undefined; table: KeyTable | null } | null = null;
@@ -184,26 +180,6 @@ async function segment(req: Request, env: Env, url: URL): Promise<Response> {
   return Response.json({ success: ok, received, stored, duplicates, rejected }, { status: ok ? 200 : 400 });
 }
 
-/** GET /e?type=…&source=…&data={…}&anything=else: one event from a query string (pixels, links). */
-function eventFromQuery(url: URL): Record<string, unknown> {
-  const event: Record<string, unknown> = {};
-  let data: Record<string, unknown> = {};
-  const raw = url.searchParams.get("data");
-  if (raw) {
-    try {
-      data = JSON.parse(raw) as Record<string, unknown>;
-    } catch {
-      throw new DuckTailError(ErrorCode.badJson, "data must be a JSON object");
-    }
-  }
-  for (const [k, v] of url.searchParams) {
-    if (EVENT_FIELDS.has(k)) event[k] = k === "timestamp" && /^\d+$/.test(v) ? Number(v) : v;
-    else if (!CONTROL_PARAMS.has(k)) data[k] = v;
-  }
-  event.data = data;
-  return event;
-}
-
 async function ingest(req: Request, env: Env, url: URL, principal: Principal): Promise<Response> {
   const limits = limitsFrom(env);
   const storageMode = url.searchParams.get("storageMode");
@@ -213,7 +189,8 @@ async function ingest(req: Request, env: Env, url: URL, principal: Principal): P
       method: "POST",
       body: JSON.stringify(eventFromQuery(url)),
     });
-    if (!res.ok || !(req.headers.get("accept") ?? "").includes("image/")) {
+    const pixel = url.pathname === "/p.gif" || (req.headers.get("accept") ?? "").includes("image/");
+    if (!res.ok || !pixel) {
       return res.ok ? new Response(null, { status: 204 }) : res;
     }
     return new Response(PIXEL, { headers: { "content-type": "image/gif", "cache-control": "no-store" } });
@@ -305,80 +282,92 @@ function need(env: Env, req: Request, url: URL, scope: Scope | null): Principal 
   return authorize(keys, key, scope ?? "write", scope === null);
 }
 
+/** Every HTTP route; errors thrown inside become error responses here. */
+async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const url = new URL(req.url);
+  try {
+    switch (url.pathname) {
+      case "/health": {
+        const open = keysOf(env) === null;
+        return Response.json({
+          ok: true,
+          service: "ducktail",
+          version: VERSION,
+          auth: open ? "open" : "keys",
+          ...(open && {
+            tenant: OPEN_TENANT,
+            note: "no DUCKTAIL_KEYS configured: one open tenant, every caller is admin",
+          }),
+        });
+      }
+      case "/ws": {
+        const principal = need(env, req, url, null);
+        await checkPressure(env, principal.tenant, ctx);
+        return await socket(req, env, url, principal);
+      }
+      case "/e":
+      case "/p.gif":
+      case "/buffer/events": {
+        if (req.method !== "POST" && (req.method !== "GET" || url.pathname === "/buffer/events")) break;
+        if (req.method === "POST" && url.pathname === "/p.gif") break;
+        const principal = need(env, req, url, "write");
+        await checkPressure(env, principal.tenant, ctx);
+        return await ingest(req, env, url, principal);
+      }
+      case "/duck.js":
+        return duckScript();
+      case "/snippet":
+        return snippet(url);
+      case "/flush":
+        if (req.method !== "POST") break;
+        return await adminCall(env, need(env, req, url, "admin").tenant, InternalRoute.flush, "POST");
+      case "/buffer/stats":
+        return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.stats, "GET");
+      case "/buffer/stats/aggregate":
+        return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.aggregate, "GET");
+      case "/shards":
+        return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.shards, "GET");
+      case "/buffer/scale": {
+        if (req.method !== "POST") break;
+        const tenant = need(env, req, url, "admin").tenant;
+        const res = await adminCall(env, tenant, InternalRoute.scale, "POST", await req.text());
+        if (res.ok) routes.delete(tenant); // this isolate routes by the new tier at once
+        return res;
+      }
+      case "/compact": {
+        // Admin: compact the tenant's closed hours now instead of waiting for the cron.
+        if (req.method !== "POST") break;
+        const tenant = need(env, req, url, "admin").tenant;
+        return Response.json({ hours: await compactTenant(env.EVENTS, tenant, Date.now()) });
+      }
+      case "/events": {
+        if (req.method !== "GET") break;
+        return await events(env, url, need(env, req, url, "read"));
+      }
+      case "/buffer/ws":
+        return await shardSocket(req, env, url, need(env, req, url, "admin"));
+      default: {
+        if (url.pathname.startsWith("/v1/")) return await segment(req, env, url);
+        // GET /buffer/mv/<view>?window=&by=&limit= : asked of one replica, merged over all of them.
+        const mv = /^\/buffer\/mv\/([A-Za-z0-9_-]+)$/.exec(url.pathname);
+        if (!mv) throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
+        if (req.method !== "GET") break;
+        const query = new URLSearchParams(url.searchParams);
+        query.delete("key");
+        query.set("name", mv[1] as string);
+        return await toReplica(env, need(env, req, url, "read").tenant, `${InternalRoute.mv}?${query}`, {});
+      }
+    }
+    throw new DuckTailError(ErrorCode.methodNotAllowed, `${req.method} is not allowed on ${url.pathname}`);
+  } catch (err) {
+    return errorResponse(err);
+  }
+}
+
 export default {
   async fetch(req: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-    const url = new URL(req.url);
-    try {
-      switch (url.pathname) {
-        case "/health": {
-          const open = keysOf(env) === null;
-          return Response.json({
-            ok: true,
-            service: "ducktail",
-            version: VERSION,
-            auth: open ? "open" : "keys",
-            ...(open && {
-              tenant: OPEN_TENANT,
-              note: "no DUCKTAIL_KEYS configured: one open tenant, every caller is admin",
-            }),
-          });
-        }
-        case "/ws": {
-          const principal = need(env, req, url, null);
-          await checkPressure(env, principal.tenant, ctx);
-          return await socket(req, env, url, principal);
-        }
-        case "/e":
-        case "/buffer/events": {
-          if (req.method !== "POST" && (req.method !== "GET" || url.pathname !== "/e")) break;
-          const principal = need(env, req, url, "write");
-          await checkPressure(env, principal.tenant, ctx);
-          return await ingest(req, env, url, principal);
-        }
-        case "/flush":
-          if (req.method !== "POST") break;
-          return await adminCall(env, need(env, req, url, "admin").tenant, InternalRoute.flush, "POST");
-        case "/buffer/stats":
-          return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.stats, "GET");
-        case "/buffer/stats/aggregate":
-          return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.aggregate, "GET");
-        case "/shards":
-          return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.shards, "GET");
-        case "/buffer/scale": {
-          if (req.method !== "POST") break;
-          const tenant = need(env, req, url, "admin").tenant;
-          const res = await adminCall(env, tenant, InternalRoute.scale, "POST", await req.text());
-          if (res.ok) routes.delete(tenant); // this isolate routes by the new tier at once
-          return res;
-        }
-        case "/compact": {
-          // Admin: compact the tenant's closed hours now instead of waiting for the cron.
-          if (req.method !== "POST") break;
-          const tenant = need(env, req, url, "admin").tenant;
-          return Response.json({ hours: await compactTenant(env.EVENTS, tenant, Date.now()) });
-        }
-        case "/events": {
-          if (req.method !== "GET") break;
-          return await events(env, url, need(env, req, url, "read"));
-        }
-        case "/buffer/ws":
-          return await shardSocket(req, env, url, need(env, req, url, "admin"));
-        default: {
-          if (url.pathname.startsWith("/v1/")) return await segment(req, env, url);
-          // GET /buffer/mv/<view>?window=&by=&limit= : asked of one replica, merged over all of them.
-          const mv = /^\/buffer\/mv\/([A-Za-z0-9_-]+)$/.exec(url.pathname);
-          if (!mv) throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
-          if (req.method !== "GET") break;
-          const query = new URLSearchParams(url.searchParams);
-          query.delete("key");
-          query.set("name", mv[1] as string);
-          return await toReplica(env, need(env, req, url, "read").tenant, `${InternalRoute.mv}?${query}`, {});
-        }
-      }
-      throw new DuckTailError(ErrorCode.methodNotAllowed, `${req.method} is not allowed on ${url.pathname}`);
-    } catch (err) {
-      return errorResponse(err);
-    }
+    if (req.method === "OPTIONS") return preflight();
+    return withCors(req, await route(req, env, ctx));
   },
 
   /**

@@ -1,0 +1,369 @@
+/**
+ * duck.js: the browser snippet SDK, served minified by the Worker at GET /duck.js (see
+ * sdk/README.md, "Browser snippet"). Pages queue calls before it loads:
+ *
+ *   window.duck = window.duck || [];
+ *   duck.push(["init", "<write key>", { autoTrackScroll: false }]);
+ *   duck.push(["track", "signup", { plan: "pro" }]);
+ *
+ * Once loaded, `duck.push([...])` runs a call at once and `duck.track/identify/page/flush` exist.
+ * Events go over one WebSocket (`/ws`) in batches; where it cannot open (blocked, proxies), over
+ * HTTP (`POST /e`); what is queued when the page is hidden goes with `navigator.sendBeacon`.
+ * No dependencies: it must stay under 6 KB gzipped (checked in CI).
+ */
+
+/** Options of `init`, with their defaults. */
+export interface DuckOptions {
+  /** The DuckTail Worker's base URL. Default: where duck.js was loaded from. */
+  endpoint?: string;
+  /** Events per batch; a full batch is sent at once. Default 10. */
+  batchSize?: number;
+  /** Most ms an event waits before its batch is sent. Default 5000. */
+  flushInterval?: number;
+  /** A `pageview` on load and on each client-side navigation (history API). Default true. */
+  autoTrackPageViews?: boolean;
+  /** A `pageleave` (time on page, deepest scroll) when the page is hidden or left. Default true. */
+  autoTrackPageLeave?: boolean;
+  /** `scroll` events at 25, 50, 75 and 100 % of the page, once each per page. Default false. */
+  autoTrackScroll?: boolean;
+  /** `error` events (importance high) from uncaught errors and unhandled rejections. Default true. */
+  autoTrackErrors?: boolean;
+  /** One `performance` event per page: TTFB, FCP and LCP in ms. Default true. */
+  autoTrackPerformance?: boolean;
+  /** Send nothing when the browser asks not to be tracked (Do Not Track, Global Privacy Control). Default true. */
+  respectDoNotTrack?: boolean;
+  /** A new session id after this many ms without an event. Default 30 minutes. */
+  sessionTimeout?: number;
+  /** When the server acks (see the README's storage modes). Default "buffered". */
+  storageMode?: "fire-and-forget" | "buffered" | "confirmed" | "durable";
+  /** `source` of the events. Default "browser". */
+  source?: string;
+}
+
+type Data = Record<string, unknown>;
+type Call = [string, ...unknown[]];
+interface DuckEvent {
+  id: string;
+  type: string;
+  source: string;
+  timestamp: number;
+  importance?: string;
+  userId?: string;
+  anonymousId: string;
+  sessionId: string;
+  data: Data;
+}
+
+const w = window as unknown as Window & { duck?: unknown; doNotTrack?: string };
+const d = document;
+const nav = navigator as Navigator & { globalPrivacyControl?: boolean; msDoNotTrack?: string };
+const script = d.currentScript as HTMLScriptElement | null;
+const MAX_QUEUE = 1000;
+const MAX_SOCKET_FAILURES = 3;
+
+let key = "";
+let o: Required<DuckOptions> | null = null;
+let queue: DuckEvent[] = [];
+/** Batches sent on the socket and not yet acked, by frame id: sent again after a reconnect. */
+let inFlight: Record<string, DuckEvent[]> = {};
+let socket: WebSocket | null = null;
+let socketFailures = 0;
+let useHttp = false;
+let timer: ReturnType<typeof setTimeout> | undefined;
+let userId: string | undefined;
+let pageStart = Date.now();
+let maxScroll = 0;
+let milestones: Record<number, 1> = {};
+let lastPath = "";
+const pending: Call[] = [];
+const perf: Data = {};
+
+function store(name: string, value?: string): string | null {
+  try {
+    if (value !== undefined) localStorage.setItem(`duck_${name}`, value);
+    return localStorage.getItem(`duck_${name}`);
+  } catch {
+    return value ?? null; // storage blocked: ids last as long as the page
+  }
+}
+
+function uuid(): string {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = ((b[6] as number) & 15) | 64;
+  b[8] = ((b[8] as number) & 63) | 128;
+  const h = Array.from(b, (x) => (x + 256).toString(16).slice(1)).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+let anonymousId = "";
+let session: { id: string; last: number } | null = null;
+
+function sessionId(now: number): string {
+  if (!session) {
+    try {
+      session = JSON.parse(store("sid") ?? "null");
+    } catch {
+      session = null;
+    }
+  }
+  if (!session || now - session.last > (o as Required<DuckOptions>).sessionTimeout) session = { id: uuid(), last: now };
+  session.last = now;
+  store("sid", JSON.stringify(session));
+  return session.id;
+}
+
+function page(): Data {
+  return { url: location.href, path: location.pathname, referrer: d.referrer, title: d.title };
+}
+
+function track(type: string, data?: Data, importance?: string): void {
+  if (!o) return void (pending.length < MAX_QUEUE && pending.push(["track", type, data, importance]));
+  const now = Date.now();
+  const event: DuckEvent = {
+    id: uuid(),
+    type,
+    source: o.source,
+    timestamp: now,
+    anonymousId,
+    sessionId: sessionId(now),
+    data: { ...page(), ...data },
+  };
+  if (importance) event.importance = importance;
+  if (userId) event.userId = userId;
+  // A page that cannot reach the server keeps the newest events, not an ever-growing queue.
+  if (queue.length >= MAX_QUEUE) queue.shift();
+  queue.push(event);
+  if (queue.length >= o.batchSize) flush();
+  else timer ??= setTimeout(flush, o.flushInterval);
+}
+
+function identify(id: string, traits?: Data): void {
+  if (!o) return void (pending.length < MAX_QUEUE && pending.push(["identify", id, traits]));
+  userId = String(id);
+  store("uid", userId);
+  track("identify", traits);
+}
+
+function pageview(data?: Data): void {
+  lastPath = location.pathname + location.search;
+  pageStart = Date.now();
+  maxScroll = 0;
+  milestones = {};
+  track("pageview", data);
+}
+
+function flush(): void {
+  clearTimeout(timer);
+  timer = undefined;
+  if (!o || queue.length === 0) return;
+  if (useHttp) return post(queue.splice(0));
+  if (socket?.readyState !== 1) return void connect();
+  while (queue.length > 0) {
+    const batch = queue.splice(0, o.batchSize);
+    const id = uuid();
+    inFlight[id] = batch;
+    socket.send(JSON.stringify({ type: "events", id, events: batch }));
+  }
+}
+
+function url(path: string): string {
+  const mode = (o as Required<DuckOptions>).storageMode;
+  return `${(o as Required<DuckOptions>).endpoint}${path}?key=${encodeURIComponent(key)}&storageMode=${mode}`;
+}
+
+/** POSTs as text/plain: a "simple" request, so no CORS preflight; the Worker reads it as JSON. */
+function post(events: DuckEvent[]): void {
+  fetch(url("/e"), { method: "POST", body: JSON.stringify(events), keepalive: true })
+    .then((res) => {
+      // The server answered: a refused event will not be accepted on a retry.
+      if (res.status >= 500 || res.status === 429) throw new Error();
+    })
+    .catch(() => {
+      queue = events.concat(queue).slice(-MAX_QUEUE);
+      timer ??= setTimeout(flush, (o as Required<DuckOptions>).flushInterval);
+    });
+}
+
+function connect(): void {
+  if (socket || useHttp) return;
+  let ws: WebSocket;
+  try {
+    ws = new WebSocket(url("/ws").replace(/^http/, "ws"));
+  } catch {
+    return fallBack();
+  }
+  socket = ws;
+  let opened = false;
+  ws.onopen = () => {
+    opened = true;
+    socketFailures = 0;
+    flush();
+  };
+  ws.onmessage = (m) => {
+    try {
+      const frame = JSON.parse(m.data as string) as { type: string; id?: string };
+      if (frame.id && (frame.type === "ack" || frame.type === "error")) delete inFlight[frame.id];
+      if (frame.type === "reconnect") ws.close(1000);
+    } catch {
+      // not ours to handle
+    }
+  };
+  ws.onclose = () => {
+    socket = null;
+    // Unacked batches go first again, under new frame ids (the server may store them twice).
+    queue = Object.values(inFlight).flat().concat(queue);
+    inFlight = {};
+    if (!opened && ++socketFailures >= MAX_SOCKET_FAILURES) return fallBack();
+    setTimeout(connect, Math.min(30_000, 500 * 2 ** socketFailures) * (0.5 + Math.random()));
+  };
+}
+
+function fallBack(): void {
+  useHttp = true;
+  socket = null;
+  flush();
+}
+
+/** The page is going away or hidden: whatever is queued goes with sendBeacon, which outlives the page. */
+function hide(): void {
+  if (!o) return;
+  if (o.autoTrackPageLeave && lastPath) {
+    track("pageleave", { duration: Date.now() - pageStart, maxScroll }, "low");
+    lastPath = "";
+  }
+  if (o.autoTrackPerformance && perf.reported !== 1) {
+    perf.reported = 1;
+    const { reported: _, ...metrics } = perf;
+    if (Object.keys(metrics).length > 0) track("performance", metrics, "low");
+  }
+  clearTimeout(timer);
+  timer = undefined;
+  const events = Object.values(inFlight).flat().concat(queue.splice(0));
+  inFlight = {};
+  if (events.length === 0) return;
+  if (!nav.sendBeacon?.(url("/e"), JSON.stringify(events))) post(events);
+}
+
+function onScroll(): void {
+  const el = d.documentElement;
+  const room = el.scrollHeight - el.clientHeight;
+  const depth = room <= 0 ? 100 : Math.min(100, Math.round(((w.scrollY || el.scrollTop) / room) * 100));
+  maxScroll = Math.max(maxScroll, depth);
+  if (!o?.autoTrackScroll) return;
+  for (const m of [25, 50, 75, 100]) {
+    if (depth >= m && !milestones[m]) {
+      milestones[m] = 1;
+      track("scroll", { depth: m });
+    }
+  }
+}
+
+function observe(type: string, take: (entry: PerformanceEntry) => void): void {
+  try {
+    new PerformanceObserver((list) => list.getEntries().forEach(take)).observe({ type, buffered: true });
+  } catch {
+    // entry type not supported here
+  }
+}
+
+function trackPerformance(): void {
+  const navEntry = performance.getEntriesByType?.("navigation")[0] as PerformanceNavigationTiming | undefined;
+  if (navEntry) perf.ttfb = Math.round(navEntry.responseStart);
+  observe("paint", (e) => {
+    if (e.name === "first-contentful-paint") perf.fcp = Math.round(e.startTime);
+  });
+  observe("largest-contentful-paint", (e) => {
+    perf.lcp = Math.round(e.startTime);
+  });
+}
+
+function doNotTrack(): boolean {
+  return nav.globalPrivacyControl === true || [nav.doNotTrack, w.doNotTrack, nav.msDoNotTrack].some((v) => v === "1" || v === "yes");
+}
+
+function init(writeKey: string, options: DuckOptions = {}): void {
+  if (o) return;
+  const origin = script?.src ? new URL(script.src).origin : location.origin;
+  const opts: Required<DuckOptions> = {
+    endpoint: origin,
+    batchSize: 10,
+    flushInterval: 5000,
+    autoTrackPageViews: true,
+    autoTrackPageLeave: true,
+    autoTrackScroll: false,
+    autoTrackErrors: true,
+    autoTrackPerformance: true,
+    respectDoNotTrack: true,
+    sessionTimeout: 30 * 60_000,
+    storageMode: "buffered",
+    source: "browser",
+    ...options,
+  };
+  if (opts.respectDoNotTrack && doNotTrack()) return;
+  opts.endpoint = opts.endpoint.replace(/\/+$/, "");
+  o = opts;
+  key = writeKey;
+  anonymousId = store("aid") ?? (store("aid", uuid()) as string);
+  userId = store("uid") ?? undefined;
+  if (opts.autoTrackErrors) {
+    w.addEventListener("error", (e) => {
+      const err = e.error as Error | undefined;
+      track("error", { message: e.message, stack: err?.stack, filename: e.filename, lineno: e.lineno, colno: e.colno }, "high");
+    });
+    w.addEventListener("unhandledrejection", (e) => {
+      const reason = e.reason as Error | undefined;
+      track("error", { message: String(reason?.message ?? reason), stack: reason?.stack, unhandledRejection: true }, "high");
+    });
+  }
+  if (opts.autoTrackPerformance) trackPerformance();
+  w.addEventListener("scroll", onScroll, { passive: true });
+  d.addEventListener("visibilitychange", () => {
+    if (d.visibilityState === "hidden") hide();
+  });
+  w.addEventListener("pagehide", hide);
+  if (opts.autoTrackPageViews) {
+    // Client-side navigation: a pageview whenever the path or query changes.
+    const changed = () => {
+      if (location.pathname + location.search !== lastPath) pageview();
+    };
+    for (const name of ["pushState", "replaceState"] as const) {
+      const original = history[name];
+      history[name] = function (this: History, ...args: Parameters<History["pushState"]>) {
+        original.apply(this, args);
+        changed();
+      };
+    }
+    w.addEventListener("popstate", changed);
+    pageview();
+  }
+  connect();
+  for (const call of pending.splice(0)) run(call);
+}
+
+function run(call: unknown): void {
+  if (!Array.isArray(call)) return;
+  const [name, ...args] = call as Call;
+  const fn = (api as unknown as Record<string, (...a: unknown[]) => void>)[name];
+  if (name !== "push" && typeof fn === "function") fn(...args);
+}
+
+const api = {
+  init,
+  /** An event of `type` with `data` (the page's url, path, referrer and title are added). */
+  track: (type: string, data?: Data, options?: { importance?: string }) => track(type, data, options?.importance),
+  identify,
+  /** A pageview now, e.g. after a navigation the history API did not see. */
+  page: (data?: Data) => pageview(data),
+  flush,
+  push: (...calls: unknown[]) => {
+    calls.forEach(run);
+    return 0;
+  },
+};
+
+const queued = Array.isArray(w.duck) ? (w.duck as unknown[]) : [];
+w.duck = api;
+// `init` first, wherever the page queued it.
+queued.sort((a, b) => Number(Array.isArray(b) && b[0] === "init") - Number(Array.isArray(a) && a[0] === "init"));
+queued.forEach(run);

@@ -1,0 +1,86 @@
+import duckJs from "./duck-js";
+import { DuckTailError, ErrorCode } from "./protocol/errors";
+
+/**
+ * What browsers fetch from DuckTail besides events: the snippet SDK (GET /duck.js), the HTML to
+ * paste (GET /snippet?k=), the no-JS pixel (GET /p.gif, handled with GET /e), and CORS, so pages
+ * on any origin can POST events and read the answers. Keys are bearer tokens, never cookies, so
+ * `Access-Control-Allow-Origin: *` gives nothing away.
+ */
+
+/** A 1x1 transparent GIF, for GET /p.gif and image requests to GET /e. */
+export const PIXEL = Uint8Array.from(atob("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"), (c) =>
+  c.charCodeAt(0),
+);
+
+const EVENT_FIELDS = new Set(["id", "timestamp", "source", "type", "importance", "userId", "anonymousId", "sessionId"]);
+const CONTROL_PARAMS = new Set(["key", "storageMode", "data"]);
+const CORS_HEADERS = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "GET, POST, OPTIONS",
+  "access-control-allow-headers": "authorization, content-type",
+  "access-control-max-age": "86400",
+};
+
+/** GET /e?type=…&source=…&data={…}&anything=else: one event from a query string (pixels, links). */
+export function eventFromQuery(url: URL): Record<string, unknown> {
+  const event: Record<string, unknown> = {};
+  let data: Record<string, unknown> = {};
+  const raw = url.searchParams.get("data");
+  if (raw) {
+    try {
+      data = JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      throw new DuckTailError(ErrorCode.badJson, "data must be a JSON object");
+    }
+  }
+  for (const [k, v] of url.searchParams) {
+    if (EVENT_FIELDS.has(k)) event[k] = k === "timestamp" && /^\d+$/.test(v) ? Number(v) : v;
+    else if (!CONTROL_PARAMS.has(k)) data[k] = v;
+  }
+  event.data = data;
+  return event;
+}
+
+/** The answer to a CORS preflight. */
+export function preflight(): Response {
+  return new Response(null, { status: 204, headers: CORS_HEADERS });
+}
+
+/** `res` with CORS headers, for a request from a page (one with an Origin); sockets pass through. */
+export function withCors(req: Request, res: Response): Response {
+  if (!req.headers.has("origin") || res.status === 101) return res;
+  const copy = new Response(res.body, res);
+  for (const [name, value] of Object.entries(CORS_HEADERS)) copy.headers.set(name, value);
+  return copy;
+}
+
+/** GET /duck.js */
+export function duckScript(): Response {
+  return new Response(duckJs, {
+    headers: {
+      "content-type": "application/javascript; charset=utf-8",
+      // Short: a new DuckTail version reaches pages within the hour.
+      "cache-control": "public, max-age=3600",
+      ...CORS_HEADERS,
+    },
+  });
+}
+
+/** GET /snippet?k=<write key>: the HTML to paste before `</head>`, as text to copy. */
+export function snippet(url: URL): Response {
+  const key = url.searchParams.get("k") ?? "";
+  if (!/^[\w.~-]{1,200}$/.test(key)) {
+    throw new DuckTailError(ErrorCode.badRequest, "k must be a write key (letters, digits, _ . ~ -)");
+  }
+  const origin = url.origin;
+  const html = `<!-- DuckTail: pageviews, errors and performance; duck.push(["track", "signup", {plan: "pro"}]) for your own events -->
+<script>
+  window.duck = window.duck || [];
+  duck.push(["init", ${JSON.stringify(key)}, { endpoint: ${JSON.stringify(origin)} }]);
+</script>
+<script async src="${origin}/duck.js"></script>
+<noscript><img src="${origin}/p.gif?key=${key}&amp;type=pageview&amp;source=noscript" width="1" height="1" alt=""></noscript>
+`;
+  return new Response(html, { headers: { "content-type": "text/plain; charset=utf-8", ...CORS_HEADERS } });
+}

@@ -1,0 +1,178 @@
+// duck.js in headless Chromium (Debian's, driven by playwright-core) on a page served from another
+// origin than the Worker (Miniflare), pasted from GET /snippet: pageviews, clicks and uncaught
+// errors arrive over the WebSocket; with WebSockets gone they arrive over HTTP; what is queued
+// when the page goes away arrives by sendBeacon. Without Chromium the suite is skipped, unless
+// DUCKTAIL_REQUIRE_BROWSER=1 (CI installs it), where that fails.
+import { existsSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Miniflare } from "miniflare";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// @ts-expect-error plain .mjs helper without types
+import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const REQUIRED = process.env.DUCKTAIL_REQUIRE_BROWSER === "1";
+const available = existsSync(CHROMIUM);
+if (!available && !REQUIRED) {
+  console.warn(`\n*** ${CHROMIUM} not found: the duck.js browser tests are SKIPPED (apt-get install chromium) ***\n`);
+}
+
+/** One tenant per test, so each reads back exactly its own events. */
+const TENANTS = ["ws", "http", "beacon"] as const;
+const KEYS = Object.fromEntries(
+  TENANTS.flatMap((t) => [
+    [`wk_${t}`, { tenant: `web-${t}`, scope: "write" }],
+    [`rk_${t}`, { tenant: `web-${t}`, scope: "read" }],
+  ]),
+);
+
+interface BrowserEvent {
+  type: string;
+  source: string;
+  importance: string;
+  anonymousId: string;
+  sessionId: string;
+  data: Record<string, unknown>;
+}
+
+describe.skipIf(!available && !REQUIRED)("duck.js in Chromium", () => {
+  let mf: Miniflare;
+  let workerUrl: string;
+  let site: Server;
+  let siteUrl: string;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    if (!available) throw new Error(`DUCKTAIL_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing`);
+    ({ mf, url: workerUrl } = await startWorker(buildWorker(), { vars: { DUCKTAIL_KEYS: JSON.stringify(KEYS) } }));
+    site = createServer(async (req, res) => {
+      const url = new URL(req.url ?? "/", "http://site");
+      const tenant = url.searchParams.get("t") ?? "ws";
+      // The snippet exactly as the Worker hands it out, with shorter batching for the test.
+      const snippet = (await (await fetch(`${workerUrl}/snippet?k=wk_${tenant}`)).text()).replace(
+        "{ endpoint:",
+        `{ flushInterval: ${url.searchParams.get("flush") ?? 200}, endpoint:`,
+      );
+      res.setHeader("content-type", "text/html");
+      res.end(`<!doctype html><html><head><title>Shop ${url.pathname}</title>${snippet}</head><body>
+        <button id="buy" onclick="duck.track('click_buy', { sku: 'A1' })">Buy</button>
+        <button id="boom" onclick="setTimeout(() => { throw new Error('boom from a button') })">Break</button>
+        <a id="next" href="/next?t=${tenant}&flush=${url.searchParams.get("flush") ?? 200}">Next</a>
+      </body></html>`);
+    });
+    await new Promise<void>((done) => site.listen(0, "127.0.0.1", done));
+    siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((done) => site?.close(done));
+    await mf?.dispose();
+  });
+
+  /** Polls GET /events (lake + live buffers) until `ready` holds for the tenant's events. */
+  async function eventsOf(tenant: string, ready: (events: BrowserEvent[]) => boolean): Promise<BrowserEvent[]> {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const res = await fetch(`${workerUrl}/events?key=rk_${tenant}&limit=1000`);
+      const events = ((await res.json()) as { events: BrowserEvent[] }).events;
+      if (ready(events)) return events;
+      if (Date.now() > deadline) throw new Error(`events of ${tenant} never got ready: ${JSON.stringify(events)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Every request the page makes to the Worker, as "METHOD path". */
+  function workerRequests(page: Page): string[] {
+    const seen: string[] = [];
+    page.on("request", (r) => {
+      if (r.url().startsWith(workerUrl)) seen.push(`${r.method()} ${new URL(r.url()).pathname}`);
+    });
+    page.on("websocket", (ws) => seen.push(`WS ${new URL(ws.url()).pathname}`));
+    return seen;
+  }
+
+  const has = (events: BrowserEvent[], type: string) => events.some((e) => e.type === type);
+
+  it("delivers a pageview, a click and an uncaught error over WebSocket", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const requests = workerRequests(page);
+    await page.goto(`${siteUrl}/home?t=ws`);
+    await page.click("#buy");
+    await page.click("#boom");
+    const events = await eventsOf("ws", (e) => has(e, "pageview") && has(e, "click_buy") && has(e, "error"));
+
+    const pageview = events.find((e) => e.type === "pageview") as BrowserEvent;
+    expect(pageview).toMatchObject({ source: "browser", importance: "normal" });
+    expect(pageview.data).toMatchObject({ path: "/home", title: "Shop /home", url: `${siteUrl}/home?t=ws` });
+    expect(events.find((e) => e.type === "click_buy")?.data).toMatchObject({ sku: "A1", path: "/home" });
+    const error = events.find((e) => e.type === "error") as BrowserEvent;
+    expect(error.importance).toBe("high");
+    expect(error.data.message).toContain("boom from a button");
+    // One visitor, one session, on every event.
+    expect(new Set(events.map((e) => e.anonymousId)).size).toBe(1);
+    expect(new Set(events.map((e) => e.sessionId)).size).toBe(1);
+    expect(requests).toContain("WS /ws");
+    expect(requests.filter((r) => r === "POST /e")).toEqual([]);
+    await context.close();
+  });
+
+  it("falls back to HTTP when WebSockets are blocked", async () => {
+    const context = await browser.newContext();
+    await context.addInitScript(() => {
+      // As a proxy or a privacy extension that refuses sockets would leave it.
+      (globalThis as unknown as { WebSocket: unknown }).WebSocket = undefined;
+    });
+    const page = await context.newPage();
+    const requests = workerRequests(page);
+    await page.goto(`${siteUrl}/home?t=http`);
+    await page.click("#buy");
+    await page.click("#boom");
+    const events = await eventsOf("http", (e) => has(e, "pageview") && has(e, "click_buy") && has(e, "error"));
+    expect(events.find((e) => e.type === "click_buy")?.data).toMatchObject({ sku: "A1" });
+    expect(requests).toContain("POST /e");
+    expect(requests).not.toContain("WS /ws");
+    await context.close();
+  });
+
+  it("sends what is queued with sendBeacon when the page goes away, with a pageleave", async () => {
+    const context = await browser.newContext();
+    await context.addInitScript(() => {
+      // Counts beacons in sessionStorage, which the next page of the tab can read.
+      type Beacon = (url: string, data?: unknown) => boolean;
+      const nav = (globalThis as unknown as { navigator: { sendBeacon: Beacon } }).navigator;
+      const send = nav.sendBeacon.bind(nav);
+      nav.sendBeacon = (url, data) => {
+        sessionStorage.setItem("beacons", String(Number(sessionStorage.getItem("beacons") ?? 0) + 1));
+        return send(url, data);
+      };
+    });
+    const page = await context.newPage();
+    // Batches would wait a minute: only the page hide sends them.
+    await page.goto(`${siteUrl}/home?t=beacon&flush=60000`);
+    await page.click("#buy");
+    await page.click("#next");
+    await page.waitForURL(/\/next/);
+    const events = await eventsOf("beacon", (e) => has(e, "click_buy") && has(e, "pageleave"));
+    const leave = events.find((e) => e.type === "pageleave") as BrowserEvent;
+    expect(leave.importance).toBe("low");
+    expect(leave.data.path).toBe("/home");
+    expect(leave.data.duration).toBeGreaterThanOrEqual(0);
+    expect(await page.evaluate(() => sessionStorage.getItem("beacons"))).toBe("1");
+    await context.close();
+  });
+});
