@@ -157,7 +157,7 @@ function flush(): void {
   clearTimeout(timer);
   timer = undefined;
   if (!o || queue.length === 0) return;
-  if (useHttp) return post(queue.splice(0));
+  if (useHttp) return void post(queue.splice(0));
   if (socket?.readyState !== 1) return void connect();
   while (queue.length > 0) {
     const batch = queue.splice(0, o.batchSize);
@@ -191,7 +191,7 @@ function connect(): void {
   try {
     ws = new WebSocket(url("/ws").replace(/^http/, "ws"));
   } catch {
-    return fallBack();
+    return void fallBack();
   }
   socket = ws;
   let opened = false;
@@ -279,7 +279,10 @@ function trackPerformance(): void {
 }
 
 function doNotTrack(): boolean {
-  return nav.globalPrivacyControl === true || [nav.doNotTrack, w.doNotTrack, nav.msDoNotTrack].some((v) => v === "1" || v === "yes");
+  return (
+    nav.globalPrivacyControl === true ||
+    [nav.doNotTrack, w.doNotTrack, nav.msDoNotTrack].some((v) => v === "1" || v === "yes")
+  );
 }
 
 function init(writeKey: string, options: DuckOptions = {}): void {
@@ -309,11 +312,19 @@ function init(writeKey: string, options: DuckOptions = {}): void {
   if (opts.autoTrackErrors) {
     w.addEventListener("error", (e) => {
       const err = e.error as Error | undefined;
-      track("error", { message: e.message, stack: err?.stack, filename: e.filename, lineno: e.lineno, colno: e.colno }, "high");
+      track(
+        "error",
+        { message: e.message, stack: err?.stack, filename: e.filename, lineno: e.lineno, colno: e.colno },
+        "high",
+      );
     });
     w.addEventListener("unhandledrejection", (e) => {
       const reason = e.reason as Error | undefined;
-      track("error", { message: String(reason?.message ?? reason), stack: reason?.stack, unhandledRejection: true }, "high");
+      track(
+        "error",
+        { message: String(reason?.message ?? reason), stack: reason?.stack, unhandledRejection: true },
+        "high",
+      );
     });
   }
   if (opts.autoTrackPerformance) trackPerformance();
