@@ -38,9 +38,9 @@ describe("example app: a replica with transform and a webhook sink", () => {
     const port = (receiver.address() as AddressInfo).port;
     const bundle = buildWorker(join(ROOT, "example/wrangler.toml"), [
       "--alias",
-      `ducktail=${join(ROOT, "src/index.ts")}`,
+      `ducktail:${join(ROOT, "src/index.ts")}`,
       "--alias",
-      `ducktail/sinks=${join(ROOT, "src/sinks/index.ts")}`,
+      `ducktail/sinks:${join(ROOT, "src/sinks/index.ts")}`,
     ]);
     ({ mf, url } = await startWorker(bundle, {
       replicaClass: "MyReplica",
