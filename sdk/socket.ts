@@ -19,6 +19,8 @@ export interface SocketEvents {
 const OPEN = 1;
 /** A socket open at least this long was healthy: after it drops, backoff starts over. */
 const HEALTHY_MS = 5_000;
+/** An upgrade that has not completed by then has failed. */
+const UPGRADE_TIMEOUT_MS = 10_000;
 
 /** The global WebSocket (browsers, Node ≥ 22, Workers), else the `ws` package (Node 20), else null. */
 export async function defaultWebSocket(): Promise<WebSocketConstructor | null> {
@@ -94,7 +96,22 @@ export class ReconnectingSocket {
     this.ws = ws;
     let openedAt = 0;
     let asked = false;
+    // Node's WebSocket (undici) reports a connection dropped during the upgrade with an error and
+    // never a close, and a black-holed one reports nothing: either is a failed upgrade.
+    const failUpgrade = () => {
+      clearTimeout(upgradeTimer);
+      if (this.ws !== ws || openedAt !== 0) return;
+      this.ws = null;
+      try {
+        ws.close();
+      } catch {
+        // some implementations throw on close() while connecting; the socket is dropped anyway
+      }
+      if (!this.stopped) this.retry(false, false);
+    };
+    const upgradeTimer = setTimeout(failUpgrade, UPGRADE_TIMEOUT_MS);
     ws.addEventListener("open", () => {
+      clearTimeout(upgradeTimer);
       openedAt = Date.now();
       this.failedUpgrades = 0;
       this.draining = false;
@@ -115,8 +132,10 @@ export class ReconnectingSocket {
       }
       this.on.frame(frame);
     });
-    ws.addEventListener("error", () => {}); // a close event follows; `ws` throws on an unheard error
+    // Once open, a close event follows every error (and `ws` throws on an unheard one).
+    ws.addEventListener("error", failUpgrade);
     ws.addEventListener("close", (event) => {
+      clearTimeout(upgradeTimer);
       if (this.ws !== ws) return;
       this.ws = null;
       this.draining = false;

@@ -2,7 +2,6 @@
 // acks in every storage mode, per-event rejections, batching, reconnects (a real scale-down and an
 // abrupt drop), HTTP fallback, the bounded offline queue and the flow-controlled live tail.
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Miniflare } from "miniflare";
@@ -19,6 +18,7 @@ import {
 import { duplicates, lakeRows } from "../helpers/lake";
 // @ts-expect-error plain .mjs helper without types
 import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
+import { TcpProxy } from "../helpers/tcp-proxy";
 
 const MODES: StorageMode[] = ["fire-and-forget", "buffered", "confirmed", "durable"];
 const KEYS = {
@@ -26,51 +26,6 @@ const KEYS = {
   rk: { tenant: "acme", scope: "read" },
   ak: { tenant: "acme", scope: "admin" },
 };
-
-/** A TCP proxy to the Worker that can be down, swallow what the Worker sends, or cut every connection. */
-class TcpProxy {
-  muted = false;
-  private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
-  constructor(
-    readonly port: number,
-    private readonly target: number,
-  ) {}
-
-  static async create(target: number): Promise<TcpProxy> {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-    const { port } = probe.address() as { port: number };
-    await new Promise((resolve) => probe.close(resolve));
-    return new TcpProxy(port, target);
-  }
-
-  up(): Promise<void> {
-    this.server = createServer((client) => {
-      const upstream = tcpConnect(this.target, "127.0.0.1");
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on("close", () => this.sockets.delete(s));
-        s.on("error", () => {});
-      }
-      client.pipe(upstream);
-      upstream.on("data", (chunk) => this.muted || client.write(chunk));
-      upstream.on("close", () => client.destroy());
-      client.on("close", () => upstream.destroy());
-    });
-    return new Promise((resolve) => this.server?.listen(this.port, "127.0.0.1", resolve));
-  }
-
-  /** Cuts every connection without a close frame, as a network failure does. */
-  cut(): void {
-    for (const s of this.sockets) s.destroy();
-  }
-
-  async down(): Promise<void> {
-    this.cut();
-    await new Promise((resolve) => (this.server ? this.server.close(resolve) : resolve(undefined)));
-  }
-}
 
 // A broken ack or re-send shows as a promise that never settles: fail in seconds, not minutes.
 describe("ducktail/client end to end", { timeout: 20_000 }, () => {
