@@ -75,6 +75,8 @@ let pageStart = Date.now();
 let maxScroll = 0;
 let milestones: Record<number, 1> = {};
 let lastPath = "";
+/** The page a pageleave was sent for, until it is visible again. */
+let leftPath = "";
 const pending: Call[] = [];
 const perf: Data = {};
 
@@ -194,13 +196,16 @@ function connect(): void {
     return void fallBack();
   }
   socket = ws;
-  let opened = false;
+  // A socket counts as working once the server answers on it: proxies and extensions may accept
+  // the upgrade and then drop the connection. The ping makes an idle page's socket answer too.
+  let answered = false;
   ws.onopen = () => {
-    opened = true;
-    socketFailures = 0;
+    ws.send('{"type":"ping"}');
     flush();
   };
   ws.onmessage = (m) => {
+    answered = true;
+    socketFailures = 0;
     try {
       const frame = JSON.parse(m.data as string) as { type: string; id?: string };
       if (frame.id && (frame.type === "ack" || frame.type === "error")) delete inFlight[frame.id];
@@ -214,7 +219,7 @@ function connect(): void {
     // Unacked batches go first again, under new frame ids (the server may store them twice).
     queue = Object.values(inFlight).flat().concat(queue);
     inFlight = {};
-    if (!opened && ++socketFailures >= MAX_SOCKET_FAILURES) return fallBack();
+    if (!answered && ++socketFailures >= MAX_SOCKET_FAILURES) return fallBack();
     setTimeout(connect, Math.min(30_000, 500 * 2 ** socketFailures) * (0.5 + Math.random()));
   };
 }
@@ -230,6 +235,7 @@ function hide(): void {
   if (!o) return;
   if (o.autoTrackPageLeave && lastPath) {
     track("pageleave", { duration: Date.now() - pageStart, maxScroll }, "low");
+    leftPath = lastPath;
     lastPath = "";
   }
   if (o.autoTrackPerformance && perf.reported !== 1) {
@@ -331,6 +337,11 @@ function init(writeKey: string, options: DuckOptions = {}): void {
   w.addEventListener("scroll", onScroll, { passive: true });
   d.addEventListener("visibilitychange", () => {
     if (d.visibilityState === "hidden") hide();
+    // Back on the page (another tab, bfcache): its next hide is a pageleave again.
+    else if (!lastPath && leftPath) {
+      lastPath = leftPath;
+      pageStart = Date.now();
+    }
   });
   w.addEventListener("pagehide", hide);
   if (opts.autoTrackPageViews) {

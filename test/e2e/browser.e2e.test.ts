@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import type { Miniflare } from "miniflare";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { lakeRows } from "../helpers/lake";
 // @ts-expect-error plain .mjs helper without types
 import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
 
@@ -20,11 +21,12 @@ if (!available && !REQUIRED) {
 }
 
 /** One tenant per test, so each reads back exactly its own events. */
-const TENANTS = ["ws", "http", "beacon"] as const;
+const TENANTS = ["ws", "http", "dropped", "beacon", "return"] as const;
 const KEYS = Object.fromEntries(
   TENANTS.flatMap((t) => [
     [`wk_${t}`, { tenant: `web-${t}`, scope: "write" }],
     [`rk_${t}`, { tenant: `web-${t}`, scope: "read" }],
+    [`ak_${t}`, { tenant: `web-${t}`, scope: "admin" }],
   ]),
 );
 
@@ -32,6 +34,7 @@ interface BrowserEvent {
   type: string;
   source: string;
   importance: string;
+  userId: string | null;
   anonymousId: string;
   sessionId: string;
   data: Record<string, unknown>;
@@ -56,7 +59,9 @@ describe.skipIf(!available && !REQUIRED)("duck.js in Chromium", () => {
         `{ flushInterval: ${url.searchParams.get("flush") ?? 200}, endpoint:`,
       );
       res.setHeader("content-type", "text/html");
-      res.end(`<!doctype html><html><head><title>Shop ${url.pathname}</title>${snippet}</head><body>
+      // A call queued before duck.js has loaded (the script tag is async).
+      const queued = `<script>duck.push(["identify", "user-7", { plan: "pro" }]);</script>`;
+      res.end(`<!doctype html><html><head><title>Shop ${url.pathname}</title>${snippet}${queued}</head><body>
         <button id="buy" onclick="duck.track('click_buy', { sku: 'A1' })">Buy</button>
         <button id="boom" onclick="setTimeout(() => { throw new Error('boom from a button') })">Break</button>
         <a id="next" href="/next?t=${tenant}&flush=${url.searchParams.get("flush") ?? 200}">Next</a>
@@ -114,12 +119,20 @@ describe.skipIf(!available && !REQUIRED)("duck.js in Chromium", () => {
     await page.goto(`${siteUrl}/home?t=ws`);
     await page.click("#buy");
     await page.click("#boom");
-    const events = await eventsOf("ws", (e) => has(e, "pageview") && has(e, "click_buy") && has(e, "error"));
+    await page.evaluate(() => (globalThis as unknown as { duck: unknown[] }).duck.push(["track", "pushed_after_load"]));
+    const events = await eventsOf(
+      "ws",
+      (e) => has(e, "pageview") && has(e, "click_buy") && has(e, "error") && has(e, "pushed_after_load"),
+    );
 
     const pageview = events.find((e) => e.type === "pageview") as BrowserEvent;
     expect(pageview).toMatchObject({ source: "browser", importance: "normal" });
     expect(pageview.data).toMatchObject({ path: "/home", title: "Shop /home", url: `${siteUrl}/home?t=ws` });
-    expect(events.find((e) => e.type === "click_buy")?.data).toMatchObject({ sku: "A1", path: "/home" });
+    const click = events.find((e) => e.type === "click_buy") as BrowserEvent;
+    expect(click.data).toMatchObject({ sku: "A1", path: "/home" });
+    // The identify queued before load applies to what follows.
+    expect(events.find((e) => e.type === "identify")?.data).toMatchObject({ plan: "pro" });
+    expect(click.userId).toBe("user-7");
     const error = events.find((e) => e.type === "error") as BrowserEvent;
     expect(error.importance).toBe("high");
     expect(error.data.message).toContain("boom from a button");
@@ -129,6 +142,14 @@ describe.skipIf(!available && !REQUIRED)("duck.js in Chromium", () => {
     expect(requests).toContain("WS /ws");
     expect(requests.filter((r) => r === "POST /e")).toEqual([]);
     await context.close();
+
+    // And they land in the Parquet lake as browser events of the page's tenant.
+    expect((await fetch(`${workerUrl}/flush?key=ak_ws`, { method: "POST" })).status).toBe(200);
+    const rows = (await lakeRows(mf)).rows.filter((r) => r.tenant === "web-ws");
+    expect(rows.map((r) => r.type)).toEqual(expect.arrayContaining(["pageview", "click_buy", "error"]));
+    const lakeError = rows.find((r) => r.type === "error");
+    expect(lakeError).toMatchObject({ source: "browser", importance: "high", user_id: "user-7" });
+    expect(JSON.parse(lakeError?.data ?? "{}")).toMatchObject({ path: "/home" });
   });
 
   it("falls back to HTTP when WebSockets are blocked", async () => {
@@ -146,6 +167,25 @@ describe.skipIf(!available && !REQUIRED)("duck.js in Chromium", () => {
     expect(events.find((e) => e.type === "click_buy")?.data).toMatchObject({ sku: "A1" });
     expect(requests).toContain("POST /e");
     expect(requests).not.toContain("WS /ws");
+    await context.close();
+  });
+
+  it("falls back to HTTP when every WebSocket closes before the server answers", async () => {
+    const context = await browser.newContext();
+    let upgrades = 0;
+    // As a proxy that accepts the upgrade and drops the connection: the page sees open, then close.
+    await context.routeWebSocket(/\/ws\?/, (ws) => {
+      upgrades++;
+      ws.close();
+    });
+    const page = await context.newPage();
+    const requests = workerRequests(page);
+    await page.goto(`${siteUrl}/home?t=dropped`);
+    await page.click("#buy");
+    const events = await eventsOf("dropped", (e) => has(e, "pageview") && has(e, "click_buy"));
+    expect(events.filter((e) => e.type === "pageview")).toHaveLength(1);
+    expect(upgrades).toBe(3);
+    expect(requests).toContain("POST /e");
     await context.close();
   });
 
@@ -173,6 +213,26 @@ describe.skipIf(!available && !REQUIRED)("duck.js in Chromium", () => {
     expect(leave.data.path).toBe("/home");
     expect(leave.data.duration).toBeGreaterThanOrEqual(0);
     expect(await page.evaluate(() => sessionStorage.getItem("beacons"))).toBe("1");
+    await context.close();
+  });
+
+  it("sends a pageleave for each time the tab is hidden, also after the visitor comes back", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${siteUrl}/home?t=return&flush=60000`);
+    // As switching to another tab and back, twice: the browser's own visibility events.
+    await page.evaluate(() => {
+      const doc = (globalThis as unknown as { document: EventTarget }).document;
+      let state = "visible";
+      Object.defineProperty(doc, "visibilityState", { get: () => state });
+      for (const next of ["hidden", "visible", "hidden"]) {
+        state = next;
+        doc.dispatchEvent(new Event("visibilitychange"));
+      }
+    });
+    const events = await eventsOf("return", (e) => e.filter((x) => x.type === "pageleave").length >= 2);
+    expect(events.filter((e) => e.type === "pageleave").map((e) => e.data.path)).toEqual(["/home", "/home"]);
+    expect(events.filter((e) => e.type === "pageview")).toHaveLength(1);
     await context.close();
   });
 });
