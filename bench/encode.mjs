@@ -122,6 +122,7 @@ export async function runEncode(log = console.log) {
         flushOnly,
         duckdb,
         speedRatio: ours.rowsPerSec / base.rowsPerSec,
+        flushRatio: flushOnly.rowsPerSec / base.rowsPerSec,
         sizeRatio: ours.bytes / base.bytes,
       });
       log(`  ${fmt.int(n)} rows: ${fmt.int(ours.rowsPerSec)} rows/s vs DuckDB ${fmt.int(base.rowsPerSec)}`);
@@ -136,10 +137,20 @@ export async function runEncode(log = console.log) {
 }
 
 function targetChecks(rows) {
+  // The issue's measure, "events in replica memory → Parquet bytes, Arrow building included": a
+  // replica holds typed-array columns, so its flush is the "flush only" row. The stricter check
+  // from row objects (which adds what ingest already paid to fill the columns) is reported too.
   return rows.flatMap((r) => [
     {
       rows: r.rows,
-      what: "speed ours/DuckDB(1 thread)",
+      what: "speed flush from held columns/DuckDB(1 thread)",
+      target: `≥ ${TARGETS.speed}`,
+      value: r.flushRatio,
+      pass: r.flushRatio >= TARGETS.speed,
+    },
+    {
+      rows: r.rows,
+      what: "speed from row objects/DuckDB(1 thread)",
       target: `≥ ${TARGETS.speed}`,
       value: r.speedRatio,
       pass: r.speedRatio >= TARGETS.speed,
@@ -168,7 +179,7 @@ export function printEncode(result, out = console.log) {
   );
   const lines = result.rows.flatMap((r) => [
     { rows: r.rows, who: "ducktail (workerd)", ...r.ours, speed: r.speedRatio, size: r.sizeRatio },
-    { rows: r.rows, who: "ducktail flush only", ...r.flushOnly, speed: null, size: null },
+    { rows: r.rows, who: "ducktail flush only", ...r.flushOnly, speed: r.flushRatio, size: null },
     ...r.duckdb.map((d) => ({ rows: r.rows, who: `duckdb threads=${d.threads}`, ...d, speed: null, size: null })),
   ]);
   out(
@@ -205,6 +216,7 @@ export function encodeJson(result) {
       flushOnly: r2(r.flushOnly),
       duckdb: r.duckdb.map(r2),
       speedRatio: round(r.speedRatio, 3),
+      flushRatio: round(r.flushRatio, 3),
       sizeRatio: round(r.sizeRatio, 3),
     })),
     targets: result.targets.map((t) => ({ ...t, value: round(t.value, 3) })),
