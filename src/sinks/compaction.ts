@@ -61,6 +61,11 @@ export interface CompactionOptions {
   graceMs?: number;
   /** `compactAll` lists and starts no more after this much wall time (but always starts one hour). Default 20 s. */
   budgetMs?: number;
+  /**
+   * Epoch ms after which a split hour stops between parts (after writing at least one); the next
+   * run resumes it from its manifest. `compactAll` sets it from `budgetMs`. Default: none.
+   */
+  deadline?: number;
 }
 
 const DEFAULTS: Required<CompactionOptions> = {
@@ -70,6 +75,7 @@ const DEFAULTS: Required<CompactionOptions> = {
   maxDecodedBytes: 16 * MiB,
   graceMs: 15 * 60_000,
   budgetMs: 20_000,
+  deadline: Number.POSITIVE_INFINITY,
 };
 
 /** What compacting one hour did. */
@@ -269,6 +275,9 @@ async function finishSplit(
   const key = manifestKey(o.prefix, summary.tenant, summary.hour);
   const manifest = (await (await bucket.get(key))?.json()) as SplitManifest | undefined;
   if (!manifest) return skip(summary, "the split compaction under way finished meanwhile");
+  /** Whether the manifest is still this split's: another run may have finished it and started another. */
+  const stillOurs = async () =>
+    ((await (await bucket.get(key))?.json()) as SplitManifest | undefined)?.gen === manifest.gen;
   const keys = Array.from({ length: manifest.parts }, (_, k) =>
     partKey(o.prefix, summary.tenant, summary.hour, manifest.gen, k, manifest.parts),
   );
@@ -282,21 +291,34 @@ async function finishSplit(
   }
   summary.bytesIn = inputs.reduce((n, obj) => n + obj.size, 0);
   const rollups: HourRollup[] = [];
+  let written = 0;
   for (let k = 0; k < manifest.parts; k++) {
     const partSummary = emptySummary(summary.tenant, summary.hour, o);
     partSummary.key = keys[k] as string;
     const existing = await bucket.head(partSummary.key);
-    // Each part is read from every input: one missing means another run finished and deleted them.
+    if (!existing && written > 0 && Date.now() > o.deadline) {
+      return skip(summary, `split paused after part ${k} of ${manifest.parts} (time budget); the next run resumes it`);
+    }
+    // Each part is read from every input: one missing means another run compacted the hour.
     const merged = existing
       ? await merge(bucket, [existing], partSummary, o.maxDecodedBytes)
       : inputs.length < manifest.inputs.length
-        ? "an input of the split compaction vanished (another run finished it?)"
+        ? "an input vanished (another run compacted the hour)"
         : await merge(bucket, inputs, partSummary, o.maxDecodedBytes, { k, parts: manifest.parts });
-    if (typeof merged === "string") return skip(summary, merged);
-    if ("decodedBytes" in merged) return skip(summary, `part ${partSummary.key} is over maxDecodedBytes`);
+    if (typeof merged === "string" || "decodedBytes" in merged) {
+      return abandonSplit(
+        bucket,
+        summary,
+        key,
+        manifest,
+        keys,
+        typeof merged === "string" ? merged : "over maxDecodedBytes",
+      );
+    }
     if (existing)
       partSummary.rowsIn = partSummary.duplicates = 0; // counted by the run that wrote it
     else {
+      written++;
       await bucket.put(partSummary.key, encodeTable(merged.table), {
         httpMetadata: { contentType: PARQUET },
         customMetadata: { rows: String(partSummary.rowsOut), inputs: String(inputs.length) },
@@ -308,10 +330,33 @@ async function finishSplit(
     summary.bytesOut += (await bucket.head(partSummary.key))?.size ?? 0;
     rollups.push(merged.rollup);
   }
+  if (!(await stillOurs())) return skip(summary, "another run finished this split meanwhile");
   await putRollup(bucket, summary, sumRollups(summary, rollups));
   await deleteAll(bucket, manifest.inputs);
-  await bucket.delete(key);
+  if (await stillOurs()) await bucket.delete(key);
   return summary;
+}
+
+/**
+ * A split that cannot finish (an input is gone, a part is over the memory bound, an input is
+ * unreadable) is given up so the hour is not stuck: its manifest goes, and its parts too while
+ * every input is still there (they only copy rows of those inputs). Parts left beside deleted
+ * inputs hold rows that may exist nowhere else: they stay, as inputs of the next compaction.
+ */
+async function abandonSplit(
+  bucket: R2Bucket,
+  summary: CompactionSummary,
+  key: string,
+  manifest: SplitManifest,
+  parts: string[],
+  reason: string,
+): Promise<CompactionSummary> {
+  let complete = true;
+  for (const input of manifest.inputs) if (!(await bucket.head(input))) complete = false;
+  if (complete) await deleteAll(bucket, parts);
+  const current = (await (await bucket.get(key))?.json()) as SplitManifest | undefined;
+  if (current?.gen === manifest.gen) await bucket.delete(key);
+  return skip(summary, `split ${manifest.gen} abandoned: ${reason}`);
 }
 
 async function putRollup(bucket: R2Bucket, summary: CompactionSummary, rollup: HourRollup): Promise<void> {
@@ -431,7 +476,8 @@ export async function compactAll(
       if (hour === undefined) continue;
       // At least one hour per run, so a slow listing cannot stall compaction for good.
       if (run.summaries.length > 0 && overBudget()) run.remaining.push({ tenant, hour });
-      else run.summaries.push(await compactOrReport(bucket, tenant, hour, options));
+      else
+        run.summaries.push(await compactOrReport(bucket, tenant, hour, { deadline: started + budgetMs, ...options }));
     }
   }
   return run;

@@ -469,6 +469,60 @@ describe("compaction", () => {
     }
   });
 
+  it("pauses a split between parts past its deadline, and the next run resumes it", async () => {
+    const t = "compact-split-pause";
+    const written = await seed(t);
+    const paused = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT, deadline: Date.now() - 1 });
+    expect(paused.skipped).toMatch(/^split paused after part 1 of \d+/);
+    const left = await keysUnder(hourPrefix("events", t, H2));
+    expect(left.filter((k) => /-0of\d+\.parquet$/.test(k))).toHaveLength(1);
+    expect(left).toContain(manifestKey("events", t, H2));
+    const resumed = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT });
+    expect(resumed.skipped).toBeUndefined();
+    const parts = await Promise.all(resumed.objects.map(readEvents));
+    expect(expected(parts.flat())).toEqual(expected(written.get(H2) as StoredEvent[]));
+  });
+
+  it("gives up a split whose input vanished, so the hour is not stuck, and loses nothing", async () => {
+    const t = "compact-split-vanished";
+    const written = await seed(t);
+    await expect(compactHour(putsFailing(/-2of\d+\.parquet$/), t, H2, { maxDecodedBytes: SPLIT_AT })).rejects.toThrow(
+      "(test)",
+    );
+    // Meanwhile another run moved one input's rows elsewhere (as a single-file compaction would).
+    const [moved] = (await keysUnder(hourPrefix("events", t, H2))).filter((k) => k.endsWith(".parquet") && !k.includes("/compacted-"));
+    const rows = await readEvents(moved as string);
+    await bucket.delete(moved as string);
+    await flushObject(H2, 500, rows);
+    const abandoned = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT });
+    expect(abandoned.skipped).toMatch(/^split \w+ abandoned: an input vanished/);
+    expect(await keysUnder(hourPrefix("events", t, H2))).not.toContain(manifestKey("events", t, H2));
+    const done = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT });
+    expect(done.skipped).toBeUndefined();
+    const parts = await Promise.all(done.objects.map(readEvents));
+    expect(expected(parts.flat())).toEqual(expected(written.get(H2) as StoredEvent[]));
+    expect(await keysUnder(hourPrefix("events", t, H2))).toEqual([...done.objects].sort());
+  });
+
+  it("rolls back a split whose part is over the bound (one id repeated), touching no input", async () => {
+    const t = "compact-split-skew";
+    const same = sampleEvents(3000).map((e, i) => ({
+      ...e,
+      id: "same-id",
+      tenant: t,
+      replica: `${t}-1`,
+      seq: i,
+      ts: H1 + i,
+      receivedAt: H1 + i,
+    }));
+    await flushObject(H1, 1, same.slice(0, 1500));
+    await flushObject(H1, 2, same.slice(1500));
+    const before = await snapshot(t);
+    const summary = await compactHour(bucket, t, H1, { maxDecodedBytes: SPLIT_AT });
+    expect(summary.skipped).toMatch(/abandoned: part \d+ of \d+ decodes to over maxDecodedBytes/);
+    expect(await snapshot(t)).toEqual(before);
+  });
+
   it("merges a flush that lands after a split into a new split, dropping the old parts", async () => {
     const t = "compact-split-late";
     const written = await seed(t);
