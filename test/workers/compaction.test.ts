@@ -490,7 +490,9 @@ describe("compaction", () => {
       "(test)",
     );
     // Meanwhile another run moved one input's rows elsewhere (as a single-file compaction would).
-    const [moved] = (await keysUnder(hourPrefix("events", t, H2))).filter((k) => k.endsWith(".parquet") && !k.includes("/compacted-"));
+    const [moved] = (await keysUnder(hourPrefix("events", t, H2))).filter(
+      (k) => k.endsWith(".parquet") && !k.includes("/compacted-"),
+    );
     const rows = await readEvents(moved as string);
     await bucket.delete(moved as string);
     await flushObject(H2, 500, rows);
