@@ -129,6 +129,9 @@ export class DuckTailClient {
   /** Sends everything queued now; resolves once every event held was acked or refused. */
   async flush(): Promise<void> {
     const pending = this.outbox.pending();
+    // Now, not after a backoff in progress (a script flushing before it ends cannot wait).
+    if (this.httpTimer) clearTimeout(this.httpTimer);
+    this.httpTimer = null;
     this.pump();
     await Promise.allSettled(pending);
   }

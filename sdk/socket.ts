@@ -48,6 +48,7 @@ export class ReconnectingSocket {
   private failedUpgrades = 0;
   private opened = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private upgradeTimer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
 
   constructor(
@@ -73,6 +74,7 @@ export class ReconnectingSocket {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    clearTimeout(this.upgradeTimer);
     const ws = this.ws;
     this.ws = null;
     try {
@@ -99,8 +101,8 @@ export class ReconnectingSocket {
     // Node's WebSocket (undici) reports a connection dropped during the upgrade with an error and
     // never a close, and a black-holed one reports nothing: either is a failed upgrade.
     const failUpgrade = () => {
-      clearTimeout(upgradeTimer);
       if (this.ws !== ws || openedAt !== 0) return;
+      clearTimeout(this.upgradeTimer);
       this.ws = null;
       try {
         ws.close();
@@ -109,9 +111,11 @@ export class ReconnectingSocket {
       }
       if (!this.stopped) this.retry(false, false);
     };
-    const upgradeTimer = setTimeout(failUpgrade, UPGRADE_TIMEOUT_MS);
+    // A watchdog only: the connection attempt itself is what keeps a Node process alive.
+    this.upgradeTimer = setTimeout(failUpgrade, UPGRADE_TIMEOUT_MS);
+    (this.upgradeTimer as { unref?: () => void }).unref?.();
     ws.addEventListener("open", () => {
-      clearTimeout(upgradeTimer);
+      clearTimeout(this.upgradeTimer);
       openedAt = Date.now();
       this.failedUpgrades = 0;
       this.draining = false;
@@ -135,8 +139,8 @@ export class ReconnectingSocket {
     // Once open, a close event follows every error (and `ws` throws on an unheard one).
     ws.addEventListener("error", failUpgrade);
     ws.addEventListener("close", (event) => {
-      clearTimeout(upgradeTimer);
       if (this.ws !== ws) return;
+      clearTimeout(this.upgradeTimer);
       this.ws = null;
       this.draining = false;
       if (this.stopped) return;

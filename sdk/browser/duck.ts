@@ -60,6 +60,8 @@ const nav = navigator as Navigator & { globalPrivacyControl?: boolean; msDoNotTr
 const script = d.currentScript as HTMLScriptElement | null;
 const MAX_QUEUE = 1000;
 const MAX_SOCKET_FAILURES = 3;
+/** Under the 64 KB a browser allows a beacon or keepalive body, counting 3 bytes per character. */
+const BEACON_BYTES = 60_000;
 
 let key = "";
 let o: Required<DuckOptions> | null = null;
@@ -120,7 +122,7 @@ function page(): Data {
 }
 
 function track(type: string, data?: Data, importance?: string): void {
-  if (!o) return void (pending.length < MAX_QUEUE && pending.push(["track", type, data, importance]));
+  if (!o) return void (pending.length < MAX_QUEUE && pending.push(["track", type, data, { importance }]));
   const now = Date.now();
   const event: DuckEvent = {
     id: uuid(),
@@ -159,7 +161,10 @@ function flush(): void {
   clearTimeout(timer);
   timer = undefined;
   if (!o || queue.length === 0) return;
-  if (useHttp) return void post(queue.splice(0));
+  if (useHttp) {
+    while (queue.length > 0) post(queue.splice(0, o.batchSize));
+    return;
+  }
   if (socket?.readyState !== 1) return void connect();
   while (queue.length > 0) {
     const batch = queue.splice(0, o.batchSize);
@@ -174,9 +179,12 @@ function url(path: string): string {
   return `${(o as Required<DuckOptions>).endpoint}${path}?key=${encodeURIComponent(key)}&storageMode=${mode}`;
 }
 
-/** POSTs as text/plain: a "simple" request, so no CORS preflight; the Worker reads it as JSON. */
-function post(events: DuckEvent[]): void {
-  fetch(url("/e"), { method: "POST", body: JSON.stringify(events), keepalive: true })
+/**
+ * POSTs as text/plain: a "simple" request, so no CORS preflight; the Worker reads it as JSON.
+ * `keepalive` (which outlives the page but caps the body at 64 KB) only for what goes on hide.
+ */
+function post(events: DuckEvent[], keepalive = false): void {
+  fetch(url("/e"), { method: "POST", body: JSON.stringify(events), keepalive })
     .then((res) => {
       // The server answered: a refused event will not be accepted on a retry.
       if (res.status >= 500 || res.status === 429) throw new Error();
@@ -247,8 +255,21 @@ function hide(): void {
   timer = undefined;
   const events = Object.values(inFlight).flat().concat(queue.splice(0));
   inFlight = {};
-  if (events.length === 0) return;
-  if (!nav.sendBeacon?.(url("/e"), JSON.stringify(events))) post(events);
+  // Beacons and keepalive requests carry at most 64 KB each: one per chunk under that.
+  let chunk: DuckEvent[] = [];
+  let size = 2;
+  const send = () => {
+    if (chunk.length > 0 && !nav.sendBeacon?.(url("/e"), JSON.stringify(chunk))) post(chunk, true);
+    chunk = [];
+    size = 2;
+  };
+  for (const e of events) {
+    const n = JSON.stringify(e).length * 3 + 1;
+    if (size + n > BEACON_BYTES) send();
+    chunk.push(e);
+    size += n;
+  }
+  send();
 }
 
 function onScroll(): void {
@@ -307,8 +328,11 @@ function init(writeKey: string, options: DuckOptions = {}): void {
     sessionTimeout: 30 * 60_000,
     storageMode: "buffered",
     source: "browser",
-    ...options,
   };
+  // An option given as undefined keeps its default.
+  for (const [name, value] of Object.entries(options)) {
+    if (value !== undefined) (opts as unknown as Record<string, unknown>)[name] = value;
+  }
   if (opts.respectDoNotTrack && doNotTrack()) return;
   opts.endpoint = opts.endpoint.replace(/\/+$/, "");
   o = opts;
@@ -357,7 +381,8 @@ function init(writeKey: string, options: DuckOptions = {}): void {
       };
     }
     w.addEventListener("popstate", changed);
-    pageview();
+    // After the calls the page queued before duck.js loaded, so a queued identify applies to it.
+    queueMicrotask(() => pageview());
   }
   connect();
   for (const call of pending.splice(0)) run(call);

@@ -21,7 +21,7 @@ if (!available && !REQUIRED) {
 }
 
 /** One tenant per test, so each reads back exactly its own events. */
-const TENANTS = ["ws", "http", "dropped", "beacon", "return"] as const;
+const TENANTS = ["ws", "http", "dropped", "backlog", "beacon", "return"] as const;
 const KEYS = Object.fromEntries(
   TENANTS.flatMap((t) => [
     [`wk_${t}`, { tenant: `web-${t}`, scope: "write" }],
@@ -133,6 +133,7 @@ describe.skipIf(!available && !REQUIRED)("duck.js in Chromium", () => {
     // The identify queued before load applies to what follows.
     expect(events.find((e) => e.type === "identify")?.data).toMatchObject({ plan: "pro" });
     expect(click.userId).toBe("user-7");
+    expect(pageview.userId).toBe("user-7");
     const error = events.find((e) => e.type === "error") as BrowserEvent;
     expect(error.importance).toBe("high");
     expect(error.data.message).toContain("boom from a button");
@@ -186,6 +187,32 @@ describe.skipIf(!available && !REQUIRED)("duck.js in Chromium", () => {
     expect(events.filter((e) => e.type === "pageview")).toHaveLength(1);
     expect(upgrades).toBe(3);
     expect(requests).toContain("POST /e");
+    await context.close();
+  });
+
+  it("delivers a backlog piled up during an HTTP outage, in batches, once the Worker is back", async () => {
+    const context = await browser.newContext();
+    await context.addInitScript(() => {
+      (globalThis as unknown as { WebSocket: unknown }).WebSocket = undefined;
+    });
+    const page = await context.newPage();
+    let refused = 0;
+    const outage = (route: { abort: () => Promise<void> }) => {
+      refused++;
+      return route.abort();
+    };
+    await page.route(`${workerUrl}/e?*`, outage);
+    await page.goto(`${siteUrl}/home?t=backlog`);
+    // ~300 bytes each: 400 of them are far over the 64 KB a keepalive request may carry.
+    await page.evaluate(() => {
+      const duck = (globalThis as unknown as { duck: { track: (t: string, d: object) => void } }).duck;
+      for (let i = 0; i < 400; i++) duck.track("backlog", { i, note: "x".repeat(250) });
+    });
+    await expect.poll(() => refused, { timeout: 10_000 }).toBeGreaterThan(3);
+    await page.unroute(`${workerUrl}/e?*`, outage);
+    const events = await eventsOf("backlog", (e) => e.filter((x) => x.type === "backlog").length >= 400);
+    const seen = events.filter((e) => e.type === "backlog").map((e) => e.data.i as number);
+    expect(new Set(seen).size).toBe(400);
     await context.close();
   });
 

@@ -2,6 +2,7 @@
 // under Miniflare: what the script logs arrives as events with the level's importance, and the
 // script still exits by itself, also when the Worker cannot be reached.
 import { spawn } from "node:child_process";
+import { createServer as createHttpServer } from "node:http";
 import { type AddressInfo, createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -139,6 +140,39 @@ describe("ducktail/console", () => {
     expect(run.stdout).toContain("flushed");
     const messages = (await consoleEvents("configured")).map((e) => e.data.message);
     expect(messages.sort()).toEqual(Array.from({ length: 25 }, (_, i) => `line ${i}`).sort());
+  });
+
+  it("sends what is held at exit at once, even while a retry after a failed POST is waiting", async () => {
+    // A Worker that fails the first POST (as during a deploy), then takes everything.
+    const lines: string[] = [];
+    let posts = 0;
+    const flaky = createHttpServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => {
+        body += d;
+      });
+      req.on("end", () => {
+        if (posts++ === 0) return res.writeHead(503).end();
+        const events = (JSON.parse(body) as { events: { data: { message: string } }[] }).events;
+        lines.push(...events.map((e) => e.data.message));
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(
+          JSON.stringify({ received: events.length, stored: events.length, rejected: [], storageMode: "buffered" }),
+        );
+      });
+    });
+    await new Promise<void>((done) => flaky.listen(0, "127.0.0.1", done));
+    const run = await runScript(
+      `import { flush } from ${JSON.stringify(consoleModule)};
+       console.log("first");
+       await flush(20); // its POST fails: a retry waits out its backoff
+       console.log("second");`,
+      { DUCKTAIL_ENDPOINT: `http://127.0.0.1:${(flaky.address() as AddressInfo).port}` },
+    );
+    await new Promise((done) => flaky.close(done));
+    expect(run.code).toBe(0);
+    expect(run.stderr).not.toContain("not delivered");
+    expect(lines.sort()).toEqual(["first", "second"]);
   });
 
   it("exits with a warning of what was lost when the Worker cannot be reached", async () => {
