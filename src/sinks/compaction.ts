@@ -48,7 +48,12 @@ export interface CompactionOptions {
   prefix?: string;
   /** Key prefix of the hourly rollups: outside `prefix`, so globs over the events never read them. Default `"rollups"`. */
   rollupPrefix?: string;
-  /** Skip an hour whose objects total more than this many (compressed) bytes. Default 4 GiB. */
+  /**
+   * Skip an hour whose objects total more than this many (compressed) bytes. A split reads every
+   * input once per part, so its cost grows with the square of the hour's size: at the default,
+   * about 100 parts of one pass each (events decode to ~6x their Parquet size), spread over cron
+   * runs by `deadline`. Default 128 MiB.
+   */
   maxInputBytes?: number;
   /**
    * Most bytes of decoded Arrow data one compaction holds: the memory bound, as event Parquet
@@ -71,7 +76,7 @@ export interface CompactionOptions {
 const DEFAULTS: Required<CompactionOptions> = {
   prefix: "events",
   rollupPrefix: "rollups",
-  maxInputBytes: 4096 * MiB,
+  maxInputBytes: 128 * MiB,
   maxDecodedBytes: 16 * MiB,
   graceMs: 15 * 60_000,
   budgetMs: 20_000,
