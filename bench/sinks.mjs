@@ -23,12 +23,14 @@ const MiB = 1024 * 1024;
  * ~280 bytes of Arrow each, so the default splits an hour of more than ~60,000 rows into parts
  * (one pass over the inputs per part): the same 100,000-row hour is compacted whole with the
  * bound raised to 64 MiB (an isolate has 128 MB; Miniflare does not enforce it) and split with
- * the default, to show what the split costs.
+ * the default, to show what the split costs; and a 400,000-row hour split into ~15 parts, to show
+ * that its cost grows with the hour, not with the square of it.
  */
 export const COMPACTIONS = [
   { files: 20, fileRows: 2500, replicas: 2, duplicateEvery: 19, maxDecodedBytes: null },
   { files: 20, fileRows: 5000, replicas: 2, duplicateEvery: 19, maxDecodedBytes: 64 * MiB },
   { files: 20, fileRows: 5000, replicas: 2, duplicateEvery: 19, maxDecodedBytes: null },
+  { files: 20, fileRows: 20000, replicas: 2, duplicateEvery: 19, maxDecodedBytes: null },
 ];
 const COMPACTION_ROUNDS = 3;
 /** Untimed rounds first: the first compaction in an isolate runs cold (JIT, wasm memory growth). */

@@ -23,10 +23,12 @@ import { encodeTable } from "./parquet";
  *
  * An hour too large to hold in an isolate's memory (over `maxDecodedBytes` decoded) is split by a
  * hash of the event id into parts `compacted-<hourStart>-<gen>-<k>of<n>.parquet`, each sorted by ts:
- * all copies of an id fall in the same part, so dedup stays exact. One pass over the inputs writes
- * one part. A manifest (`_compaction.json`, the inputs and the split) is written first and deleted
- * last; a run that finds one finishes that compaction (the parts are a pure function of the
- * manifest), so a crash between parts, or between the last part and the deletes, loses nothing.
+ * all copies of an id fall in the same part, so dedup stays exact. The inputs are read once, in
+ * groups that fit in memory, and their rows written out by part to a spill folder outside the
+ * events prefix; then each part is merged from its spills. A manifest (`_compaction.json`: the
+ * inputs, their groups, the split) is written first and deleted last; a run that finds one
+ * finishes that compaction (every object is a pure function of the manifest), so a crash at any
+ * step loses nothing, and a run past its time budget stops between steps for the next to resume.
  * parquet-wasm must have been initialized first (see `./wasm`).
  */
 
@@ -34,8 +36,6 @@ const HOUR_MS = 3_600_000;
 const MiB = 1024 * 1024;
 // Workers allow six simultaneous outgoing connections; more parallel gets would only queue.
 const READ_CONCURRENCY = 6;
-// A split hour's inputs may be earlier parts of up to maxDecodedBytes / 2 decoded each: two at a time.
-const PART_READ_CONCURRENCY = 2;
 // R2 deletes at most 1,000 keys per call.
 const DELETE_BATCH = 1000;
 const COMPACTED_NAME = /^compacted-\d+\.parquet$/;
@@ -49,10 +49,8 @@ export interface CompactionOptions {
   /** Key prefix of the hourly rollups: outside `prefix`, so globs over the events never read them. Default `"rollups"`. */
   rollupPrefix?: string;
   /**
-   * Skip an hour whose objects total more than this many (compressed) bytes. A split reads every
-   * input once per part, so its cost grows with the square of the hour's size: at the default,
-   * about 100 parts of one pass each (events decode to ~6x their Parquet size), spread over cron
-   * runs by `deadline`. Default 128 MiB.
+   * Skip an hour whose objects total more than this many (compressed) bytes: a bound on one hour's
+   * work (a split decodes it twice, spread over cron runs by `deadline`). Default 1 GiB.
    */
   maxInputBytes?: number;
   /**
@@ -76,7 +74,7 @@ export interface CompactionOptions {
 const DEFAULTS: Required<CompactionOptions> = {
   prefix: "events",
   rollupPrefix: "rollups",
-  maxInputBytes: 128 * MiB,
+  maxInputBytes: 1024 * MiB,
   maxDecodedBytes: 16 * MiB,
   graceMs: 15 * 60_000,
   budgetMs: 20_000,
@@ -207,10 +205,7 @@ export async function compactHour(
 
   const merged = await merge(bucket, inputs, summary, o.maxDecodedBytes);
   if (typeof merged === "string") return skip(summary, merged);
-  if ("decodedBytes" in merged) {
-    const parts = Math.ceil(merged.decodedBytes / (o.maxDecodedBytes / 2));
-    return startSplit(bucket, summary, inputs, parts, o);
-  }
+  if ("decodedBytes" in merged) return startSplit(bucket, summary, inputs, merged.sizes, o);
   const body = encodeTable(merged.table);
 
   const previous = inputs.find((obj) => obj.key === summary.key);
@@ -233,30 +228,53 @@ export async function compactHour(
 
 const PARQUET = "application/vnd.apache.parquet";
 
-/** What a split compaction will do, written before its first part and deleted after its last delete. */
+/** What a split compaction will do, written before its first spill and deleted after its last delete. */
 interface SplitManifest {
-  version: 1;
+  version: 2;
   hour: number;
-  /** Names the parts, so they never overwrite an earlier split's parts among the inputs. */
+  /** Names the parts and the spill folder, so they never overwrite an earlier split's objects. */
   gen: string;
   parts: number;
   /** Keys of the objects read; the parts hold exactly their rows, deduplicated. */
   inputs: string[];
+  /** The inputs in reading groups, each of at most half of maxDecodedBytes decoded. */
+  groups: string[][];
+}
+
+/** Where a split keeps its intermediate objects: outside the events prefix, so no reader sees them. */
+function spillPrefix(o: Required<CompactionOptions>, tenant: string, hour: number, gen: string): string {
+  return `${o.prefix}-spill/tenant=${tenant}/hour=${hour}/${gen}/`;
 }
 
 async function startSplit(
   bucket: R2Bucket,
   summary: CompactionSummary,
   inputs: R2Object[],
-  parts: number,
+  sizes: number[],
   o: Required<CompactionOptions>,
 ): Promise<CompactionSummary> {
+  const target = o.maxDecodedBytes / 2;
+  const groups: string[][] = [];
+  let group: string[] = [];
+  let groupBytes = 0;
+  inputs.forEach((obj, i) => {
+    const size = sizes[i] ?? 0;
+    if (group.length > 0 && groupBytes + size > target) {
+      groups.push(group);
+      group = [];
+      groupBytes = 0;
+    }
+    group.push(obj.key);
+    groupBytes += size;
+  });
+  if (group.length > 0) groups.push(group);
   const manifest: SplitManifest = {
-    version: 1,
+    version: 2,
     hour: summary.hour,
     gen: Date.now().toString(36) + Math.floor(Math.random() * 36 ** 4).toString(36),
-    parts,
+    parts: Math.ceil(sizes.reduce((n, b) => n + b, 0) / target),
     inputs: inputs.map((obj) => obj.key),
+    groups,
   };
   const key = manifestKey(o.prefix, summary.tenant, summary.hour);
   const created = await bucket.put(key, JSON.stringify(manifest), {
@@ -268,9 +286,12 @@ async function startSplit(
 }
 
 /**
- * Writes every part of the hour's manifest that is not there yet, then the rollup, then deletes
- * the inputs and the manifest. Parts already written (by a run that died) are read back only
- * for the rollup's counts.
+ * Finishes the split of the hour's manifest, resuming wherever a run died:
+ * 1. each group of inputs is read once and its rows written out by part (`g<i>/b<k>.parquet`
+ *    under the spill folder, then a `g<i>.done` marker), so the hour is decoded once in all;
+ * 2. each part is merged from its spills alone (deduplicated, sorted) and written;
+ * 3. the rollup is written, then the inputs, the spills and the manifest are deleted.
+ * Every object it writes is a pure function of the manifest, so runs may overlap.
  */
 async function finishSplit(
   bucket: R2Bucket,
@@ -283,50 +304,69 @@ async function finishSplit(
   /** Whether the manifest is still this split's: another run may have finished it and started another. */
   const stillOurs = async () =>
     ((await (await bucket.get(key))?.json()) as SplitManifest | undefined)?.gen === manifest.gen;
+  const spill = spillPrefix(o, summary.tenant, summary.hour, manifest.gen);
   const keys = Array.from({ length: manifest.parts }, (_, k) =>
     partKey(o.prefix, summary.tenant, summary.hour, manifest.gen, k, manifest.parts),
   );
   summary.key = keys[0] as string;
   summary.objects = keys;
   summary.inputs = manifest.inputs.length;
-  const inputs: R2Object[] = [];
-  for (const input of manifest.inputs) {
-    const head = await bucket.head(input);
-    if (head) inputs.push(head);
+  summary.bytesIn = 0;
+  for (const input of manifest.inputs) summary.bytesIn += (await bucket.head(input))?.size ?? 0;
+  const abandon = (reason: string) => abandonSplit(bucket, summary, key, manifest, keys, spill, reason);
+  let work = 0;
+  const paused = (what: string) =>
+    work > 0 && Date.now() > o.deadline
+      ? skip(summary, `split paused before ${what} (time budget); the next run resumes it`)
+      : null;
+
+  for (let g = 0; g < manifest.groups.length; g++) {
+    if (await bucket.head(`${spill}g${g}.done`)) continue;
+    const stop = paused(`group ${g} of ${manifest.groups.length}`);
+    if (stop) return stop;
+    const inputs: R2Object[] = [];
+    for (const input of manifest.groups[g] as string[]) {
+      const head = await bucket.head(input);
+      if (!head) return abandon("an input vanished (another run compacted the hour)");
+      inputs.push(head);
+    }
+    // A group of one input over the bound is read whole anyway: one isolate wrote it from memory.
+    const read = await readInputs(bucket, inputs, inputs.length === 1 ? Number.POSITIVE_INFINITY : o.maxDecodedBytes);
+    if (typeof read === "string") return abandon(read);
+    if (!Array.isArray(read)) return abandon(`inputs of group ${g} decode to over maxDecodedBytes`);
+    const rows = indexRows(read);
+    const byPart = Array.from({ length: manifest.parts }, () => [] as number[]);
+    for (let r = 0; r < rows.ids.length; r++) byPart[hash32(rows.ids[r] as string) % manifest.parts]?.push(r);
+    for (let k = 0; k < manifest.parts; k++) {
+      const order = byPart[k] as number[];
+      if (order.length > 0)
+        await bucket.put(`${spill}g${g}/b${k}.parquet`, encodeTable(gather(rows, Uint32Array.from(order))));
+    }
+    await bucket.put(`${spill}g${g}.done`, "");
+    work++;
   }
-  summary.bytesIn = inputs.reduce((n, obj) => n + obj.size, 0);
+
+  const spilled = (await listAll(bucket, { prefix: spill })).objects;
   const rollups: HourRollup[] = [];
-  let written = 0;
   for (let k = 0; k < manifest.parts; k++) {
     const partSummary = emptySummary(summary.tenant, summary.hour, o);
     partSummary.key = keys[k] as string;
     const existing = await bucket.head(partSummary.key);
-    if (!existing && written > 0 && Date.now() > o.deadline) {
-      return skip(summary, `split paused after part ${k} of ${manifest.parts} (time budget); the next run resumes it`);
+    if (!existing) {
+      const stop = paused(`part ${k} of ${manifest.parts}`);
+      if (stop) return stop;
     }
-    // Each part is read from every input: one missing means another run compacted the hour.
-    const merged = existing
-      ? await merge(bucket, [existing], partSummary, o.maxDecodedBytes)
-      : inputs.length < manifest.inputs.length
-        ? "an input vanished (another run compacted the hour)"
-        : await merge(bucket, inputs, partSummary, o.maxDecodedBytes, { k, parts: manifest.parts });
-    if (typeof merged === "string" || "decodedBytes" in merged) {
-      return abandonSplit(
-        bucket,
-        summary,
-        key,
-        manifest,
-        keys,
-        typeof merged === "string" ? merged : "over maxDecodedBytes",
-      );
-    }
+    const sources = existing ? [existing] : spilled.filter((obj) => obj.key.endsWith(`/b${k}.parquet`));
+    const merged = await merge(bucket, sources, partSummary, o.maxDecodedBytes);
+    if (typeof merged === "string") return abandon(merged);
+    if ("decodedBytes" in merged) return abandon(`part ${k} of ${manifest.parts} decodes to over maxDecodedBytes`);
     if (existing)
       partSummary.rowsIn = partSummary.duplicates = 0; // counted by the run that wrote it
     else {
-      written++;
+      work++;
       await bucket.put(partSummary.key, encodeTable(merged.table), {
         httpMetadata: { contentType: PARQUET },
-        customMetadata: { rows: String(partSummary.rowsOut), inputs: String(inputs.length) },
+        customMetadata: { rows: String(partSummary.rowsOut), inputs: String(manifest.inputs.length) },
       });
     }
     summary.rowsIn += partSummary.rowsIn;
@@ -338,15 +378,19 @@ async function finishSplit(
   if (!(await stillOurs())) return skip(summary, "another run finished this split meanwhile");
   await putRollup(bucket, summary, sumRollups(summary, rollups));
   await deleteAll(bucket, manifest.inputs);
+  await deleteAll(
+    bucket,
+    (await listAll(bucket, { prefix: spill })).objects.map((obj) => obj.key),
+  );
   if (await stillOurs()) await bucket.delete(key);
   return summary;
 }
 
 /**
  * A split that cannot finish (an input is gone, a part is over the memory bound, an input is
- * unreadable) is given up so the hour is not stuck: its manifest goes, and its parts too while
- * every input is still there (they only copy rows of those inputs). Parts left beside deleted
- * inputs hold rows that may exist nowhere else: they stay, as inputs of the next compaction.
+ * unreadable) is given up so the hour is not stuck: its manifest and spills go, and its parts too
+ * while every input is still there (they only copy rows of those inputs). Parts left beside
+ * deleted inputs may hold rows that exist nowhere else: they stay, as inputs of the next run.
  */
 async function abandonSplit(
   bucket: R2Bucket,
@@ -354,11 +398,16 @@ async function abandonSplit(
   key: string,
   manifest: SplitManifest,
   parts: string[],
+  spill: string,
   reason: string,
 ): Promise<CompactionSummary> {
   let complete = true;
   for (const input of manifest.inputs) if (!(await bucket.head(input))) complete = false;
   if (complete) await deleteAll(bucket, parts);
+  await deleteAll(
+    bucket,
+    (await listAll(bucket, { prefix: spill })).objects.map((obj) => obj.key),
+  );
   const current = (await (await bucket.get(key))?.json()) as SplitManifest | undefined;
   if (current?.gen === manifest.gen) await bucket.delete(key);
   return skip(summary, `split ${manifest.gen} abandoned: ${reason}`);
@@ -540,27 +589,20 @@ async function listAll(bucket: R2Bucket, options: R2ListOptions): Promise<{ obje
   return { objects, prefixes };
 }
 
-/** Which rows of a split hour one pass keeps: those whose id hashes to part `k` of `parts`. */
-interface PartOf {
-  k: number;
-  parts: number;
-}
-
 /**
- * The record batches of every input (of one part, when `part` is given), or why the hour cannot
- * be compacted, or, once over `maxDecodedBytes` in a whole-hour read, only how many bytes every
- * input decodes to (the reads go on to learn it, holding nothing). Bodies are fetched a few at
- * a time and decoded as they arrive, so only a few compressed bodies are held besides the data.
+ * The record batches of every input, or why the hour cannot be compacted, or, once over
+ * `maxDecodedBytes`, only how many bytes each input decodes to (the reads go on to learn it,
+ * holding nothing). Bodies are fetched a few at a time and decoded as they arrive, so only a
+ * few compressed bodies are held besides the decoded data.
  */
 async function readInputs(
   bucket: R2Bucket,
   inputs: R2Object[],
   maxDecodedBytes: number,
-  part?: PartOf,
-): Promise<RecordBatch[] | { decodedBytes: number } | string> {
+): Promise<RecordBatch[] | { decodedBytes: number; sizes: number[] } | string> {
   const tables: Table[] = [];
+  const sizes: number[] = [];
   let decodedBytes = 0;
-  let heldBytes = 0;
   let failure: string | null = null;
   let next = 0;
   const reader = async () => {
@@ -574,8 +616,9 @@ async function readInputs(
         return;
       }
       const ipc = readParquet(new Uint8Array(await body.arrayBuffer())).intoIPCStream();
+      sizes[i] = ipc.byteLength;
       decodedBytes += ipc.byteLength;
-      if (!part && decodedBytes > maxDecodedBytes) {
+      if (decodedBytes > maxDecodedBytes) {
         tables.length = 0; // sizing only from here on
         continue;
       }
@@ -587,43 +630,27 @@ async function readInputs(
         failure = `input ${key} has no ${mismatch.name} column of type ${mismatch.type}`;
         return;
       }
-      const kept = part ? rowsOfPart(table, part) : table;
-      heldBytes += part ? kept.batches.reduce((n, b) => n + b.data.byteLength, 0) : ipc.byteLength;
-      if (heldBytes > maxDecodedBytes) {
-        failure = `part ${part?.k} of ${part?.parts} decodes to over maxDecodedBytes (${maxDecodedBytes})`;
-        return;
-      }
-      tables[i] = kept;
+      tables[i] = table;
     }
   };
-  const concurrency = part ? PART_READ_CONCURRENCY : READ_CONCURRENCY;
-  await Promise.all(Array.from({ length: Math.min(concurrency, inputs.length) }, reader));
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, inputs.length) }, reader));
   if (failure !== null) return failure;
-  if (!part && decodedBytes > maxDecodedBytes) return { decodedBytes };
+  if (decodedBytes > maxDecodedBytes) return { decodedBytes, sizes };
   return tables.flatMap((t) => t.batches);
 }
 
-/** The rows of `table` in part `k`, copied out so the decoded input can go. */
-function rowsOfPart(table: Table, { k, parts }: PartOf): Table {
-  const rows = indexRows(table.batches);
-  const order: number[] = [];
-  for (let r = 0; r < rows.ids.length; r++) if (hash32(rows.ids[r] as string) % parts === k) order.push(r);
-  return gather(rows, Uint32Array.from(order));
-}
-
 /**
- * The hour's rows (or one part's), deduplicated and sorted, as one Arrow table, plus its rollup;
- * or why not; or, for a whole hour over `maxDecodedBytes`, how many bytes it decodes to. Apart
- * so the decoded inputs are garbage once it returns, before the table is encoded.
+ * The inputs' rows, deduplicated and sorted, as one Arrow table, plus its rollup; or why not; or,
+ * over `maxDecodedBytes`, how many bytes each input decodes to. Apart so the decoded inputs are
+ * garbage once it returns, before the table is encoded.
  */
 async function merge(
   bucket: R2Bucket,
   inputs: R2Object[],
   summary: CompactionSummary,
   maxDecodedBytes: number,
-  part?: PartOf,
-): Promise<{ table: Table; rollup: HourRollup } | { decodedBytes: number } | string> {
-  const read = await readInputs(bucket, inputs, maxDecodedBytes, part);
+): Promise<{ table: Table; rollup: HourRollup } | { decodedBytes: number; sizes: number[] } | string> {
+  const read = await readInputs(bucket, inputs, maxDecodedBytes);
   if (typeof read === "string" || !Array.isArray(read)) return read;
   const rows = indexRows(read);
   const order = keepAndSort(rows);

@@ -180,7 +180,7 @@ async function snapshot(t: string): Promise<Record<string, string>> {
 }
 
 /** Decoded bytes over which an hour is split: H1 stays whole, H2 (3,000 rows) becomes several parts. */
-const SPLIT_AT = 60_000;
+const SPLIT_AT = 200_000;
 
 /** The bucket, with the first put of a key matching `pattern` throwing as a crash would. */
 function putsFailing(pattern: RegExp): R2Bucket {
@@ -469,36 +469,39 @@ describe("compaction", () => {
     }
   });
 
-  it("pauses a split between parts past its deadline, and the next run resumes it", async () => {
+  it("pauses a split between steps past its deadline, and the next run resumes it", async () => {
     const t = "compact-split-pause";
     const written = await seed(t);
     const paused = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT, deadline: Date.now() - 1 });
-    expect(paused.skipped).toMatch(/^split paused after part 1 of \d+/);
+    expect(paused.skipped).toMatch(/^split paused before group 1 of 2 \(time budget\)/);
     const left = await keysUnder(hourPrefix("events", t, H2));
-    expect(left.filter((k) => /-0of\d+\.parquet$/.test(k))).toHaveLength(1);
     expect(left).toContain(manifestKey("events", t, H2));
+    expect(left.some((k) => k.includes("/compacted-"))).toBe(false);
     const resumed = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT });
     expect(resumed.skipped).toBeUndefined();
     const parts = await Promise.all(resumed.objects.map(readEvents));
     expect(expected(parts.flat())).toEqual(expected(written.get(H2) as StoredEvent[]));
+    expect(await keysUnder(`events-spill/tenant=${t}/`)).toEqual([]);
   });
 
-  it("gives up a split whose input vanished, so the hour is not stuck, and loses nothing", async () => {
+  it("gives up a split whose input vanished before it was read, so the hour is not stuck, and loses nothing", async () => {
     const t = "compact-split-vanished";
     const written = await seed(t);
-    await expect(compactHour(putsFailing(/-2of\d+\.parquet$/), t, H2, { maxDecodedBytes: SPLIT_AT })).rejects.toThrow(
-      "(test)",
-    );
-    // Meanwhile another run moved one input's rows elsewhere (as a single-file compaction would).
-    const [moved] = (await keysUnder(hourPrefix("events", t, H2))).filter(
+    await expect(
+      compactHour(putsFailing(/\/g1\/b\d+\.parquet$/), t, H2, { maxDecodedBytes: SPLIT_AT }),
+    ).rejects.toThrow("(test)");
+    // Meanwhile another run moved the unread input's rows elsewhere (as a single-file compaction would).
+    const inputs = (await keysUnder(hourPrefix("events", t, H2))).filter(
       (k) => k.endsWith(".parquet") && !k.includes("/compacted-"),
     );
-    const rows = await readEvents(moved as string);
-    await bucket.delete(moved as string);
+    const moved = inputs.at(-1) as string;
+    const rows = await readEvents(moved);
+    await bucket.delete(moved);
     await flushObject(H2, 500, rows);
     const abandoned = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT });
     expect(abandoned.skipped).toMatch(/^split \w+ abandoned: an input vanished/);
     expect(await keysUnder(hourPrefix("events", t, H2))).not.toContain(manifestKey("events", t, H2));
+    expect(await keysUnder(`events-spill/tenant=${t}/`)).toEqual([]);
     const done = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT });
     expect(done.skipped).toBeUndefined();
     const parts = await Promise.all(done.objects.map(readEvents));
@@ -534,6 +537,7 @@ describe("compaction", () => {
     await flushObject(H2, 100, late);
     await flushObject(H2, 101, dup);
     const [second] = await compactTenant(bucket, t, NOW, { maxDecodedBytes: SPLIT_AT });
+    expect(second?.skipped).toBeUndefined();
     expect(second).toMatchObject({ hour: H2, rowsOut: 2501, duplicates: 1 });
     expect(second?.objects.some((k) => first?.objects.includes(k))).toBe(false);
     expect(await keysUnder(hourPrefix("events", t, H2))).toEqual([...(second?.objects ?? [])].sort());
