@@ -126,14 +126,25 @@ export class DuckTailClient {
     return this.track("pageview", { ...data, path: path ?? here });
   }
 
-  /** Sends everything queued now; resolves once every event held was acked or refused. */
-  async flush(): Promise<void> {
+  /**
+   * Sends everything queued now; resolves once every event held was acked or refused, or after
+   * `timeoutMs` (default: no limit) with some still unanswered. The timeout's timer holds a Node
+   * process even when `holdProcess` is false, so an awaited flush always ends.
+   */
+  async flush(timeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
     const pending = this.outbox.pending();
     // Now, not after a backoff in progress (a script flushing before it ends cannot wait).
     if (this.httpTimer) clearTimeout(this.httpTimer);
     this.httpTimer = null;
     this.pump();
-    await Promise.allSettled(pending);
+    const settled = Promise.allSettled(pending);
+    if (timeoutMs === Number.POSITIVE_INFINITY) return void (await settled);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([settled, timeout]);
+    clearTimeout(timer);
   }
 
   /**
@@ -142,12 +153,7 @@ export class DuckTailClient {
    */
   async close(timeoutMs = 5_000): Promise<void> {
     if (this.closed) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    await Promise.race([this.flush(), timeout]);
-    clearTimeout(timer);
+    await this.flush(timeoutMs);
     this.closed = true;
     for (const t of [this.batchTimer, this.httpTimer]) if (t) clearTimeout(t);
     this.outbox.failAll(ClientErrorCode.closed, "the client was closed before the server acked");

@@ -178,14 +178,7 @@ export function unwrapConsole(): void {
  * `timeoutMs` (default 10 s) with lines still unsent, which are retried later.
  */
 export async function flush(timeoutMs = 10_000): Promise<void> {
-  if (!client) return;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  // A timer that holds the process: the client's own do not, and `await flush()` must end.
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, timeoutMs);
-  });
-  await Promise.race([client.flush(), timeout]);
-  clearTimeout(timer);
+  await client?.flush(timeoutMs);
 }
 
 /**
