@@ -299,11 +299,10 @@ async function finishSplit(
   o: Required<CompactionOptions>,
 ): Promise<CompactionSummary> {
   const key = manifestKey(o.prefix, summary.tenant, summary.hour);
-  const manifest = (await (await bucket.get(key))?.json()) as SplitManifest | undefined;
+  const manifest = await readManifest(bucket, key);
   if (!manifest) return skip(summary, "the split compaction under way finished meanwhile");
   /** Whether the manifest is still this split's: another run may have finished it and started another. */
-  const stillOurs = async () =>
-    ((await (await bucket.get(key))?.json()) as SplitManifest | undefined)?.gen === manifest.gen;
+  const stillOurs = async () => (await readManifest(bucket, key))?.gen === manifest.gen;
   const spill = spillPrefix(o, summary.tenant, summary.hour, manifest.gen);
   const keys = Array.from({ length: manifest.parts }, (_, k) =>
     partKey(o.prefix, summary.tenant, summary.hour, manifest.gen, k, manifest.parts),
@@ -311,9 +310,10 @@ async function finishSplit(
   summary.key = keys[0] as string;
   summary.objects = keys;
   summary.inputs = manifest.inputs.length;
-  summary.bytesIn = 0;
-  for (const input of manifest.inputs) summary.bytesIn += (await bucket.head(input))?.size ?? 0;
-  const abandon = (reason: string) => abandonSplit(bucket, summary, key, manifest, keys, spill, reason);
+  const heads = new Map<string, R2Object | null>();
+  for (const input of manifest.inputs) heads.set(input, await bucket.head(input));
+  summary.bytesIn = [...heads.values()].reduce((n, obj) => n + (obj?.size ?? 0), 0);
+  const abandon = (reason: string) => abandonSplit(bucket, summary, key, stillOurs, manifest, keys, spill, reason);
   let work = 0;
   const paused = (what: string) =>
     work > 0 && Date.now() > o.deadline
@@ -326,7 +326,8 @@ async function finishSplit(
     if (stop) return stop;
     const inputs: R2Object[] = [];
     for (const input of manifest.groups[g] as string[]) {
-      const head = await bucket.head(input);
+      // Gone before this run began (headed above); readInputs reports one that goes while it reads.
+      const head = heads.get(input);
       if (!head) return abandon("an input vanished (another run compacted the hour)");
       inputs.push(head);
     }
@@ -378,10 +379,7 @@ async function finishSplit(
   if (!(await stillOurs())) return skip(summary, "another run finished this split meanwhile");
   await putRollup(bucket, summary, sumRollups(summary, rollups));
   await deleteAll(bucket, manifest.inputs);
-  await deleteAll(
-    bucket,
-    (await listAll(bucket, { prefix: spill })).objects.map((obj) => obj.key),
-  );
+  await deleteSpill(bucket, spill);
   if (await stillOurs()) await bucket.delete(key);
   return summary;
 }
@@ -396,6 +394,7 @@ async function abandonSplit(
   bucket: R2Bucket,
   summary: CompactionSummary,
   key: string,
+  stillOurs: () => Promise<boolean>,
   manifest: SplitManifest,
   parts: string[],
   spill: string,
@@ -404,13 +403,20 @@ async function abandonSplit(
   let complete = true;
   for (const input of manifest.inputs) if (!(await bucket.head(input))) complete = false;
   if (complete) await deleteAll(bucket, parts);
+  await deleteSpill(bucket, spill);
+  if (await stillOurs()) await bucket.delete(key);
+  return skip(summary, `split ${manifest.gen} abandoned: ${reason}`);
+}
+
+async function readManifest(bucket: R2Bucket, key: string): Promise<SplitManifest | undefined> {
+  return (await (await bucket.get(key))?.json()) as SplitManifest | undefined;
+}
+
+async function deleteSpill(bucket: R2Bucket, spill: string): Promise<void> {
   await deleteAll(
     bucket,
     (await listAll(bucket, { prefix: spill })).objects.map((obj) => obj.key),
   );
-  const current = (await (await bucket.get(key))?.json()) as SplitManifest | undefined;
-  if (current?.gen === manifest.gen) await bucket.delete(key);
-  return skip(summary, `split ${manifest.gen} abandoned: ${reason}`);
 }
 
 async function putRollup(bucket: R2Bucket, summary: CompactionSummary, rollup: HourRollup): Promise<void> {
@@ -452,8 +458,8 @@ function sumRollups(summary: CompactionSummary, rollups: HourRollup[]): HourRoll
 
 /**
  * The start of every closed hour of a tenant that needs compaction (its objects are not one
- * compacted object or the complete parts of one split, or a split is under way), oldest first. An hour is closed when its end plus `graceMs` is at or
- * before `now`.
+ * compacted object or the complete parts of one split, or a split is under way), oldest first.
+ * An hour is closed when its end plus `graceMs` is at or before `now`.
  */
 export async function pendingHours(
   bucket: R2Bucket,
