@@ -70,6 +70,7 @@ await cdp.call("Profiler.setSamplingInterval", { interval: 200 });
 await cdp.call("Profiler.start");
 const r = await load(Number(secondsArg) * 1000, "prof");
 const { profile } = await cdp.call("Profiler.stop");
+if (process.env.PROFILE_OUT) (await import("node:fs")).writeFileSync(process.env.PROFILE_OUT, JSON.stringify(profile));
 
 console.log(`\n${mode}, batch ${batch}: ${fmt.int(r.events / r.seconds)} events/s while profiled\n`);
 console.log(

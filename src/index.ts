@@ -7,7 +7,7 @@ export type { Env } from "./env";
 export type { Predicate, TailEvent, TailFilter } from "./gossip/filters";
 export { BufferCoordinator, type RoutingTable } from "./group/BufferCoordinator";
 export * from "./protocol/index";
-export { BufferReplica, type IngestResult } from "./replica/BufferReplica";
+export { BufferReplica } from "./replica/BufferReplica";
 export type { FlushResult } from "./replica/flusher";
 export { mergePartials, ViewStore } from "./views/buckets";
 export { LogHistogram } from "./views/histogram";

@@ -27,9 +27,19 @@ export type ClientFrame =
   /** A materialized view (read scope): `window` like "5m" | "1h" | "24h", `by` a row field, `limit` rows. */
   | { type: "mv"; id?: string; name: string; window?: string; by?: string; limit?: number };
 
+/** What ingest reports for a batch: the body of an `ack` frame and of an HTTP ingest answer. */
+export interface IngestResult {
+  received: number;
+  stored: number;
+  rejected: Rejection[];
+  storageMode: StorageMode;
+  /** Events dropped as already taken (ingest with dedup, e.g. Segment's messageId). */
+  duplicates?: number;
+}
+
 /** Server → client frames of protocol v1. */
 export type ServerFrame =
-  | { type: "ack"; id?: string; received: number; stored: number; rejected: Rejection[]; storageMode: StorageMode }
+  | ({ type: "ack"; id?: string } & IngestResult)
   | ({ type: "stats"; id?: string } & Record<string, unknown>)
   | { type: "flushed"; id?: string; files: string[] }
   | { type: "pong"; id?: string; ts: number }
@@ -39,6 +49,17 @@ export type ServerFrame =
   | { type: "unsubscribed"; id?: string; subscription: string }
   | ({ type: "mv"; id?: string } & Record<string, unknown>)
   | { type: "error"; id?: string; code: ErrorCode; message: string };
+
+/**
+ * The `ack` frame's text, exactly `JSON.stringify({ type: "ack", id, ...r })`. The common ack
+ * (nothing rejected) is written by hand: one goes out per frame, and building it through an
+ * object spread and `JSON.stringify` cost as much as parsing a small frame.
+ */
+export function ackFrame(id: string | undefined, r: IngestResult): string {
+  if (r.rejected.length > 0 || r.duplicates !== undefined) return JSON.stringify({ type: "ack", id, ...r });
+  const idField = id === undefined ? "" : `"id":${JSON.stringify(id)},`;
+  return `{"type":"ack",${idField}"received":${r.received},"stored":${r.stored},"rejected":[],"storageMode":"${r.storageMode}"}`;
+}
 
 /** A frame that failed to parse, with the `id` it carried if one could be read. */
 export class FrameError extends DuckTailError {

@@ -13,10 +13,12 @@ import {
   validateBatch,
 } from "../protocol/events";
 import {
+  ackFrame,
+  type ClientFrame,
   type FrameError,
+  type IngestResult,
   parseFrame,
   parseStorageMode,
-  type ServerFrame,
   type StorageMode,
   utf8Length,
 } from "../protocol/frames";
@@ -31,22 +33,13 @@ import { Flusher, type FlushReport, type FlushResult } from "./flusher";
 import { GroupCommit } from "./group-commit";
 import { LiveTail } from "./live-tail";
 import { LiveViews, parseWindow } from "./live-views";
-import { attach, type SocketState, sendFrame, socketState } from "./sockets";
+import { attach, type SocketState, sendFrame, sendText, socketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
 
 const DEFAULT_REPORT_INTERVAL_MS = 10_000;
 const DEFAULT_SINK_MAX_ATTEMPTS = 8;
 const DEFAULT_DEDUP_WINDOW_MS = 10 * 60_000;
 const MAX_RECENT_IDS = 100_000;
-
-export interface IngestResult {
-  received: number;
-  stored: number;
-  rejected: Rejection[];
-  storageMode: StorageMode;
-  /** Events dropped as already taken (ingest with dedup, e.g. Segment's messageId). */
-  duplicates?: number;
-}
 
 /**
  * A buffer shard of one tenant: a dog Replica that takes events over hibernating WebSockets
@@ -280,72 +273,81 @@ export class BufferReplica extends Replica {
     }
   }
 
-  async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void | Promise<void> {
     // A socket the drain closed may still deliver frames the client sent before it heard: the
     // client re-sends those elsewhere, so storing them here would store them twice.
     if (this.closing.has(ws)) return;
     const state = socketState(ws);
     if (!state) return ws.close(1011, "socket state lost");
-    let frame: ReturnType<typeof parseFrame>;
+    let frame: ClientFrame;
     try {
       frame = parseFrame(message, this.limits);
     } catch (err) {
       const e = err as FrameError;
       return sendFrame(ws, { type: "error", id: e.frameId, code: e.code, message: e.message });
     }
-    const id = frame.id;
+    if (frame.type === "events") return this.onEvents(ws, state, frame);
+    return this.onControl(ws, state, frame).catch((err) => socketError(ws, frame.id, err));
+  }
+
+  /**
+   * An `events` frame. Buffered and fire-and-forget batches (the hot path) are taken and acked
+   * right here, with no promise or closure per frame; confirmed and durable ones are tracked
+   * until their ack is sent, so a drain never closes the socket between the two.
+   */
+  private onEvents(ws: WebSocket, state: SocketState, frame: EventsFrame): void | Promise<void> {
+    let stored: IngestResult | Promise<IngestResult>;
     try {
-      switch (frame.type) {
-        case "events": {
-          this.require(state.scope, "write");
-          const mode = frame.storageMode ?? state.storageMode;
-          const ack = (r: IngestResult) => sendFrame(ws, { type: "ack", id, ...r });
-          // Tracked until its ack is sent, so a drain never closes the socket between the two.
-          const done = this.ingest(frame.events, mode, ack).then((result) => {
-            if (mode !== "fire-and-forget") ack(result);
-          });
-          this.frames.add(done);
-          try {
-            return await done;
-          } finally {
-            this.frames.delete(done);
-          }
-        }
-        case "stats":
-          this.require(state.scope, "read");
-          return sendFrame(ws, { type: "stats", id, ...this.stats() });
-        case "flush": {
-          this.require(state.scope, "admin");
-          const result = await this.flush();
-          return sendFrame(ws, { type: "flushed", id, files: result.files });
-        }
-        case "ping":
-          return sendFrame(ws, { type: "pong", id, ts: Date.now() });
-        case "subscribe": {
-          this.require(state.scope, "read");
-          const sub = await this.tail.subscribe(ws, frame.filter, frame.sample);
-          return sendFrame(ws, { type: "subscribed", id, subscription: sub.id, replicas: sub.replicas });
-        }
-        case "unsubscribe":
-          await this.tail.unsubscribe(ws, [frame.subscription]);
-          return sendFrame(ws, { type: "unsubscribed", id, subscription: frame.subscription });
-        case "tailAck":
-          return this.tail.ack(ws, frame.subscription, frame.seq);
-        case "mv": {
-          this.require(state.scope, "read");
-          const result = await this.liveViews().query({
-            name: frame.name,
-            windowMs: parseWindow(frame.window),
-            by: frame.by,
-            limit: frame.limit,
-          });
-          return sendFrame(ws, { type: "mv", id, ...result });
-        }
-      }
+      this.require(state.scope, "write");
+      stored = this.take(frame.events, frame.storageMode ?? state.storageMode);
     } catch (err) {
-      const e = err instanceof DuckTailError ? err : new DuckTailError(ErrorCode.internal, "internal error");
-      if (!(err instanceof DuckTailError)) console.error("ducktail: socket frame failed", err);
-      sendFrame(ws, { type: "error", id, code: e.code, message: e.message } satisfies ServerFrame);
+      return socketError(ws, frame.id, err);
+    }
+    if (!(stored instanceof Promise)) return sendText(ws, ackFrame(frame.id, stored));
+    const done = stored.then(
+      (result) => sendText(ws, ackFrame(frame.id, result)),
+      (err) => socketError(ws, frame.id, err),
+    );
+    this.frames.add(done);
+    return done.then(() => {
+      this.frames.delete(done);
+    });
+  }
+
+  /** Every frame but `events`. */
+  private async onControl(ws: WebSocket, state: SocketState, frame: Exclude<ClientFrame, EventsFrame>): Promise<void> {
+    const id = frame.id;
+    switch (frame.type) {
+      case "stats":
+        this.require(state.scope, "read");
+        return sendFrame(ws, { type: "stats", id, ...this.stats() });
+      case "flush": {
+        this.require(state.scope, "admin");
+        const result = await this.flush();
+        return sendFrame(ws, { type: "flushed", id, files: result.files });
+      }
+      case "ping":
+        return sendFrame(ws, { type: "pong", id, ts: Date.now() });
+      case "subscribe": {
+        this.require(state.scope, "read");
+        const sub = await this.tail.subscribe(ws, frame.filter, frame.sample);
+        return sendFrame(ws, { type: "subscribed", id, subscription: sub.id, replicas: sub.replicas });
+      }
+      case "unsubscribe":
+        await this.tail.unsubscribe(ws, [frame.subscription]);
+        return sendFrame(ws, { type: "unsubscribed", id, subscription: frame.subscription });
+      case "tailAck":
+        return this.tail.ack(ws, frame.subscription, frame.seq);
+      case "mv": {
+        this.require(state.scope, "read");
+        const result = await this.liveViews().query({
+          name: frame.name,
+          windowMs: parseWindow(frame.window),
+          by: frame.by,
+          limit: frame.limit,
+        });
+        return sendFrame(ws, { type: "mv", id, ...result });
+      }
     }
   }
 
@@ -461,6 +463,19 @@ export class BufferReplica extends Replica {
     earlyAck?: (r: IngestResult) => void,
     dedup = false,
   ): Promise<IngestResult> {
+    return this.take(raw, mode, earlyAck, dedup);
+  }
+
+  /**
+   * {@link ingest} without a promise where none is needed: the result itself once the events are
+   * in the buffer (fire-and-forget, buffered), a promise only for modes that wait on storage.
+   */
+  private take(
+    raw: unknown[],
+    mode: StorageMode,
+    earlyAck?: (r: IngestResult) => void,
+    dedup = false,
+  ): IngestResult | Promise<IngestResult> {
     if (raw.length > this.limits.maxBatchEvents) {
       throw new DuckTailError(ErrorCode.batchTooLarge, `at most ${this.limits.maxBatchEvents} events per batch`);
     }
@@ -477,13 +492,8 @@ export class BufferReplica extends Replica {
     this.counters.received += raw.length;
     this.counters.rejected += rejected.length;
     this.counters.stored += accepted.length;
-    const result: IngestResult = {
-      received: raw.length,
-      stored: accepted.length,
-      rejected,
-      storageMode: mode,
-      ...(dedup && { duplicates }),
-    };
+    const result: IngestResult = { received: raw.length, stored: accepted.length, rejected, storageMode: mode };
+    if (dedup) result.duplicates = duplicates;
     if (mode === "fire-and-forget") earlyAck?.(result);
     if (now - this.window.since >= this.reportIntervalMs) this.ctx.waitUntil(this.report());
     if (accepted.length === 0) return result;
@@ -494,29 +504,25 @@ export class BufferReplica extends Replica {
       if (e.importance === "critical") urgent = true;
       else if (e.importance === "high") soon = true;
     }
-    const alarm = this.scheduleAlarm(
-      now + (soon || urgent ? this.policy.highFlushIntervalMs : this.policy.flushIntervalMs),
-    ).catch((err) => console.error("ducktail: setAlarm failed", err));
-    let last: number;
-    if (mode === "confirmed" || mode === "durable") {
-      // Seqs are taken when the group is written, so the buffer stays in seq order, and rows
-      // enter the buffer only with their SQLite row: a flush never takes uncommitted ones.
-      last = await this.commits.run(() => this.append(accepted, now, true));
-      await alarm;
-    } else last = this.append(accepted, now, false);
-    const views = this.liveViews();
-    if (this.tail.active) {
-      const events = tailEvents(accepted, raw, batch, now, last, this.identity().name, transformed);
-      this.tail.offer(events);
-      views.add(events);
-    } else if (views.names.length > 0) {
-      // The common case, no subscriber: views see each event through one reused object.
-      const direct = accepted === batch.events && transformed === null;
-      const view = direct ? null : tailEvents(accepted, raw, batch, now, last, this.identity().name, transformed);
-      if (view) views.add(view);
-      else views.addEach(accepted, (k) => (raw[batch.indexes[k] as number] as { data?: unknown }).data, now);
-    }
-    if (urgent || this.overThreshold()) this.flushInBackground();
+    const alarm = this.alarmBy(now + (soon || urgent ? this.policy.highFlushIntervalMs : this.policy.flushIntervalMs));
+    const taken: Taken = { raw, batch, accepted, now, transformed, urgent };
+    if (mode === "confirmed" || mode === "durable") return this.takeStored(taken, mode, alarm, result);
+    this.afterAppend(taken, this.append(accepted, now, false));
+    return result;
+  }
+
+  /** The rest of {@link take} for confirmed and durable batches: commit, then (durable) wait for R2. */
+  private async takeStored(
+    taken: Taken,
+    mode: StorageMode,
+    alarm: Promise<void> | null,
+    result: IngestResult,
+  ): Promise<IngestResult> {
+    // Seqs are taken when the group is written, so the buffer stays in seq order, and rows
+    // enter the buffer only with their SQLite row: a flush never takes uncommitted ones.
+    const last = await this.commits.run(() => this.append(taken.accepted, taken.now, true));
+    await alarm;
+    this.afterAppend(taken, last);
     if (mode === "durable") {
       try {
         await this.flusher.waitDurable(last, this.policy.durableCommitDelayMs);
@@ -528,6 +534,23 @@ export class BufferReplica extends Replica {
       }
     }
     return result;
+  }
+
+  /** Live tail, views and the flush check for a batch just appended (seqs up to `last`). */
+  private afterAppend({ raw, batch, accepted, now, transformed, urgent }: Taken, last: number): void {
+    const views = this.liveViews();
+    if (this.tail.active) {
+      const events = tailEvents(accepted, raw, batch, now, last, this.identity().name, transformed);
+      this.tail.offer(events);
+      views.add(events);
+    } else if (views.names.length > 0) {
+      // The common case, no subscriber: views see each event through one reused object.
+      const direct = accepted === batch.events && transformed === null;
+      const view = direct ? null : tailEvents(accepted, raw, batch, now, last, this.identity().name, transformed);
+      if (view) views.add(view);
+      else views.addEach(accepted, raw, batch.indexes, now);
+    }
+    if (urgent || this.overThreshold()) this.flushInBackground();
   }
 
   /**
@@ -651,6 +674,15 @@ export class BufferReplica extends Replica {
   private flushInBackground(): void {
     if (this.flusher.running) return;
     this.ctx.waitUntil(this.flusher.flush().catch((err) => console.error("ducktail: flush failed", err)));
+  }
+
+  /**
+   * {@link scheduleAlarm} from the ingest path: a promise (that never rejects) only when the alarm
+   * actually moves, since nearly every batch finds an earlier alarm already set.
+   */
+  private alarmBy(at: number): Promise<void> | null {
+    if (this.alarmAt !== null && this.alarmAt <= at) return null;
+    return this.scheduleAlarm(at).catch((err) => console.error("ducktail: setAlarm failed", err));
   }
 
   /** Sets the alarm to `at` if nothing earlier is set (or unconditionally with `force`). */
@@ -822,6 +854,29 @@ export class BufferReplica extends Replica {
       headers: { [DogHeader.replica]: this.uid, [DogHeader.neighbor]: id, [DogHeader.group]: group },
     });
   }
+}
+
+/** Answers a frame that failed with an error frame (internal errors are logged, not described). */
+function socketError(ws: WebSocket, id: string | undefined, err: unknown): void {
+  const e = err instanceof DuckTailError ? err : new DuckTailError(ErrorCode.internal, "internal error");
+  if (!(err instanceof DuckTailError)) console.error("ducktail: socket frame failed", err);
+  sendFrame(ws, { type: "error", id, code: e.code, message: e.message });
+}
+
+type EventsFrame = Extract<ClientFrame, { type: "events" }>;
+
+/** A validated batch on its way into the buffer (see `BufferReplica.take`). */
+interface Taken {
+  raw: unknown[];
+  batch: ValidatedBatch;
+  /** The events admitted to the buffer. */
+  accepted: NormalizedEvent[];
+  /** Receipt time, stamped on every row. */
+  now: number;
+  /** Each event's data after `transform`, or null when the replica does not transform. */
+  transformed: Map<NormalizedEvent, Record<string, unknown>> | null;
+  /** Some event is critical: flush now. */
+  urgent: boolean;
 }
 
 /** The three body shapes of an ingest request: one event, an array, or `{events, storageMode}`. */

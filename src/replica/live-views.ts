@@ -97,13 +97,19 @@ export class LiveViews {
 
   /**
    * Adds normalized events without building an object per event: one view event is refilled for
-   * each (views must not keep the event object itself; keeping `event.data` is fine).
+   * each (views must not keep the event object itself; keeping `event.data` is fine). Event k's
+   * parsed data is the `data` of `raw[indexes[k]]`, the object it was normalized from.
    */
-  addEach(events: readonly NormalizedEvent[], dataOf: (k: number) => unknown, receivedAt: number): void {
+  addEach(
+    events: readonly NormalizedEvent[],
+    raw: readonly unknown[],
+    indexes: readonly number[],
+    receivedAt: number,
+  ): void {
     const v: ViewEvent = { ...EMPTY_EVENT, receivedAt };
     for (let k = 0; k < events.length; k++) {
       const e = events[k] as NormalizedEvent;
-      const data = dataOf(k);
+      const data = (raw[indexes[k] as number] as { data?: unknown }).data;
       v.id = e.id;
       v.ts = e.ts;
       v.source = e.source;

@@ -37,8 +37,13 @@ export function socketState(ws: WebSocket): SocketState | null {
 
 /** Sends a frame, ignoring sockets that closed meanwhile. */
 export function sendFrame(ws: WebSocket, frame: ServerFrame): void {
+  sendText(ws, JSON.stringify(frame));
+}
+
+/** Sends frame text, ignoring sockets that closed meanwhile. */
+export function sendText(ws: WebSocket, text: string): void {
   try {
-    ws.send(JSON.stringify(frame));
+    ws.send(text);
   } catch {
     // closed between receipt and reply: nothing to tell
   }

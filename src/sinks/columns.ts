@@ -21,6 +21,8 @@ import { IMPORTANCE, type Importance, type NormalizedEvent, type StoredEvent } f
  * generation, which workerd forbids, and per-value builders are several times slower.
  */
 
+const encoder = new TextEncoder();
+
 /** Growable UTF-8 column: bytes + int32 offsets + validity bitmap (when nullable). */
 class Utf8Builder {
   bytes: Uint8Array;
@@ -34,7 +36,6 @@ class Utf8Builder {
   /** The column decoded once, for reading many rows (`get`), and the size it was decoded at. */
   private text = "";
   private textSize = -1;
-  private static readonly encoder = new TextEncoder();
 
   constructor(capacity: number, nullable: boolean, bytesPerRow: number) {
     this.bytes = new Uint8Array(Math.max(64, capacity * bytesPerRow));
@@ -49,46 +50,44 @@ class Utf8Builder {
     }
     // Worst case 3 bytes per UTF-16 unit.
     this.reserve(value.length * 3);
-    const written = Utf8Builder.encoder.encodeInto(value, this.bytes.subarray(this.size)).written;
+    const written = encoder.encodeInto(value, this.bytes.subarray(this.size)).written;
     if (written !== value.length) this.nonAscii = true;
     this.end(this.size + written, false);
   }
 
   /**
-   * Appends many values with one native UTF-8 encode: joining strings is a memcpy in V8, while
-   * a per-character loop, or an encodeInto per value, costs more than the JSON.parse that
-   * produced them. Nulls are entered as "" and cleared in the validity bitmap.
+   * Appends `n` values whose UTF-8 bytes lie one after another in `src` from `from`: value k is
+   * `lengths[base + k]` bytes long, or null when that is -1. `units`, if known, is the values'
+   * total UTF-16 length (they are ASCII when it equals the byte total); otherwise the bytes are
+   * scanned. Returns where the next run starts in `src`.
    */
-  pushAll(values: readonly (string | null)[]): void {
-    const n = values.length;
-    let units = 0;
-    for (let i = 0; i < n; i++) units += values[i]?.length ?? 0;
-    this.reserve(units * 3);
-    // Array.prototype.join writes null as "".
-    const written = Utf8Builder.encoder.encodeInto(values.join(""), this.bytes.subarray(this.size)).written;
-    if (written !== units) {
-      // Not all ASCII, so byte offsets are not string lengths: encode value by value.
-      for (let i = 0; i < n; i++) this.push(values[i] ?? null);
-      return;
-    }
+  appendRun(src: Uint8Array, from: number, lengths: Int32Array, base: number, n: number, units?: number): number {
     while (this.rows + n + 1 >= this.offsets.length) this.widen();
     const offsets = this.offsets;
     const validity = this.validity;
     let pos = this.size;
     let row = this.rows;
-    for (let i = 0; i < n; i++, row++) {
-      const v = values[i];
-      if (v === null) {
+    for (let k = 0; k < n; k++, row++) {
+      const length = lengths[base + k] as number;
+      if (length < 0) {
         if (!validity) throw new TypeError("null in a non-nullable column");
         this.nulls++;
       } else {
-        pos += (v as string).length;
+        pos += length;
         if (validity) validity[row >> 3] = (validity[row >> 3] as number) | (1 << (row & 7));
       }
       offsets[row + 1] = pos;
     }
+    const total = pos - this.size;
+    const run = src.subarray(from, from + total);
+    if (units === undefined) {
+      if (!this.nonAscii) for (let i = 0; i < total; i++) if ((run[i] as number) >= 0x80) this.nonAscii = true;
+    } else if (units !== total) this.nonAscii = true;
+    this.reserve(total);
+    this.bytes.set(run, this.size);
     this.rows = row;
     this.size = pos;
+    return from + total;
   }
 
   /** Appends `length` UTF-8 bytes from `src` at `from`. */
@@ -202,6 +201,51 @@ function constantUtf8(value: string, rows: number): Data<Utf8> {
   return makeData({ type: new Utf8(), length: rows, nullCount: 0, valueOffsets: offsets, data: bytes });
 }
 
+let lengthsScratch = new Int32Array(1024);
+let bytesScratch = new Uint8Array(64 * 1024);
+
+/** A reused Int32Array of at least `n` entries (the isolate runs one request at a time here). */
+function scratchLengths(n: number): Int32Array {
+  if (lengthsScratch.length < n) lengthsScratch = new Int32Array(Math.max(n, lengthsScratch.length * 2));
+  return lengthsScratch;
+}
+
+/** A reused Uint8Array of at least `n` bytes. */
+function scratchBytes(n: number): Uint8Array {
+  if (bytesScratch.length < n) bytesScratch = new Uint8Array(Math.max(n, bytesScratch.length * 2));
+  return bytesScratch;
+}
+
+/**
+ * Turns the UTF-16 lengths of consecutive values (`lengths[0..count)`, -1 for null) into the
+ * byte lengths of their UTF-8 in `bytes[0..size)`, the encoding of their concatenation. A lead
+ * byte tells its sequence's length; a 4-byte sequence is two UTF-16 units (a surrogate pair),
+ * any other one unit (a lone surrogate was written as the 3-byte U+FFFD). Answers false when a
+ * pair straddles two values: only encoding them apart gives each its own bytes.
+ */
+function utf8Lengths(bytes: Uint8Array, size: number, lengths: Int32Array, count: number): boolean {
+  let pos = 0;
+  for (let k = 0; k < count; k++) {
+    let units = lengths[k] as number;
+    if (units <= 0) continue;
+    const start = pos;
+    while (units > 0) {
+      const b = bytes[pos] as number;
+      if (b < 0x80) pos += 1;
+      else if (b < 0xe0) pos += 2;
+      else if (b < 0xf0) pos += 3;
+      else {
+        if (units === 1) return false;
+        pos += 4;
+        units--;
+      }
+      units--;
+    }
+    lengths[k] = pos - start;
+  }
+  return pos === size;
+}
+
 /** An int64 column from doubles (exact below 2^53), written as lo/hi words without BigInt. */
 function int64Data<T extends Int64 | TimestampMillisecond>(type: T, values: Float64Array, rows: number): Data<T> {
   const words = new Uint32Array(rows * 2);
@@ -286,6 +330,79 @@ export class EventColumns {
   push(e: NormalizedEvent, receivedAt: number, seq: number, committed: boolean): void {
     this.grow();
     const before = this.stringBytes();
+    this.pushStrings(e);
+    this.byteCount += this.stringBytes() - before;
+    this.finish(IMPORTANCE.indexOf(e.importance), e.ts, receivedAt, seq, committed);
+  }
+
+  /**
+   * Appends a batch stamped with one receipt time and consecutive seqs from `firstSeq` (the
+   * ingest path). Every string of the batch goes through one native UTF-8 encode, column after
+   * column: concatenating strings is cheap in V8, while each `encodeInto` crosses into the
+   * runtime (~1 µs in workerd, whatever the length) and a per-character loop costs more than the
+   * JSON.parse that produced the strings.
+   */
+  pushBatch(events: readonly NormalizedEvent[], receivedAt: number, firstSeq: number, committed: boolean): void {
+    const n = events.length;
+    // lengths[c * n + k]: the length of column c's value in event k (-1 for null), in UTF-16
+    // units until the encode, then in bytes.
+    const lengths = scratchLengths(STRING_COLUMNS * n);
+    const before = this.stringBytes();
+    let id = "";
+    let source = "";
+    let type = "";
+    let userId = "";
+    let anonymousId = "";
+    let sessionId = "";
+    let data = "";
+    for (let k = 0; k < n; k++) {
+      const e = events[k] as NormalizedEvent;
+      id += e.id;
+      lengths[k] = e.id.length;
+      source += e.source;
+      lengths[n + k] = e.source.length;
+      type += e.type;
+      lengths[2 * n + k] = e.type.length;
+      lengths[3 * n + k] = e.userId === null ? -1 : e.userId.length;
+      if (e.userId !== null) userId += e.userId;
+      lengths[4 * n + k] = e.anonymousId === null ? -1 : e.anonymousId.length;
+      if (e.anonymousId !== null) anonymousId += e.anonymousId;
+      lengths[5 * n + k] = e.sessionId === null ? -1 : e.sessionId.length;
+      if (e.sessionId !== null) sessionId += e.sessionId;
+      data += e.data;
+      lengths[6 * n + k] = e.data.length;
+    }
+    const units = [
+      id.length,
+      source.length,
+      type.length,
+      userId.length,
+      anonymousId.length,
+      sessionId.length,
+      data.length,
+    ];
+    const text = id + source + type + userId + anonymousId + sessionId + data;
+    const bytes = scratchBytes(text.length * 3);
+    const written = encoder.encodeInto(text, bytes).written;
+    if (written !== text.length && !utf8Lengths(bytes, written, lengths, STRING_COLUMNS * n)) {
+      // A surrogate pair formed across two values: encode each value on its own (never in practice).
+      for (let k = 0; k < n; k++) this.pushStrings(events[k] as NormalizedEvent);
+    } else {
+      const columns = this.stringColumns();
+      let at = 0;
+      for (let c = 0; c < STRING_COLUMNS; c++) {
+        at = (columns[c] as Utf8Builder).appendRun(bytes, at, lengths, c * n, n, units[c] as number);
+      }
+    }
+    this.byteCount += this.stringBytes() - before;
+    for (let k = 0; k < n; k++) {
+      this.grow();
+      const e = events[k] as NormalizedEvent;
+      this.finish(IMPORTANCE.indexOf(e.importance), e.ts, receivedAt, firstSeq + k, committed);
+    }
+  }
+
+  private pushStrings(e: NormalizedEvent): void {
     this.id.push(e.id);
     this.source.push(e.source);
     this.type.push(e.type);
@@ -293,44 +410,6 @@ export class EventColumns {
     this.anonymousId.push(e.anonymousId);
     this.sessionId.push(e.sessionId);
     this.payload.push(e.data);
-    this.finish(IMPORTANCE.indexOf(e.importance), e.ts, receivedAt, seq, committed, before);
-  }
-
-  /** Appends a batch stamped with one receipt time and consecutive seqs from `firstSeq` (the ingest path). */
-  pushBatch(events: readonly NormalizedEvent[], receivedAt: number, firstSeq: number, committed: boolean): void {
-    const n = events.length;
-    const id = new Array<string>(n);
-    const source = new Array<string>(n);
-    const type = new Array<string>(n);
-    const userId = new Array<string | null>(n);
-    const anonymousId = new Array<string | null>(n);
-    const sessionId = new Array<string | null>(n);
-    const data = new Array<string>(n);
-    for (let i = 0; i < n; i++) {
-      const e = events[i] as NormalizedEvent;
-      id[i] = e.id;
-      source[i] = e.source;
-      type[i] = e.type;
-      userId[i] = e.userId;
-      anonymousId[i] = e.anonymousId;
-      sessionId[i] = e.sessionId;
-      data[i] = e.data;
-    }
-    let before = this.stringBytes();
-    this.id.pushAll(id);
-    this.source.pushAll(source);
-    this.type.pushAll(type);
-    this.userId.pushAll(userId);
-    this.anonymousId.pushAll(anonymousId);
-    this.sessionId.pushAll(sessionId);
-    this.payload.pushAll(data);
-    this.byteCount += this.stringBytes() - before;
-    before = this.stringBytes();
-    for (let i = 0; i < n; i++) {
-      this.grow();
-      const e = events[i] as NormalizedEvent;
-      this.finish(IMPORTANCE.indexOf(e.importance), e.ts, receivedAt, firstSeq + i, committed, before);
-    }
   }
 
   seqAt(i: number): number {
@@ -465,28 +544,21 @@ export class EventColumns {
     const numbers = new Float64Array(bytes.buffer, bytes.byteOffset + 16, n * 3);
     const lengths = new Int32Array(bytes.buffer, bytes.byteOffset + 16 + n * 24, n * STRING_COLUMNS);
     const flagsAt = 16 + n * 24 + n * 4 * STRING_COLUMNS;
-    const cursors: number[] = [];
-    let pos = flagsAt + n;
-    for (let k = 0; k < STRING_COLUMNS; k++) {
-      cursors.push(pos);
-      for (let i = 0; i < n; i++) pos += Math.max(0, lengths[k * n + i] as number);
-    }
+    const before = this.stringBytes();
     const strings = this.stringColumns();
+    let pos = flagsAt + n;
+    for (let k = 0; k < STRING_COLUMNS; k++) pos = (strings[k] as Utf8Builder).appendRun(bytes, pos, lengths, k * n, n);
+    this.byteCount += this.stringBytes() - before;
     for (let i = 0; i < n; i++) {
       this.grow();
-      const before = this.stringBytes();
-      for (let k = 0; k < STRING_COLUMNS; k++) {
-        const c = strings[k] as Utf8Builder;
-        const length = lengths[k * n + i] as number;
-        if (length < 0) c.pushNull();
-        else {
-          c.pushBytes(bytes, cursors[k] as number, length);
-          cursors[k] = (cursors[k] as number) + length;
-        }
-      }
       const flags = bytes[flagsAt + i] as number;
-      const ts = numbers[i] as number;
-      this.finish(flags & 0x7f, ts, numbers[n + i] as number, numbers[2 * n + i] as number, flags >= 0x80, before);
+      this.finish(
+        flags & 0x7f,
+        numbers[i] as number,
+        numbers[n + i] as number,
+        numbers[2 * n + i] as number,
+        flags >= 0x80,
+      );
     }
   }
 
@@ -504,24 +576,19 @@ export class EventColumns {
         target.pushBytes(c.bytes, start, (c.offsets[i + 1] as number) - start);
       }
     }
+    this.byteCount += this.stringBytes() - before;
     const flags = from.flags[i] as number;
-    this.finish(
-      flags & 0x7f,
-      from.ts[i] as number,
-      from.received[i] as number,
-      from.seqs[i] as number,
-      flags >= 0x80,
-      before,
-    );
+    this.finish(flags & 0x7f, from.ts[i] as number, from.received[i] as number, from.seqs[i] as number, flags >= 0x80);
   }
 
-  private finish(rank: number, ts: number, receivedAt: number, seq: number, committed: boolean, before: number): void {
+  /** Closes row `rows` once its strings are in (and counted in `byteCount`). */
+  private finish(rank: number, ts: number, receivedAt: number, seq: number, committed: boolean): void {
     const i = this.rows++;
     this.ts[i] = ts;
     this.received[i] = receivedAt;
     this.seqs[i] = seq;
     this.flags[i] = rank | (committed ? 0x80 : 0);
-    this.byteCount += this.stringBytes() - before + ROW_OVERHEAD;
+    this.byteCount += ROW_OVERHEAD;
     if (rank === 0 && !committed) this.lowUncommitted++;
     if (rank >= 2) {
       if (receivedAt < this.firstUrgent) this.firstUrgent = receivedAt;

@@ -60,6 +60,8 @@ interface ViewState {
  */
 export class ViewStore {
   private readonly states = new Map<string, ViewState>();
+  /** `states` in registration order, for the per-event loop (a Map iterator per event costs). */
+  private list: ViewState[] = [];
   private readonly dirtyBuckets: Array<{ view: string; bucket: Bucket }> = [];
 
   /** @param views the views to maintain. Default {@link BUILTIN_VIEWS}. */
@@ -70,7 +72,9 @@ export class ViewStore {
   /** Adds a view (a user-defined one, say). A view name is registered once. */
   register(view: AnyView): void {
     if (this.states.has(view.name)) throw new Error(`view "${view.name}" is already registered`);
-    this.states.set(view.name, { view, buckets: new Map(), last: null });
+    const state: ViewState = { view, buckets: new Map(), last: null };
+    this.states.set(view.name, state);
+    this.list.push(state);
   }
 
   /** The registered view called `name`, if any. */
@@ -86,15 +90,18 @@ export class ViewStore {
   /** Routes `event` to every view, in the bucket of its `receivedAt`. */
   add(event: ViewEvent): void {
     const start = bucketStart(event.receivedAt);
-    for (const state of this.states.values()) {
-      const key = state.view.key(event);
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) {
+      const state = list[i] as ViewState;
+      const view = state.view;
+      const key = view.key(event);
       if (key === null) continue;
-      const bucket = state.last?.start === start ? state.last : this.bucket(state, start);
-      state.last = bucket;
+      let bucket = state.last;
+      if (bucket === null || bucket.start !== start) state.last = bucket = this.bucket(state, start);
       const partial = bucket.partials.get(key);
-      const next = state.view.add(partial === undefined ? state.view.init() : partial, event);
+      const next = view.add(partial === undefined ? view.init() : partial, event);
       if (next !== partial) bucket.partials.set(key, next);
-      this.markDirty(state.view.name, bucket);
+      if (!bucket.dirty) this.markDirty(view.name, bucket);
     }
   }
 

@@ -97,6 +97,39 @@ describe("EventColumns", () => {
     for (let i = 0; i < expected.length; i++) expect(copy.row(i)).toEqual(expected[i]);
   });
 
+  it("stores a batch exactly as row-by-row pushes do: non-ASCII, emoji, lone surrogates, nulls", () => {
+    const rows = (events: ReturnType<typeof sampleEvents>) => {
+      const one = new EventColumns("acme", "acme-0", 1);
+      for (const e of events) one.push(e, e.receivedAt, e.seq, false);
+      const batch = new EventColumns("acme", "acme-0", 1);
+      batch.pushBatch(events, events[0]?.receivedAt ?? 0, events[0]?.seq ?? 0, false);
+      return { one, batch };
+    };
+    const same = (events: ReturnType<typeof sampleEvents>) => {
+      const stamped = events.map((e, i) => ({ ...e, receivedAt: events[0]?.receivedAt ?? 0, seq: i }));
+      const { one, batch } = rows(stamped);
+      expect(batch.length).toBe(stamped.length);
+      expect(batch.bytes).toBe(one.bytes);
+      expect(batch.encode(0, batch.length)).toEqual(one.encode(0, one.length));
+      for (let i = 0; i < stamped.length; i++) expect(batch.row(i)).toEqual(one.row(i));
+    };
+    same(sampleEvents(40)); // ASCII and non-ASCII values, nulls in three columns
+    same(sampleEvents(30).map((e) => ({ ...e, data: JSON.stringify({ text: e.id }) }))); // all ASCII
+    const odd = sampleEvents(4);
+    same([
+      { ...(odd[0] as (typeof odd)[number]), source: "emoji 🦆", userId: "\ud83e" }, // a lone high surrogate
+      { ...(odd[1] as (typeof odd)[number]), source: "\udd86 tail", userId: "" }, // then a lone low one
+      { ...(odd[2] as (typeof odd)[number]), type: "日本", data: '{"d":"🦆🦆"}' },
+      odd[3] as (typeof odd)[number],
+    ]);
+    // A high surrogate ending one value and a low one starting the next would join into one
+    // character if encoded together: each must still get its own U+FFFD.
+    same([
+      { ...(odd[0] as (typeof odd)[number]), id: "a\ud83e" },
+      { ...(odd[1] as (typeof odd)[number]), id: "\udd86b" },
+    ]);
+  });
+
   it("round-trips rows through the SQLite blob format, committed flags included", () => {
     const events = sampleEvents(120);
     const columns = EventColumns.from(events, true);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type FrameError, parseFrame } from "../../src/protocol/frames";
+import { ErrorCode } from "../../src/protocol/errors";
+import { ackFrame, type FrameError, type IngestResult, parseFrame } from "../../src/protocol/frames";
 import { DEFAULT_LIMITS } from "../../src/protocol/limits";
 
 function code(text: string): [string, string | undefined] {
@@ -34,5 +35,28 @@ describe("frame parsing", () => {
       "frame_too_large",
       undefined,
     ]);
+  });
+});
+
+describe("ack frames", () => {
+  it("are written by hand exactly as JSON.stringify would write them", () => {
+    const results: IngestResult[] = [
+      { received: 100, stored: 100, rejected: [], storageMode: "buffered" },
+      { received: 0, stored: 0, rejected: [], storageMode: "fire-and-forget" },
+      {
+        received: 3,
+        stored: 2,
+        rejected: [{ index: 1, code: ErrorCode.invalidField, message: 'type "x"' }],
+        storageMode: "confirmed",
+      },
+      { received: 2, stored: 1, rejected: [], storageMode: "durable", duplicates: 1 },
+    ];
+    for (const id of [undefined, "f-1", 'quote " and \\ back\nslash', "ünï ✓"]) {
+      for (const r of results) {
+        const text = ackFrame(id, r);
+        expect(text).toBe(JSON.stringify({ type: "ack", id, ...r }));
+        expect(JSON.parse(text)).toEqual(id === undefined ? { type: "ack", ...r } : { type: "ack", id, ...r });
+      }
+    }
   });
 });

@@ -1,0 +1,49 @@
+// Quick A/B: batch-100 buffered ingest, replica vs bare, interleaved rounds (not part of `npm run bench`).
+//   node_modules/.bin/node bench/ab.mjs [rounds] [batch] [mode]   (BENCH_VARS as in ingest)
+import { fileURLToPath } from "node:url";
+import { buildWorker } from "../test/helpers/miniflare.mjs";
+import { INGEST_CONFIG, loadShape } from "./ingest.mjs";
+import { frameBuilder } from "./lib/frames.mjs";
+import { startBenchWorker, startDuckTail } from "./lib/workerd.mjs";
+import { Conn, runLoad } from "./lib/ws-load.mjs";
+
+const [roundsArg = "4", batchArg = "100", mode = "buffered"] = process.argv.slice(2);
+const batch = Number(batchArg);
+const shape = loadShape();
+const vars = process.env.BENCH_VARS ? JSON.parse(process.env.BENCH_VARS) : {};
+const dt = await startDuckTail(buildWorker(INGEST_CONFIG), vars);
+const bare = await startBenchWorker(fileURLToPath(new URL("./workers/bare", import.meta.url)), {
+  durableObjects: { BARE: { className: "BareIngest", useSQLite: true } },
+});
+const open = async (url) => {
+  const conns = [];
+  for (let i = 0; i < shape.sockets; i++) conns.push(await Conn.open(`${url.replace(/^http/, "ws")}/ws`));
+  return conns;
+};
+dt.conns = await open(dt.url);
+bare.conns = await open(bare.url);
+const run = async (t, tag) => {
+  const r = await runLoad({
+    conns: t.conns,
+    window: shape.window,
+    batch,
+    build: frameBuilder(mode),
+    warmupMs: shape.warmupMs,
+    durationMs: shape.durationMs,
+    serverPid: t.pid,
+    tag,
+  });
+  await t.conns[0].call({ type: "flush", id: `${tag}-flush` });
+  return r.events / r.seconds;
+};
+const ratios = [];
+for (let i = 0; i < Number(roundsArg); i++) {
+  const b = await run(bare, `b${i}`);
+  const d = await run(dt, `d${i}`);
+  ratios.push(d / b);
+  console.log(`round ${i}: bare ${Math.round(b)} replica ${Math.round(d)} ratio ${(d / b).toFixed(3)}`);
+}
+ratios.sort();
+console.log(`median ratio ${ratios[Math.floor(ratios.length / 2)].toFixed(3)} best ${ratios.at(-1).toFixed(3)}`);
+for (const c of [...dt.conns, ...bare.conns]) c.close();
+await Promise.all([dt.mf.dispose(), bare.mf.dispose()]);
