@@ -51,7 +51,8 @@ function selfTime(profile) {
   return [...counts].map(([fn, n]) => ({ fn, share: n / profile.samples.length })).sort((a, b) => b.share - a.share);
 }
 
-const options = workerOptions(buildWorker(INGEST_CONFIG), { vars: INGEST_VARS });
+const vars = { ...INGEST_VARS, ...(process.env.BENCH_VARS ? JSON.parse(process.env.BENCH_VARS) : {}) };
+const options = workerOptions(buildWorker(INGEST_CONFIG), { vars });
 const mf = new Miniflare(convertV4MiniflareOptions({ ...options, inspectorPort: INSPECTOR_PORT }));
 const url = (await mf.ready).toString().replace(/\/$/, "");
 const shape = loadShape();

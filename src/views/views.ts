@@ -1,6 +1,6 @@
 import type { StoredEvent, TransformEvent } from "../protocol/events";
 import { LogHistogram } from "./histogram";
-import { HyperLogLog, hash32 } from "./hll";
+import { HyperLogLog, hash32i } from "./hll";
 
 /** What a view sees of an event: normalized, `data` parsed, and when it was received. */
 export type ViewEvent = TransformEvent & { receivedAt: number };
@@ -182,14 +182,14 @@ export function errorFingerprint(data: Record<string, unknown>): string {
   const message = errorMessage(data);
   const frame = firstFrame(data.stack);
   // Two chained 32-bit hashes with different seeds: 64 bits, so distinct errors practically never share a key.
-  const hi = hash32(frame, hash32(message, hash32(name, 0x9747b28c)));
-  const lo = hash32(frame, hash32(message, hash32(name, 0x2f6b1d3a)));
+  const hi = hash32i(frame, hash32i(message, hash32i(name, 0x9747b28c | 0)));
+  const lo = hash32i(frame, hash32i(message, hash32i(name, 0x2f6b1d3a)));
   return hex32(hi) + hex32(lo);
 }
 
 const HEX_DIGITS = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 
-/** 8 lowercase hex digits; several times faster than toString(16).padStart(8, "0"). */
+/** 8 lowercase hex digits of h's 32 bits (signed or not); several times faster than toString(16).padStart(8, "0"). */
 function hex32(h: number): string {
   const d = HEX_DIGITS;
   return String.fromCharCode(

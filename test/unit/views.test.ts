@@ -11,7 +11,7 @@ import {
   ViewStore,
 } from "../../src/views/buckets";
 import { LogHistogram } from "../../src/views/histogram";
-import { HyperLogLog } from "../../src/views/hll";
+import { HyperLogLog, hash32, hash32i } from "../../src/views/hll";
 import {
   type AnyView,
   BUILTIN_VIEWS,
@@ -313,6 +313,16 @@ describe("errors", () => {
     message: "x is undefined",
     stack: "TypeError: x is undefined\n    at render (app.js:10:5)\n    at main (app.js:99:1)",
     ...data,
+  });
+
+  it("keeps hashes and fingerprints stable across releases (persisted partials must keep merging)", () => {
+    // Values computed by the release that first persisted them; the hot-path signed variant has the same bits.
+    expect([hash32(""), hash32("a"), hash32("user-1234"), hash32("日本🦆", 0x9747b28c)]).toEqual([
+      0, 1867108634, 3293766013, 54573732,
+    ]);
+    for (const s of ["", "a", "user-1234", "anon-5b21a7dd"]) expect(hash32i(s) >>> 0).toBe(hash32(s));
+    const stack = "TypeError: x\n    at f (a.js:1:2)";
+    expect(errorFingerprint({ name: "TypeError", message: "x is undefined", stack })).toBe("36f587b837f4a341");
   });
 
   it("gives errors that differ only in other data fields one fingerprint", () => {
