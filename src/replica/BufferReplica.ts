@@ -543,7 +543,7 @@ export class BufferReplica extends Replica {
       const events = tailEvents(accepted, raw, batch, now, last, this.identity().name, transformed);
       this.tail.offer(events);
       views.add(events);
-    } else if (views.names.length > 0) {
+    } else if (views.size > 0) {
       // The common case, no subscriber: views see each event through one reused object.
       const direct = accepted === batch.events && transformed === null;
       const view = direct ? null : tailEvents(accepted, raw, batch, now, last, this.identity().name, transformed);

@@ -4,6 +4,7 @@ import type { NormalizedEvent } from "../protocol/events";
 import {
   BUCKET_MS,
   type BucketRow,
+  bucketStart,
   DEFAULT_RETENTION_MS,
   mergePartials,
   type SerializedPartials,
@@ -68,6 +69,8 @@ export function parseWindow(raw: string | null | undefined): number {
 export class LiveViews {
   private readonly store: ViewStore;
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The one event object `addEach` refills for every event. */
+  private readonly scratch: ViewEvent = { ...EMPTY_EVENT };
 
   constructor(
     private readonly host: ViewsHost,
@@ -90,6 +93,11 @@ export class LiveViews {
     return this.store.names();
   }
 
+  /** How many views are maintained (none when the VIEWS var says so). */
+  get size(): number {
+    return this.store.size;
+  }
+
   add(events: readonly ViewEvent[]): void {
     for (const e of events) this.store.add(e);
     this.saveTimer ??= setTimeout(() => this.save(), SAVE_EVERY_MS);
@@ -106,7 +114,9 @@ export class LiveViews {
     indexes: readonly number[],
     receivedAt: number,
   ): void {
-    const v: ViewEvent = { ...EMPTY_EVENT, receivedAt };
+    const v = this.scratch;
+    v.receivedAt = receivedAt;
+    const start = bucketStart(receivedAt);
     for (let k = 0; k < events.length; k++) {
       const e = events[k] as NormalizedEvent;
       const data = (raw[indexes[k] as number] as { data?: unknown }).data;
@@ -119,7 +129,7 @@ export class LiveViews {
       v.anonymousId = e.anonymousId;
       v.sessionId = e.sessionId;
       v.data = typeof data === "object" && data !== null ? (data as Record<string, unknown>) : {};
-      this.store.add(v);
+      this.store.add(v, start);
     }
     this.saveTimer ??= setTimeout(() => this.save(), SAVE_EVERY_MS);
   }

@@ -56,6 +56,26 @@ class Utf8Builder {
   }
 
   /**
+   * Appends `n` values given as their concatenation `text`, with one native UTF-8 encode straight
+   * into the column: value k is `lengths[base + k]` UTF-16 units long, or null when that is -1
+   * (the lengths become byte lengths). Answers false, appending nothing, when a surrogate pair
+   * formed across two values: only encoding them apart gives each its own bytes.
+   */
+  appendText(text: string, lengths: Int32Array, base: number, n: number): boolean {
+    this.reserve(text.length * 3);
+    const at = this.size;
+    const written = encoder.encodeInto(text, this.bytes.subarray(at)).written;
+    if (
+      written !== text.length &&
+      !utf8Lengths(this.bytes.subarray(at, at + written), lengths.subarray(base, base + n))
+    ) {
+      return false;
+    }
+    this.appendRun(this.bytes, at, lengths, base, n, text.length);
+    return true;
+  }
+
+  /**
    * Appends `n` values whose UTF-8 bytes lie one after another in `src` from `from`: value k is
    * `lengths[base + k]` bytes long, or null when that is -1. `units`, if known, is the values'
    * total UTF-16 length (they are ASCII when it equals the byte total); otherwise the bytes are
@@ -83,8 +103,10 @@ class Utf8Builder {
     if (units === undefined) {
       if (!this.nonAscii) for (let i = 0; i < total; i++) if ((run[i] as number) >= 0x80) this.nonAscii = true;
     } else if (units !== total) this.nonAscii = true;
-    this.reserve(total);
-    this.bytes.set(run, this.size);
+    if (src !== this.bytes) {
+      this.reserve(total);
+      this.bytes.set(run, this.size);
+    }
     this.rows = row;
     this.size = pos;
     return from + total;
@@ -202,7 +224,6 @@ function constantUtf8(value: string, rows: number): Data<Utf8> {
 }
 
 let lengthsScratch = new Int32Array(1024);
-let bytesScratch = new Uint8Array(64 * 1024);
 
 /** A reused Int32Array of at least `n` entries (the isolate runs one request at a time here). */
 function scratchLengths(n: number): Int32Array {
@@ -210,22 +231,16 @@ function scratchLengths(n: number): Int32Array {
   return lengthsScratch;
 }
 
-/** A reused Uint8Array of at least `n` bytes. */
-function scratchBytes(n: number): Uint8Array {
-  if (bytesScratch.length < n) bytesScratch = new Uint8Array(Math.max(n, bytesScratch.length * 2));
-  return bytesScratch;
-}
-
 /**
- * Turns the UTF-16 lengths of consecutive values (`lengths[0..count)`, -1 for null) into the
- * byte lengths of their UTF-8 in `bytes[0..size)`, the encoding of their concatenation. A lead
+ * Turns the UTF-16 lengths of consecutive values (-1 for null) into the byte lengths of their
+ * UTF-8 in `bytes`, the encoding of their concatenation. A lead
  * byte tells its sequence's length; a 4-byte sequence is two UTF-16 units (a surrogate pair),
  * any other one unit (a lone surrogate was written as the 3-byte U+FFFD). Answers false when a
  * pair straddles two values: only encoding them apart gives each its own bytes.
  */
-function utf8Lengths(bytes: Uint8Array, size: number, lengths: Int32Array, count: number): boolean {
+function utf8Lengths(bytes: Uint8Array, lengths: Int32Array): boolean {
   let pos = 0;
-  for (let k = 0; k < count; k++) {
+  for (let k = 0; k < lengths.length; k++) {
     let units = lengths[k] as number;
     if (units <= 0) continue;
     const start = pos;
@@ -243,7 +258,12 @@ function utf8Lengths(bytes: Uint8Array, size: number, lengths: Int32Array, count
     }
     lengths[k] = pos - start;
   }
-  return pos === size;
+  return pos === bytes.length;
+}
+
+/** String column `c` of an event, in `stringColumns()` order. */
+function columnValue(e: NormalizedEvent, c: number): string | null {
+  return [e.id, e.source, e.type, e.userId, e.anonymousId, e.sessionId, e.data][c] as string | null;
 }
 
 /** An int64 column from doubles (exact below 2^53), written as lo/hi words without BigInt. */
@@ -337,10 +357,9 @@ export class EventColumns {
 
   /**
    * Appends a batch stamped with one receipt time and consecutive seqs from `firstSeq` (the
-   * ingest path). Every string of the batch goes through one native UTF-8 encode, column after
-   * column: concatenating strings is cheap in V8, while each `encodeInto` crosses into the
-   * runtime (~1 µs in workerd, whatever the length) and a per-character loop costs more than the
-   * JSON.parse that produced the strings.
+   * ingest path). Each column's strings are concatenated (cheap in V8) and encoded to UTF-8 with
+   * one native call straight into the column: an `encodeInto` per value crosses into the runtime
+   * 700 times a frame, and a per-character loop costs more than the JSON.parse that produced them.
    */
   pushBatch(events: readonly NormalizedEvent[], receivedAt: number, firstSeq: number, committed: boolean): void {
     const n = events.length;
@@ -372,26 +391,13 @@ export class EventColumns {
       data += e.data;
       lengths[6 * n + k] = e.data.length;
     }
-    const units = [
-      id.length,
-      source.length,
-      type.length,
-      userId.length,
-      anonymousId.length,
-      sessionId.length,
-      data.length,
-    ];
-    const text = id + source + type + userId + anonymousId + sessionId + data;
-    const bytes = scratchBytes(text.length * 3);
-    const written = encoder.encodeInto(text, bytes).written;
-    if (written !== text.length && !utf8Lengths(bytes, written, lengths, STRING_COLUMNS * n)) {
-      // A surrogate pair formed across two values: encode each value on its own (never in practice).
-      for (let k = 0; k < n; k++) this.pushStrings(events[k] as NormalizedEvent);
-    } else {
-      const columns = this.stringColumns();
-      let at = 0;
-      for (let c = 0; c < STRING_COLUMNS; c++) {
-        at = (columns[c] as Utf8Builder).appendRun(bytes, at, lengths, c * n, n, units[c] as number);
+    const texts = [id, source, type, userId, anonymousId, sessionId, data];
+    const columns = this.stringColumns();
+    for (let c = 0; c < STRING_COLUMNS; c++) {
+      const column = columns[c] as Utf8Builder;
+      if (!column.appendText(texts[c] as string, lengths, c * n, n)) {
+        // A surrogate pair formed across two values: encode each value on its own (never in practice).
+        for (let k = 0; k < n; k++) column.push(columnValue(events[k] as NormalizedEvent, c));
       }
     }
     this.byteCount += this.stringBytes() - before;

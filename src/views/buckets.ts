@@ -87,9 +87,13 @@ export class ViewStore {
     return [...this.states.keys()];
   }
 
-  /** Routes `event` to every view, in the bucket of its `receivedAt`. */
-  add(event: ViewEvent): void {
-    const start = bucketStart(event.receivedAt);
+  /** How many views are registered. */
+  get size(): number {
+    return this.list.length;
+  }
+
+  /** Routes `event` to every view, in the bucket of its `receivedAt` (`start`, when the caller has it). */
+  add(event: ViewEvent, start = bucketStart(event.receivedAt)): void {
     const list = this.list;
     for (let i = 0; i < list.length; i++) {
       const state = list[i] as ViewState;

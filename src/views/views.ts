@@ -58,14 +58,14 @@ export interface PageviewsRow {
   uniques: number;
 }
 
-/** Views and unique visitors per path, from `pageview` and `page` events. */
+/** Views and unique visitors per path (`data.path` or `data.url`'s, without query or fragment), from `pageview` and `page` events. */
 export const pageviews: ViewDefinition<PageviewsPartial, PageviewsRow> = {
   name: "pageviews",
   orderBy: "views",
   key(event) {
     if (event.type !== "pageview" && event.type !== "page") return null;
     const { path, url } = event.data;
-    if (typeof path === "string") return path;
+    if (typeof path === "string") return withoutQuery(path);
     if (typeof url === "string") return pathnameOf(url);
     return "/";
   },
@@ -88,6 +88,17 @@ export const pageviews: ViewDefinition<PageviewsPartial, PageviewsRow> = {
     return { count: j.count, users: HyperLogLog.fromJSON(j.users) };
   },
 };
+
+/**
+ * A path without its query string or fragment: "/docs?ref=hn" counts as "/docs", as a URL's
+ * pathname would. Query strings (utm tags, ids) would otherwise make every view a key of its own.
+ */
+function withoutQuery(path: string): string {
+  let end = path.indexOf("?");
+  const hash = path.indexOf("#");
+  if (hash !== -1 && (end === -1 || hash < end)) end = hash;
+  return end === -1 ? path : path.slice(0, end);
+}
 
 function pathnameOf(url: string): string {
   try {
@@ -247,7 +258,10 @@ export interface LatencyRow {
   mean: number;
 }
 
-/** Latency percentiles per route, from events whose `data.duration`, `data.ms` or `data.latency` is a finite number (ms). */
+/**
+ * Latency percentiles per route (`data.route`, else `data.path` without query, else source and
+ * type), from events whose `data.duration`, `data.ms` or `data.latency` is a finite number (ms).
+ */
 export const latency: ViewDefinition<LogHistogram, LatencyRow> = {
   name: "latency",
   orderBy: "count",
@@ -255,7 +269,7 @@ export const latency: ViewDefinition<LogHistogram, LatencyRow> = {
     if (latencyOf(event.data) === null) return null;
     const { route, path } = event.data;
     if (typeof route === "string") return route;
-    if (typeof path === "string") return path;
+    if (typeof path === "string") return withoutQuery(path);
     return `${event.source} ${event.type}`;
   },
   init: () => new LogHistogram(),

@@ -293,7 +293,8 @@ describe("pageviews", () => {
   it("keys by data.path, else data.url's pathname, else /, and reads only pageview and page events", () => {
     expect(
       rows([
-        event({ id: "1", data: { path: "/docs" } }),
+        event({ id: "1", data: { path: "/docs?utm_source=hn" } }),
+        event({ id: "6", data: { path: "/pricing#plans" } }),
         event({ id: "2", type: "page", data: { url: "https://example.com/docs?tab=2#x" } }),
         event({ id: "3", data: { url: "/pricing?plan=pro" } }),
         event({ id: "4", data: {} }),
@@ -301,8 +302,8 @@ describe("pageviews", () => {
       ]),
     ).toEqual([
       { path: "/docs", views: 2, uniques: 0 },
+      { path: "/pricing", views: 2, uniques: 0 },
       { path: "/", views: 1, uniques: 0 },
-      { path: "/pricing", views: 1, uniques: 0 },
     ]);
   });
 });
@@ -375,10 +376,10 @@ describe("errors", () => {
 });
 
 describe("latency", () => {
-  it("reads duration, else ms, else latency, keyed by route, else path, else source and type", () => {
+  it("reads duration, else ms, else latency, keyed by route, else path (no query), else source and type", () => {
     const store = new ViewStore([latency]);
     store.add(event({ type: "request", data: { route: "GET /a", path: "/a", duration: 100, ms: 1 } }));
-    store.add(event({ type: "request", data: { path: "/a", ms: 200 } }));
+    store.add(event({ type: "request", data: { path: "/a?page=2", ms: 200 } }));
     store.add(event({ type: "request", data: { latency: 300 } }));
     store.add(event({ type: "request", data: { duration: "12", ms: Number.NaN } }));
     const rows = finalizeRows(latency, store.partials("latency", ...EVERYTHING));
