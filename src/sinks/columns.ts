@@ -9,7 +9,13 @@ import {
   TimestampMillisecond,
   Utf8,
 } from "apache-arrow";
-import { IMPORTANCE, type Importance, type NormalizedEvent, type StoredEvent } from "../protocol/events";
+import {
+  IMPORTANCE,
+  type Importance,
+  importanceRank,
+  type NormalizedEvent,
+  type StoredEvent,
+} from "../protocol/events";
 
 /**
  * Events held as columns: strings as UTF-8 bytes + int32 offsets, numbers in typed arrays.
@@ -352,7 +358,7 @@ export class EventColumns {
     const before = this.stringBytes();
     this.pushStrings(e);
     this.byteCount += this.stringBytes() - before;
-    this.finish(IMPORTANCE.indexOf(e.importance), e.ts, receivedAt, seq, committed);
+    this.finish(importanceRank(e.importance), e.ts, receivedAt, seq, committed);
   }
 
   /**
@@ -404,7 +410,7 @@ export class EventColumns {
     for (let k = 0; k < n; k++) {
       this.grow();
       const e = events[k] as NormalizedEvent;
-      this.finish(IMPORTANCE.indexOf(e.importance), e.ts, receivedAt, firstSeq + k, committed);
+      this.finish(importanceRank(e.importance), e.ts, receivedAt, firstSeq + k, committed);
     }
   }
 
