@@ -94,10 +94,12 @@ export const pageviews: ViewDefinition<PageviewsPartial, PageviewsRow> = {
  * pathname would. Query strings (utm tags, ids) would otherwise make every view a key of its own.
  */
 function withoutQuery(path: string): string {
-  let end = path.indexOf("?");
-  const hash = path.indexOf("#");
-  if (hash !== -1 && (end === -1 || hash < end)) end = hash;
-  return end === -1 ? path : path.slice(0, end);
+  // A loop over the (short) path beats two indexOf builtin calls, twice per event.
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 63 /* ? */ || c === 35 /* # */) return path.slice(0, i);
+  }
+  return path;
 }
 
 function pathnameOf(url: string): string {
