@@ -800,6 +800,7 @@ export class BufferReplica extends Replica {
       files: this.flusher.files,
       flushFailures: this.flusher.failures,
       deadLettered: this.flusher.deadLettered,
+      viewFailures: this.viewsCache?.failures ?? 0,
       sqliteCommits: this.commits.groups,
       committedBatches: this.commits.writes,
       lastFlushAt: this.flusher.lastFlushAt,

@@ -47,6 +47,7 @@ const DEADLINE_MS = 2_000;
 /** Dirty minute buckets are written at most this often (and before the object can hibernate). */
 const SAVE_EVERY_MS = 1_000;
 const MAX_WINDOW_MS = DEFAULT_RETENTION_MS;
+const FAILURE_LOG_EVERY_MS = 60_000;
 
 /** Parses `5m`, `1h`, `24h`, `90s`, `2d` (at most the 48 h retention). */
 export function parseWindow(raw: string | null | undefined): number {
@@ -69,6 +70,9 @@ export function parseWindow(raw: string | null | undefined): number {
 export class LiveViews {
   private readonly store: ViewStore;
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Batches a view threw on (see `failed`). */
+  failures = 0;
+  private lastFailureLog = Number.NEGATIVE_INFINITY;
   /** The one event object `addEach` refills for every event. */
   private readonly scratch: ViewEvent = { ...EMPTY_EVENT };
 
@@ -99,7 +103,11 @@ export class LiveViews {
   }
 
   add(events: readonly ViewEvent[]): void {
-    for (const e of events) this.store.add(e);
+    try {
+      for (const e of events) this.store.add(e);
+    } catch (err) {
+      this.failed(err);
+    }
     this.saveTimer ??= setTimeout(() => this.save(), SAVE_EVERY_MS);
   }
 
@@ -117,6 +125,21 @@ export class LiveViews {
     const v = this.scratch;
     v.receivedAt = receivedAt;
     const start = bucketStart(receivedAt);
+    try {
+      this.addRefilled(v, start, events, raw, indexes);
+    } catch (err) {
+      this.failed(err);
+    }
+    this.saveTimer ??= setTimeout(() => this.save(), SAVE_EVERY_MS);
+  }
+
+  private addRefilled(
+    v: ViewEvent,
+    start: number,
+    events: readonly NormalizedEvent[],
+    raw: readonly unknown[],
+    indexes: readonly number[],
+  ): void {
     for (let k = 0; k < events.length; k++) {
       const e = events[k] as NormalizedEvent;
       const data = (raw[indexes[k] as number] as { data?: unknown }).data;
@@ -131,7 +154,18 @@ export class LiveViews {
       v.data = typeof data === "object" && data !== null ? (data as Record<string, unknown>) : {};
       this.store.add(v, start);
     }
-    this.saveTimer ??= setTimeout(() => this.save(), SAVE_EVERY_MS);
+  }
+
+  /**
+   * A view threw (a bug in a custom view, say): the events are buffered and acked all the same,
+   * the views miss the rest of this batch, and the error is logged at most once a minute.
+   */
+  private failed(err: unknown): void {
+    this.failures++;
+    const now = Date.now();
+    if (now - this.lastFailureLog < FAILURE_LOG_EVERY_MS) return;
+    this.lastFailureLog = now;
+    console.error(`ducktail: a materialized view failed (${this.failures} batches so far); its counts miss them`, err);
   }
 
   /** Writes the changed minute buckets and forgets the expired ones. */
