@@ -1,5 +1,6 @@
-// Quick A/B: batch-100 buffered ingest, replica vs bare, interleaved rounds (not part of `npm run bench`).
-//   node_modules/.bin/node bench/ab.mjs [rounds] [batch] [mode]   (BENCH_VARS as in ingest)
+// Quick A/B of the ingest section at one batch size: replica vs bare, interleaved rounds, the
+// ratio of each pair and their median (not part of `npm run bench`).
+//   node_modules/.bin/node bench/ab.mjs [rounds=4] [batch=100] [mode=buffered]   (BENCH_VARS as in ingest)
 import { fileURLToPath } from "node:url";
 import { buildWorker } from "../test/helpers/miniflare.mjs";
 import { INGEST_CONFIG, loadShape } from "./ingest.mjs";
@@ -35,7 +36,11 @@ const run = async (t, tag) => {
   });
   await t.conns[0].call({ type: "flush", id: `${tag}-flush` });
   // Events per second of the server's CPU: steadier than wall-clock rates on a shared machine.
-  return { rate: r.events / r.seconds, perCpu: r.events / r.seconds / (r.cpu?.server ?? Number.NaN) };
+  return {
+    rate: r.events / r.seconds,
+    perCpu: r.events / r.seconds / (r.cpu?.server ?? Number.NaN),
+    cpu: `server ${r.cpu?.server?.toFixed(2)}, client ${r.cpu?.client?.toFixed(2)}`,
+  };
 };
 const ratios = [];
 const cpuRatios = [];
@@ -46,7 +51,8 @@ for (let i = 0; i < Number(roundsArg); i++) {
   cpuRatios.push(d.perCpu / b.perCpu);
   console.log(
     `round ${i}: bare ${Math.round(b.rate)} replica ${Math.round(d.rate)} ratio ${(d.rate / b.rate).toFixed(3)}` +
-      ` | per cpu-s: bare ${Math.round(b.perCpu)} replica ${Math.round(d.perCpu)} ratio ${(d.perCpu / b.perCpu).toFixed(3)}`,
+      ` | per cpu-s: bare ${Math.round(b.perCpu)} replica ${Math.round(d.perCpu)} ratio ${(d.perCpu / b.perCpu).toFixed(3)}` +
+      ` | cores: bare ${b.cpu}; replica ${d.cpu}`,
   );
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)].toFixed(3);

@@ -100,6 +100,8 @@ export async function runIngest(bundleDir, realBundleDir, log = console.log) {
   const vars = ingestVars();
   const ducktail = await startDuckTail(bundleDir, vars);
   const real = await startDuckTail(realBundleDir, vars);
+  // The same replica with the built-in materialized views off, to show what they cost.
+  const noViews = await startDuckTail(bundleDir, { ...vars, VIEWS: "none" });
   const bareDO = await startBenchWorker(BARE_DIR, {
     durableObjects: { BARE: { className: "BareIngest", useSQLite: true } },
   });
@@ -109,6 +111,7 @@ export async function runIngest(bundleDir, realBundleDir, log = console.log) {
     ducktail.conns = await openAll(wsOf(ducktail.url), shape.sockets);
     bareDO.conns = await openAll(wsOf(bareDO.url), shape.sockets);
     real.conns = await openAll(wsOf(real.url), shape.sockets);
+    noViews.conns = await openAll(wsOf(noViews.url), shape.sockets);
     // Every configuration runs once per round, bare and replica interleaved per batch size, so
     // noise from a shared machine hits both sides alike; the best round of each is reported.
     for (let round = 1; round <= shape.rounds; round++) {
@@ -125,6 +128,12 @@ export async function runIngest(bundleDir, realBundleDir, log = console.log) {
           run.flushAfter = await flush(ducktail.conns[0], tag);
           best.add(`ducktail:${mode}:${batch}`, run);
         }
+        if (batch === TARGET_BATCH) {
+          const tag = `v${round}-buffered-${batch}`;
+          const run = await measure(noViews, batch, "buffered", shape, tag);
+          run.flushAfter = await flush(noViews.conns[0], tag);
+          best.add("noviews", run);
+        }
         log(`  round ${round}/${shape.rounds}, batch ${batch} done`);
       }
       for (const mode of SUSTAINED_MODES) {
@@ -136,8 +145,8 @@ export async function runIngest(bundleDir, realBundleDir, log = console.log) {
       log(`  round ${round}/${shape.rounds}, sustained done`);
     }
   } finally {
-    for (const c of [...(ducktail.conns ?? []), ...(bareDO.conns ?? []), ...(real.conns ?? [])]) c.close();
-    await Promise.all([ducktail.mf.dispose(), bareDO.mf.dispose(), real.mf.dispose()]);
+    for (const t of [ducktail, bareDO, real, noViews]) for (const c of t.conns ?? []) c.close();
+    await Promise.all([ducktail, bareDO, real, noViews].map((t) => t.mf.dispose()));
   }
   const sustained = SUSTAINED_MODES.map((mode) => {
     const ours = best.get(`sustained:${mode}`);
@@ -161,7 +170,10 @@ export async function runIngest(bundleDir, realBundleDir, log = console.log) {
       };
     }),
   );
-  return { shape, vars, eventBytes: EVENT_BYTES, rows, sustained, targets: targetChecks(rows) };
+  const bareTarget = best.get(`bare:buffered:${TARGET_BATCH}`);
+  const viewsOff = { batch: TARGET_BATCH, mode: "buffered", ...best.get("noviews") };
+  viewsOff.ratio = viewsOff.eventsPerSec / bareTarget.eventsPerSec;
+  return { shape, vars, eventBytes: EVENT_BYTES, rows, sustained, viewsOff, targets: targetChecks(rows) };
 }
 
 function targetChecks(rows) {
@@ -214,6 +226,11 @@ export function printIngest(result, out = console.log) {
       ],
       result.rows,
     ),
+  );
+  const withViews = result.rows.find((r) => r.batch === TARGET_BATCH && r.mode === "buffered");
+  out(
+    `\nBuilt-in views off (VIEWS=none), batch ${TARGET_BATCH} buffered: ${fmt.int(result.viewsOff.eventsPerSec)} events/s,` +
+      ` ${fmt.pct(result.viewsOff.ratio)} of bare (with pageviews, errors and latency, the default: ${fmt.pct(withViews.ratio)}).`,
   );
   out(
     `\nSustained, batch ${TARGET_BATCH}: the real Worker (ZSTD Parquet to the local R2 on every flush, in the replica's` +
@@ -272,5 +289,6 @@ export function ingestJson(result) {
       ratio: round(r.ratio, 3),
       flushAfterMs: round(r.flushAfter.ms, 0),
     })),
+    viewsOff: { ...pick(result.viewsOff), vars: { VIEWS: "none" }, ratio: round(result.viewsOff.ratio, 3) },
   };
 }
