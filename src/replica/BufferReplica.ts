@@ -156,8 +156,8 @@ export class BufferReplica extends Replica {
   /**
    * Materialized views this replica keeps (GET /buffer/mv/<name>). Default: the built-ins named
    * by the VIEWS var (all of pageviews, errors, latency when unset; "none" for none — the three
-   * cost about 15 % of a replica's ingest rate). Add your own by returning `[...super.views(), myView]`; see
-   * README. Called once, on first use, so it may read `this.env`.
+   * cost about 15 % of a replica's ingest rate). Add your own by returning
+   * `[...super.views(), myView]`; see README. Called once, on first use, so it may read `this.env`.
    */
   views(): AnyView[] {
     const names = this.env.VIEWS;

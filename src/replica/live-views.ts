@@ -93,10 +93,6 @@ export class LiveViews {
     }
   }
 
-  get names(): string[] {
-    return this.store.names();
-  }
-
   /** How many views are maintained (none when the VIEWS var says so). */
   get size(): number {
     return this.store.size;

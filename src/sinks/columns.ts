@@ -231,7 +231,7 @@ function constantUtf8(value: string, rows: number): Data<Utf8> {
 
 let lengthsScratch = new Int32Array(1024);
 
-/** A reused Int32Array of at least `n` entries (the isolate runs one request at a time here). */
+/** A reused Int32Array of at least `n` entries, for use within one synchronous call. */
 function scratchLengths(n: number): Int32Array {
   if (lengthsScratch.length < n) lengthsScratch = new Int32Array(Math.max(n, lengthsScratch.length * 2));
   return lengthsScratch;
@@ -239,10 +239,10 @@ function scratchLengths(n: number): Int32Array {
 
 /**
  * Turns the UTF-16 lengths of consecutive values (-1 for null) into the byte lengths of their
- * UTF-8 in `bytes`, the encoding of their concatenation. A lead
- * byte tells its sequence's length; a 4-byte sequence is two UTF-16 units (a surrogate pair),
- * any other one unit (a lone surrogate was written as the 3-byte U+FFFD). Answers false when a
- * pair straddles two values: only encoding them apart gives each its own bytes.
+ * UTF-8 in `bytes`, the encoding of their concatenation. A lead byte tells its sequence's length;
+ * a 4-byte sequence is two UTF-16 units (a surrogate pair), any other one unit (a lone surrogate
+ * was written as the 3-byte U+FFFD). Answers false when a pair straddles two values: only
+ * encoding them apart gives each its own bytes.
  */
 function utf8Lengths(bytes: Uint8Array, lengths: Int32Array): boolean {
   let pos = 0;

@@ -61,7 +61,7 @@ interface ViewState {
 export class ViewStore {
   private readonly states = new Map<string, ViewState>();
   /** `states` in registration order, for the per-event loop (a Map iterator per event costs). */
-  private list: ViewState[] = [];
+  private readonly list: ViewState[] = [];
   private readonly dirtyBuckets: Array<{ view: string; bucket: Bucket }> = [];
 
   /** @param views the views to maintain. Default {@link BUILTIN_VIEWS}. */
