@@ -394,7 +394,7 @@ export class BufferReplica extends Replica {
         if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST events");
         const body = await this.readJson(req);
         const { events, storageMode } = eventsOf(body, url);
-        const result = await this.ingest(events, storageMode, undefined, url.searchParams.get("dedup") === "1");
+        const result = await this.ingest(events, storageMode, url.searchParams.get("dedup") === "1");
         const status = result.stored === 0 && result.rejected.length > 0 ? 400 : 200;
         return Response.json(result, { status });
       }
@@ -455,27 +455,17 @@ export class BufferReplica extends Replica {
 
   /**
    * Validates, stamps and buffers a batch with the given durability, resolving when the ack
-   * may be sent. Fire-and-forget calls `earlyAck` before buffering.
+   * may be sent (at once for buffered and fire-and-forget).
    */
-  async ingest(
-    raw: unknown[],
-    mode: StorageMode,
-    earlyAck?: (r: IngestResult) => void,
-    dedup = false,
-  ): Promise<IngestResult> {
-    return this.take(raw, mode, earlyAck, dedup);
+  async ingest(raw: unknown[], mode: StorageMode, dedup = false): Promise<IngestResult> {
+    return this.take(raw, mode, dedup);
   }
 
   /**
    * {@link ingest} without a promise where none is needed: the result itself once the events are
    * in the buffer (fire-and-forget, buffered), a promise only for modes that wait on storage.
    */
-  private take(
-    raw: unknown[],
-    mode: StorageMode,
-    earlyAck?: (r: IngestResult) => void,
-    dedup = false,
-  ): IngestResult | Promise<IngestResult> {
+  private take(raw: unknown[], mode: StorageMode, dedup = false): IngestResult | Promise<IngestResult> {
     if (raw.length > this.limits.maxBatchEvents) {
       throw new DuckTailError(ErrorCode.batchTooLarge, `at most ${this.limits.maxBatchEvents} events per batch`);
     }
@@ -494,7 +484,6 @@ export class BufferReplica extends Replica {
     this.counters.stored += accepted.length;
     const result: IngestResult = { received: raw.length, stored: accepted.length, rejected, storageMode: mode };
     if (dedup) result.duplicates = duplicates;
-    if (mode === "fire-and-forget") earlyAck?.(result);
     if (now - this.window.since >= this.reportIntervalMs) this.ctx.waitUntil(this.report());
     if (accepted.length === 0) return result;
 
