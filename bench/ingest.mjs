@@ -37,14 +37,14 @@ export function loadShape(env = process.env) {
   };
 }
 
-async function openAll(url, n) {
+export async function openAll(url, n) {
   const conns = [];
   for (let i = 0; i < n; i++) conns.push(await Conn.open(url));
   return conns;
 }
 
 /** One measured run → the row of figures we report. */
-async function measure(target, batch, storageMode, shape, tag) {
+export async function measure(target, batch, storageMode, shape, tag) {
   const r = await runLoad({
     conns: target.conns,
     window: shape.window,
@@ -68,7 +68,7 @@ async function measure(target, batch, storageMode, shape, tag) {
 }
 
 /** Empties the buffer (and SQLite batches) so each run starts from the same state. */
-async function flush(conn, tag) {
+export async function flush(conn, tag) {
   const t = performance.now();
   const reply = await conn.call({ type: "flush", id: `${tag}-flush` });
   if (reply.type !== "flushed") throw new Error(`flush failed: ${reply.code} ${reply.message}`);
