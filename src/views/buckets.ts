@@ -105,7 +105,7 @@ export class ViewStore {
       const partial = bucket.partials.get(key);
       const next = view.add(partial === undefined ? view.init() : partial, event);
       if (next !== partial) bucket.partials.set(key, next);
-      if (!bucket.dirty) this.markDirty(view.name, bucket);
+      this.markDirty(view.name, bucket);
     }
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { validateBatch } from "../../src/protocol/events";
+import { IMPORTANCE, importanceRank, validateBatch } from "../../src/protocol/events";
 import { DEFAULT_LIMITS } from "../../src/protocol/limits";
 
 const NOW = 1_764_000_000_000;
@@ -73,5 +73,10 @@ describe("event validation", () => {
   it("rejects events over the per-event size limit", () => {
     const { rejected } = check([{ type: "big", data: { s: "x".repeat(DEFAULT_LIMITS.maxEventBytes) } }]);
     expect(rejected).toMatchObject([{ index: 0, code: "event_too_large" }]);
+  });
+
+  it("ranks importances in IMPORTANCE's order, and anything else as -1", () => {
+    expect(IMPORTANCE.map(importanceRank)).toEqual([0, 1, 2, 3]);
+    for (const other of ["", "Critical", "urgent", null, undefined, 2]) expect(importanceRank(other)).toBe(-1);
   });
 });
