@@ -34,6 +34,11 @@ function readStat(pid) {
   }
 }
 
+/** CPU seconds used so far by process `pid`, all threads (user + system), or null if it is gone. */
+export function cpuSeconds(pid) {
+  return readStat(pid)?.cpuSeconds ?? null;
+}
+
 /**
  * Starts measuring CPU of this process and of `pid` (a workerd); `stop()` returns the share of
  * one core each used over the wall time in between (1 = one core fully busy).

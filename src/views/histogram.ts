@@ -32,6 +32,11 @@ export interface LogHistogramJSON {
  * ±37,000 at the smallest accuracy), and a small integer, unlike -Infinity (see `add`).
  */
 const NO_FLOOR = -(2 ** 30);
+/** Most buckets the dense window spans (32 KiB of counts); buckets beyond it are kept in a Map. */
+const MAX_WINDOW = 4096;
+/** Room a new window leaves on each side of its first bucket. */
+const WINDOW_PAD = 16;
+const NO_COUNTS = new Float64Array(0);
 
 /**
  * Log-bucket histogram with bounded relative error (DDSketch, Masson et al. 2019): a positive
@@ -39,13 +44,23 @@ const NO_FLOOR = -(2 ** 30);
  * (γ^(i-1), γ^i] and the bucket's estimate 2γ^i/(γ+1) is within α of each of them. Values ≤ 0 go
  * to a zero bucket and count as 0. Merging adds bucket counts, so any merge order gives the same
  * state, bit for bit.
+ *
+ * Counts live in a dense window of consecutive buckets (a typed array: an add is an increment,
+ * where a Map costs two hash lookups per value, the most of a latency view's time on ingest);
+ * the rare bucket too far from the window for it to stay small goes to a Map.
  */
 export class LogHistogram {
   readonly relativeAccuracy: number;
   readonly maxBuckets: number;
   private readonly inverseLogGamma: number;
   private readonly logGamma: number;
-  private readonly bins = new Map<number, number>();
+  /** counts[i] is bucket offset + i. */
+  private counts = NO_COUNTS;
+  private offset = 0;
+  /** Buckets outside the window. */
+  private far: Map<number, number> | null = null;
+  /** Non-empty buckets, window and Map. */
+  private used = 0;
   private zero = 0;
   // With maxBuckets buckets in use, lower values fold into the lowest: this is its index.
   // A function of the buckets, so not serialized; it spares add() a sort per low value.
@@ -78,13 +93,16 @@ export class LogHistogram {
       this.zero++;
       return;
     }
-    // An int32 (|0), and so is the floor: a bucket index that V8 holds as a double is boxed for
-    // each Map lookup, which in workerd was most of the cost of an add.
+    // An int32 (|0), and so is the floor: an index V8 holds as a double is boxed on every use.
     let index = Math.ceil(Math.log(v) * this.inverseLogGamma) | 0;
     if (index < this.floor) index = this.floor;
-    const before = this.bins.get(index);
-    this.bins.set(index, (before ?? 0) + 1);
-    if (before === undefined && this.bins.size >= this.maxBuckets) this.settle();
+    const slot = index - this.offset;
+    const counts = this.counts;
+    if (slot >= 0 && slot < counts.length) {
+      const before = counts[slot] as number;
+      counts[slot] = before + 1;
+      if (before === 0) this.filled();
+    } else if (this.bump(index, 1)) this.filled();
   }
 
   /** Folds `other` into this histogram. `other` is not modified. Both must share their options. */
@@ -92,9 +110,8 @@ export class LogHistogram {
     if (other.relativeAccuracy !== this.relativeAccuracy || other.maxBuckets !== this.maxBuckets) {
       throw new RangeError("cannot merge histograms with different relativeAccuracy or maxBuckets");
     }
-    for (const [index, n] of other.bins) {
-      const at = Math.max(index, this.floor);
-      this.bins.set(at, (this.bins.get(at) ?? 0) + n);
+    for (const [index, n] of other.buckets()) {
+      if (this.bump(Math.max(index, this.floor), n)) this.used++;
     }
     this.settle();
     this.zero += other.zero;
@@ -114,10 +131,10 @@ export class LogHistogram {
     const rank = Math.max(1, Math.ceil(Math.min(1, Math.max(0, q)) * this.total));
     if (rank <= this.zero) return 0;
     let seen = this.zero;
-    const indexes = [...this.bins.keys()].sort((a, b) => a - b);
-    let index = indexes[indexes.length - 1]!;
-    for (const i of indexes) {
-      seen += this.bins.get(i)!;
+    const buckets = this.buckets();
+    let index = buckets[buckets.length - 1]![0];
+    for (const [i, n] of buckets) {
+      seen += n;
       if (seen >= rank) {
         index = i;
         break;
@@ -152,7 +169,7 @@ export class LogHistogram {
 
   toJSON(): LogHistogramJSON {
     const bins: number[] = [];
-    for (const index of [...this.bins.keys()].sort((a, b) => a - b)) bins.push(index, this.bins.get(index)!);
+    for (const [index, n] of this.buckets()) bins.push(index, n);
     return {
       alpha: this.relativeAccuracy,
       maxBuckets: this.maxBuckets,
@@ -168,7 +185,7 @@ export class LogHistogram {
   static fromJSON(json: unknown): LogHistogram {
     const j = json as LogHistogramJSON;
     const h = new LogHistogram({ relativeAccuracy: j.alpha, maxBuckets: j.maxBuckets });
-    for (let i = 0; i + 1 < j.bins.length; i += 2) h.bins.set(j.bins[i]!, j.bins[i + 1]!);
+    for (let i = 0; i + 1 < j.bins.length; i += 2) if (h.bump(j.bins[i]!, j.bins[i + 1]!)) h.used++;
     h.settle();
     h.zero = j.zero;
     h.total = j.count;
@@ -184,15 +201,79 @@ export class LogHistogram {
    * ever seen, whatever the order values and merges came in, so folding commutes with merging.
    */
   private settle(): void {
-    if (this.bins.size < this.maxBuckets) return;
-    const indexes = [...this.bins.keys()].sort((a, b) => b - a);
-    const floor = indexes[this.maxBuckets - 1]!;
+    if (this.used < this.maxBuckets) return;
+    const buckets = this.buckets();
+    const cut = buckets.length - this.maxBuckets;
+    const floor = buckets[cut]![0];
     this.floor = floor;
     let folded = 0;
-    for (const index of indexes.slice(this.maxBuckets)) {
-      folded += this.bins.get(index)!;
-      this.bins.delete(index);
+    for (let k = 0; k < cut; k++) {
+      const [index, n] = buckets[k]!;
+      folded += n;
+      this.bump(index, -n);
     }
-    if (folded) this.bins.set(floor, this.bins.get(floor)! + folded);
+    this.used = this.maxBuckets;
+    if (folded) this.bump(floor, folded);
+  }
+
+  /** A bucket just went from empty to one value. */
+  private filled(): void {
+    if (++this.used >= this.maxBuckets) this.settle();
+  }
+
+  /** Non-empty buckets as [index, count], ascending by index. */
+  private buckets(): Array<[index: number, count: number]> {
+    const far = this.far ? [...this.far].sort((a, b) => a[0] - b[0]) : [];
+    const out: Array<[number, number]> = [];
+    let f = 0;
+    while (f < far.length && far[f]![0] < this.offset) out.push(far[f++]!);
+    const counts = this.counts;
+    for (let i = 0; i < counts.length; i++) if (counts[i]! !== 0) out.push([this.offset + i, counts[i]!]);
+    while (f < far.length) out.push(far[f++]!);
+    return out;
+  }
+
+  /** Adds `n` (maybe negative) to bucket `index`; answers whether the bucket was empty before. */
+  private bump(index: number, n: number): boolean {
+    if (index - this.offset < 0 || index - this.offset >= this.counts.length) {
+      if (!this.widen(index)) {
+        this.far ??= new Map();
+        const far = this.far;
+        const before = far.get(index) ?? 0;
+        if (before + n === 0) far.delete(index);
+        else far.set(index, before + n);
+        return before === 0;
+      }
+    }
+    const slot = index - this.offset;
+    const before = this.counts[slot]!;
+    this.counts[slot] = before + n;
+    return before === 0;
+  }
+
+  /**
+   * Moves the window so that it covers bucket `index` (doubling it, at most {@link MAX_WINDOW}
+   * wide) and takes in the Map's buckets it now covers; false when it cannot reach `index`.
+   */
+  private widen(index: number): boolean {
+    const length = this.counts.length;
+    const lo = length === 0 ? index - WINDOW_PAD : Math.min(this.offset, index);
+    const hi = length === 0 ? index + WINDOW_PAD : Math.max(this.offset + length, index + 1);
+    if (hi - lo > MAX_WINDOW) return false;
+    const span = Math.min(MAX_WINDOW, Math.max(hi - lo, 2 * length));
+    // Spare room goes on the side the window grew towards.
+    const offset = index < this.offset ? hi - span : lo;
+    const counts = new Float64Array(span);
+    if (length > 0) counts.set(this.counts, this.offset - offset);
+    this.counts = counts;
+    this.offset = offset;
+    if (this.far) {
+      for (const [i, n] of this.far) {
+        if (i < offset || i >= offset + span) continue;
+        counts[i - offset] = n;
+        this.far.delete(i);
+      }
+    }
+    return true;
   }
 }
