@@ -205,8 +205,9 @@ describe("views merge like one replica (property)", () => {
       fc.constant(0),
       fc.double({ min: 1e-3, max: 1e7, noNaN: true }),
       fc.integer({ min: 1, max: 2000 }),
-      // Buckets too far apart for one dense window: some are kept in the histogram's Map.
-      fc.double({ min: 1e-300, max: 1e300, noNaN: true }),
+      // Buckets too far apart for one dense window, so some are kept in the histogram's Map (tiny
+      // values: huge ones would make sums of microseconds pass 2^53, where addition stops being exact).
+      fc.double({ min: 1e-300, max: 1e-3, noNaN: true }),
     ),
     { minLength: 1, maxLength: 400 },
   );
