@@ -218,6 +218,8 @@ export const EVENT_SCHEMA = new Schema([
 const ROW_OVERHEAD = 40;
 const FORMAT_VERSION = 1;
 const STRING_COLUMNS = 7;
+/** Initial bytes per row of the string columns (id, source, type, user, anonymous, session, data). */
+const DEFAULT_BYTES_PER_ROW = [36, 8, 8, 16, 36, 36, 128];
 
 /** A column of the same string on every row (tenant, replica). */
 function constantUtf8(value: string, rows: number): Data<Utf8> {
@@ -313,22 +315,37 @@ export class EventColumns {
   firstUrgent = Number.POSITIVE_INFINITY;
   firstNormal = Number.POSITIVE_INFINITY;
 
+  /**
+   * @param capacity rows to make room for before growing.
+   * @param bytesPerRow expected UTF-8 bytes per row of each string column (see {@link bytesPerRow});
+   *   the defaults suit events of a few hundred bytes.
+   */
   constructor(
     readonly tenant: string,
     readonly replica: string,
     capacity = 256,
+    bytesPerRow: readonly number[] = DEFAULT_BYTES_PER_ROW,
   ) {
-    this.id = new Utf8Builder(capacity, false, 36);
-    this.source = new Utf8Builder(capacity, false, 8);
-    this.type = new Utf8Builder(capacity, false, 8);
-    this.userId = new Utf8Builder(capacity, true, 16);
-    this.anonymousId = new Utf8Builder(capacity, true, 36);
-    this.sessionId = new Utf8Builder(capacity, true, 36);
-    this.payload = new Utf8Builder(capacity, false, 128);
+    const bytes = (c: number) => bytesPerRow[c] ?? 0;
+    this.id = new Utf8Builder(capacity, false, bytes(0));
+    this.source = new Utf8Builder(capacity, false, bytes(1));
+    this.type = new Utf8Builder(capacity, false, bytes(2));
+    this.userId = new Utf8Builder(capacity, true, bytes(3));
+    this.anonymousId = new Utf8Builder(capacity, true, bytes(4));
+    this.sessionId = new Utf8Builder(capacity, true, bytes(5));
+    this.payload = new Utf8Builder(capacity, false, bytes(6));
     this.ts = new Float64Array(capacity);
     this.received = new Float64Array(capacity);
     this.seqs = new Float64Array(capacity);
     this.flags = new Uint8Array(capacity);
+  }
+
+  /**
+   * UTF-8 bytes per row of each string column so far, with an eighth to spare: what a block that
+   * should hold rows like these needs, so that it is allocated once instead of doubling its way there.
+   */
+  bytesPerRow(): number[] {
+    return this.stringColumns().map((c) => Math.ceil((c.size / Math.max(1, this.rows)) * 1.125));
   }
 
   /** Builds columns from rows (tests, benchmarks, recovery of the older JSON format). */

@@ -51,6 +51,21 @@ describe("EventBuffer", () => {
     expect(seqs(buffer.through(ALL))[0]).toBe(30);
   });
 
+  it("keeps every row across full blocks, blocks sized after the last full one included, bigger rows too", () => {
+    const buffer = new EventBuffer(owner);
+    const input = sampleEvents(20_000);
+    // Past two blocks of 8,192 rows, then rows ten times larger than the ones the block was sized for.
+    for (let i = 0; i < 18_000; i += 1000) buffer.append(input.slice(i, i + 1000), 1000, i, false);
+    const big = input.slice(18_000).map((e) => ({ ...e, data: JSON.stringify({ blob: "x".repeat(2000), at: e.seq }) }));
+    for (let i = 0; i < big.length; i += 500) buffer.append(big.slice(i, i + 500), 1000, 18_000 + i, false);
+    const rows = buffer.through(ALL).events();
+    expect(rows.map((e) => [e.id, e.seq, e.data])).toEqual(
+      [...input.slice(0, 18_000), ...big].map((e, i) => [e.id, i, e.data]),
+    );
+    expect(buffer.rows).toBe(20_000);
+    expect(buffer.bytes).toBe(EventColumns.from(rows).bytes);
+  });
+
   it("stamps rows with the owner, the receipt time and consecutive seqs", () => {
     const buffer = new EventBuffer(owner);
     const input = sampleEvents(3).map((e) => ({ ...e, tenant: "other", replica: "x", seq: 99 }));
