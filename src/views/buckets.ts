@@ -109,6 +109,34 @@ export class ViewStore {
     }
   }
 
+  /** Where `view` is in registration order (its slot), or -1 if it is not registered. */
+  slot(view: AnyView): number {
+    return this.list.findIndex((state) => state.view === view);
+  }
+
+  /** Whether every registered view is one of `views`. */
+  only(views: readonly AnyView[]): boolean {
+    return this.list.every((state) => views.includes(state.view));
+  }
+
+  /**
+   * The partial of `key` in the bucket at `start` of the view in `slot`, created if missing, its
+   * bucket marked dirty: for callers that add to a view's partial themselves (src/views/fused.ts)
+   * rather than through its `add`, which must then return the partial it was given.
+   */
+  partialAt(slot: number, start: number, key: string): unknown {
+    const state = this.list[slot] as ViewState;
+    let bucket = state.last;
+    if (bucket === null || bucket.start !== start) state.last = bucket = this.bucket(state, start);
+    let partial = bucket.partials.get(key);
+    if (partial === undefined) {
+      partial = state.view.init();
+      bucket.partials.set(key, partial);
+    }
+    this.markDirty(state.view.name, bucket);
+    return partial;
+  }
+
   /**
    * Partials of view `name` merged over every bucket that overlaps [fromMs, toMs) — the window
    * widens to whole minutes. The partials are fresh: changing them does not change the store.

@@ -1,4 +1,4 @@
-import type { StoredEvent, TransformEvent } from "../protocol/events";
+import type { NormalizedEvent, StoredEvent, TransformEvent } from "../protocol/events";
 import { LogHistogram } from "./histogram";
 import { HyperLogLog, hash32i } from "./hll";
 
@@ -26,6 +26,37 @@ export interface ViewDefinition<P, R> {
 /** A view of any partial and row type, as stores and registries hold them. */
 // biome-ignore lint/suspicious/noExplicitAny: partial and row types differ per view; each view is type-checked where defined.
 export type AnyView = ViewDefinition<any, any>;
+
+/** A blank view event, for code that refills one object for event after event. */
+export function blankViewEvent(): ViewEvent {
+  return {
+    id: "",
+    ts: 0,
+    receivedAt: 0,
+    source: "",
+    type: "",
+    importance: "normal",
+    userId: null,
+    anonymousId: null,
+    sessionId: null,
+    data: {},
+  };
+}
+
+/** Refills `v` with normalized event `e`, its parsed `data` (anything but an object reads as {}) and its receipt time. */
+export function refillViewEvent(v: ViewEvent, e: NormalizedEvent, data: unknown, receivedAt: number): ViewEvent {
+  v.id = e.id;
+  v.ts = e.ts;
+  v.receivedAt = receivedAt;
+  v.source = e.source;
+  v.type = e.type;
+  v.importance = e.importance;
+  v.userId = e.userId;
+  v.anonymousId = e.anonymousId;
+  v.sessionId = e.sessionId;
+  v.data = typeof data === "object" && data !== null ? (data as Record<string, unknown>) : {};
+  return v;
+}
 
 /** A view event from a buffered event, parsing its `data` JSON text once. */
 export function toViewEvent(event: StoredEvent): ViewEvent {
@@ -62,18 +93,10 @@ export interface PageviewsRow {
 export const pageviews: ViewDefinition<PageviewsPartial, PageviewsRow> = {
   name: "pageviews",
   orderBy: "views",
-  key(event) {
-    if (event.type !== "pageview" && event.type !== "page") return null;
-    const { path, url } = event.data;
-    if (typeof path === "string") return withoutQuery(path);
-    if (typeof url === "string") return pathnameOf(url);
-    return "/";
-  },
+  key: (event) => (event.type === "pageview" || event.type === "page" ? pageviewPath(event.data) : null),
   init: () => ({ count: 0, users: new HyperLogLog() }),
   add(partial, event) {
-    partial.count++;
-    const visitor = event.userId ?? event.anonymousId;
-    if (visitor !== null) partial.users.add(visitor);
+    countPageview(partial, event.userId, event.anonymousId);
     return partial;
   },
   merge(a, b) {
@@ -88,6 +111,21 @@ export const pageviews: ViewDefinition<PageviewsPartial, PageviewsRow> = {
     return { count: j.count, users: HyperLogLog.fromJSON(j.users) };
   },
 };
+
+/** The key of a page view: `data.path`, else `data.url`'s path, without query or fragment; else "/". */
+export function pageviewPath(data: Record<string, unknown>): string {
+  const { path, url } = data;
+  if (typeof path === "string") return withoutQuery(path);
+  if (typeof url === "string") return pathnameOf(url);
+  return "/";
+}
+
+/** Counts one view by `userId ?? anonymousId` (neither: a view, no visitor). */
+export function countPageview(partial: PageviewsPartial, userId: string | null, anonymousId: string | null): void {
+  partial.count++;
+  const visitor = userId ?? anonymousId;
+  if (visitor !== null) partial.users.add(visitor);
+}
 
 /**
  * A path without its query string or fragment: "/docs?ref=hn" counts as "/docs", as a URL's
@@ -267,13 +305,7 @@ export interface LatencyRow {
 export const latency: ViewDefinition<LogHistogram, LatencyRow> = {
   name: "latency",
   orderBy: "count",
-  key(event) {
-    if (latencyOf(event.data) === null) return null;
-    const { route, path } = event.data;
-    if (typeof route === "string") return route;
-    if (typeof path === "string") return withoutQuery(path);
-    return `${event.source} ${event.type}`;
-  },
+  key: (event) => (latencyOf(event.data) === null ? null : latencyRoute(event.data, event.source, event.type)),
   init: () => new LogHistogram(),
   add(partial, event) {
     partial.add(latencyOf(event.data)!);
@@ -296,7 +328,16 @@ export const latency: ViewDefinition<LogHistogram, LatencyRow> = {
   fromJSON: (json) => LogHistogram.fromJSON(json),
 };
 
-function latencyOf(data: Record<string, unknown>): number | null {
+/** The key of a latency: `data.route`, else `data.path` without query, else source and type. */
+export function latencyRoute(data: Record<string, unknown>, source: string, type: string): string {
+  const { route, path } = data;
+  if (typeof route === "string") return route;
+  if (typeof path === "string") return withoutQuery(path);
+  return `${source} ${type}`;
+}
+
+/** `data.duration`, else `data.ms`, else `data.latency`: the first that is a finite number, or null. */
+export function latencyOf(data: Record<string, unknown>): number | null {
   const { duration, ms, latency } = data;
   if (typeof duration === "number" && Number.isFinite(duration)) return duration;
   if (typeof ms === "number" && Number.isFinite(ms)) return ms;

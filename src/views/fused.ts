@@ -1,0 +1,79 @@
+import type { NormalizedEvent } from "../protocol/events";
+import type { ViewStore } from "./buckets";
+import type { LogHistogram } from "./histogram";
+import {
+  BUILTIN_VIEWS,
+  blankViewEvent,
+  countPageview,
+  type ErrorsPartial,
+  errorFingerprint,
+  errors,
+  latency,
+  latencyOf,
+  latencyRoute,
+  type PageviewsPartial,
+  pageviewPath,
+  pageviews,
+  refillViewEvent,
+  type ViewEvent,
+} from "./views";
+
+/**
+ * The built-in views fed a whole batch in one pass: the same partials as `ViewStore.add` makes
+ * from a ViewEvent per event, at a fraction of the cost. The generic loop (a view event refilled
+ * per event, then a key and an add call per view) cost a quarter of what JSON.parse of the frame
+ * does on the ingest path; this reads each event's fields once, skips the views an event has no
+ * key for, and builds a view event only for errors. The rules themselves are the views' own
+ * (`pageviewPath`, `latencyRoute`, …), so the two paths cannot drift apart; a test holds them equal.
+ */
+export class FusedBuiltinViews {
+  private readonly pageviews: number;
+  private readonly errors: number;
+  private readonly latency: number;
+  private readonly scratch: ViewEvent = blankViewEvent();
+
+  /** For a store whose views are all built-in ones ({@link covers}). */
+  constructor(private readonly store: ViewStore) {
+    this.pageviews = store.slot(pageviews);
+    this.errors = store.slot(errors);
+    this.latency = store.slot(latency);
+  }
+
+  /** Whether this pass can stand in for `store.add`: every view registered there is a built-in one. */
+  static covers(store: ViewStore): boolean {
+    return store.only(BUILTIN_VIEWS);
+  }
+
+  /**
+   * Adds the events received at `receivedAt` (in the bucket at `start`); event k's parsed `data`
+   * is the `data` of `raw[indexes[k]]`, as `LiveViews.addEach` gets them.
+   */
+  add(
+    events: readonly NormalizedEvent[],
+    raw: readonly unknown[],
+    indexes: readonly number[],
+    receivedAt: number,
+    start: number,
+  ): void {
+    const store = this.store;
+    for (let k = 0; k < events.length; k++) {
+      const e = events[k] as NormalizedEvent;
+      const given = (raw[indexes[k] as number] as { data?: unknown }).data;
+      const data = (typeof given === "object" && given !== null ? given : {}) as Record<string, unknown>;
+      const type = e.type;
+      if (this.pageviews >= 0 && (type === "pageview" || type === "page")) {
+        const partial = store.partialAt(this.pageviews, start, pageviewPath(data)) as PageviewsPartial;
+        countPageview(partial, e.userId, e.anonymousId);
+      }
+      if (this.errors >= 0 && type === "error") {
+        const partial = store.partialAt(this.errors, start, errorFingerprint(data)) as ErrorsPartial;
+        errors.add(partial, refillViewEvent(this.scratch, e, data, receivedAt));
+      }
+      if (this.latency >= 0) {
+        const ms = latencyOf(data);
+        if (ms !== null)
+          (store.partialAt(this.latency, start, latencyRoute(data, e.source, type)) as LogHistogram).add(ms);
+      }
+    }
+  }
+}
