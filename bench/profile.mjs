@@ -1,10 +1,16 @@
 // Where a replica's CPU goes under WebSocket load: a V8 sampling profile of DuckTail's Worker
-// inside workerd (through Miniflare's inspector), summarized as self time per function.
+// inside workerd (through Miniflare's inspector), summarized as self time per function and, for
+// the replica, as the time of each ingest stage relative to JSON.parse of the frames.
 //
 //   node_modules/.bin/node bench/profile.mjs [buffered|confirmed] [batch] [seconds]
+//   PROFILE_REPLAY=20000 node_modules/.bin/node bench/profile.mjs   # replay.mjs's frames, in-process
+//   PROFILE_BARE=1 node_modules/.bin/node bench/profile.mjs           # the bare DO under the same load
 //
 // Same load and vars as the ingest section of `npm run bench`; not part of it (the profiler
-// slows the isolate down, so its figures are not comparable).
+// slows the isolate down, so its figures are not comparable). The stage shares are the steadiest
+// measure of a change to the hot path: both sides of each ratio come from the same run, so a
+// shared machine's noise mostly cancels (replay: ±2 points; live: ±5).
+import { fileURLToPath } from "node:url";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import WebSocket from "ws";
 import { buildWorker, workerOptions } from "../test/helpers/miniflare.mjs";
@@ -15,6 +21,8 @@ import { Conn, runLoad } from "./lib/ws-load.mjs";
 
 const [mode = "buffered", batchArg = "100", secondsArg = "3"] = process.argv.slice(2);
 const batch = Number(batchArg);
+const replayFrames = Number(process.env.PROFILE_REPLAY ?? 0);
+const bare = Boolean(process.env.PROFILE_BARE);
 const INSPECTOR_PORT = 9339;
 
 /** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
@@ -51,8 +59,47 @@ function selfTime(profile) {
   return [...counts].map(([fn, n]) => ({ fn, share: n / profile.samples.length })).sort((a, b) => b.share - a.share);
 }
 
+/**
+ * Samples per ingest stage of the replica (by the functions on each sample's stack), as % of the
+ * samples in parseFrame (JSON.parse of the frame: what the bare DO does too).
+ */
+function stages(profile) {
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const counts = {};
+  for (const id of profile.samples) {
+    const stack = new Set();
+    for (let x = id; x !== undefined; x = parent.get(x)) stack.add(nodes.get(x).callFrame.functionName);
+    const stage = stack.has("parseFrame")
+      ? "parse"
+      : stack.has("validateBatch")
+        ? "validate"
+        : stack.has("pushBatch") || stack.has("append")
+          ? "columns"
+          : stack.has("addEach") || stack.has("afterAppend")
+            ? "views"
+            : stack.has("webSocketMessage")
+              ? "socket, ack, rest of take"
+              : nodes.get(id).callFrame.functionName === "(garbage collector)"
+                ? "gc"
+                : "outside messages (flushes, timers, idle)";
+    counts[stage] = (counts[stage] ?? 0) + 1;
+  }
+  return Object.entries(counts)
+    .map(([stage, n]) => ({ stage, ofParse: n / (counts.parse ?? Number.NaN) }))
+    .sort((a, b) => b.ofParse - a.ofParse);
+}
+
 const vars = { ...INGEST_VARS, ...(process.env.BENCH_VARS ? JSON.parse(process.env.BENCH_VARS) : {}) };
-const options = workerOptions(buildWorker(INGEST_CONFIG), { vars });
+const options = bare
+  ? {
+      ...workerOptions(fileURLToPath(new URL("./workers/bare", import.meta.url))),
+      durableObjects: { BARE: { className: "BareIngest", useSQLite: true } },
+      r2Buckets: [],
+      bindings: {},
+    }
+  : workerOptions(buildWorker(INGEST_CONFIG), { vars });
 const mf = new Miniflare(convertV4MiniflareOptions({ ...options, inspectorPort: INSPECTOR_PORT }));
 const url = (await mf.ready).toString().replace(/\/$/, "");
 const shape = loadShape();
@@ -60,20 +107,33 @@ const conns = [];
 for (let i = 0; i < shape.sockets; i++) conns.push(await Conn.open(`${url.replace(/^http/, "ws")}/ws`));
 const load = (durationMs, tag) =>
   runLoad({ conns, window: shape.window, batch, build: frameBuilder(mode), warmupMs: 0, durationMs, tag });
+/** Has the ingest worker replay `frames` canned frames in-process (see workers/ingest/worker.ts). */
+const replay = (frames) =>
+  new Promise((resolve) => {
+    conns[0].ws.once("message", resolve);
+    conns[0].ws.send(`__replay:${frames}:replica`);
+  });
 
-await load(shape.warmupMs, "warm");
+if (replayFrames) await replay(4000);
+else await load(shape.warmupMs, "warm");
 const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json`)).json();
 const target = targets.find((t) => t.title?.includes("core:user:"));
 if (!target) throw new Error(`no user worker among inspector targets: ${targets.map((t) => t.title).join(", ")}`);
 const cdp = await devtools(target.webSocketDebuggerUrl);
 await cdp.call("Profiler.enable");
-await cdp.call("Profiler.setSamplingInterval", { interval: 200 });
+await cdp.call("Profiler.setSamplingInterval", { interval: replayFrames ? 100 : 200 });
 await cdp.call("Profiler.start");
-const r = await load(Number(secondsArg) * 1000, "prof");
+const started = performance.now();
+const r = replayFrames ? null : await load(Number(secondsArg) * 1000, "prof");
+if (replayFrames) await replay(replayFrames);
 const { profile } = await cdp.call("Profiler.stop");
 if (process.env.PROFILE_OUT) (await import("node:fs")).writeFileSync(process.env.PROFILE_OUT, JSON.stringify(profile));
 
-console.log(`\n${mode}, batch ${batch}: ${fmt.int(r.events / r.seconds)} events/s while profiled\n`);
+console.log(
+  r
+    ? `\n${bare ? "bare DO" : "replica"}, ${mode}, batch ${batch}: ${fmt.int(r.events / r.seconds)} events/s while profiled\n`
+    : `\nreplica, ${replayFrames} replayed 100-event frames in ${fmt.int(performance.now() - started)} ms while profiled\n`,
+);
 console.log(
   table(
     [
@@ -83,6 +143,18 @@ console.log(
     selfTime(profile).slice(0, 20),
   ),
 );
+if (!bare) {
+  console.log("\nIngest stages, as time relative to JSON.parse of the frames (parse = 100%):\n");
+  console.log(
+    table(
+      [
+        { title: "of parse", value: (row) => fmt.pct(row.ofParse) },
+        { title: "stage", value: (row) => row.stage, left: true },
+      ],
+      stages(profile),
+    ),
+  );
+}
 cdp.close();
 for (const c of conns) c.close();
 await mf.dispose();
