@@ -45,8 +45,7 @@ for (let i = 0; i < Number(roundsArg); i++) {
   );
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)].toFixed(3);
-console.log(
-  `median ratio ${median(ratios)} (per cpu-s ${median(cpuRatios)})` + (base ? `, base ${median(baseRatios)}` : ""),
-);
+const baseMedian = base ? `, base ${median(baseRatios)}` : "";
+console.log(`median ratio ${median(ratios)} (per cpu-s ${median(cpuRatios)})${baseMedian}`);
 for (const t of targets) for (const c of t.conns) c.close();
 await Promise.all(targets.map((t) => t.mf.dispose()));
