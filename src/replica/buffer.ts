@@ -29,7 +29,7 @@ export class EventBuffer {
    * are then allocated at full size at once. Grown by doubling, each block allocated twice its
    * size, copying as it went (a few % of ingest CPU).
    */
-  private fullBlock: number[] | null = null;
+  private fullBlockBytesPerRow: number[] | null = null;
 
   constructor(private readonly owner: () => BufferOwner) {}
 
@@ -59,7 +59,7 @@ export class EventBuffer {
     this.byteCount += block.bytes - before;
     if (block.length >= BLOCK_ROWS) {
       this.open = null;
-      this.fullBlock = block.bytesPerRow();
+      this.fullBlockBytesPerRow = block.bytesPerRow();
     }
     return { columns: block, start, end: block.length };
   }
@@ -146,8 +146,8 @@ export class EventBuffer {
   private openBlock(): EventColumns {
     if (!this.open) {
       const owner = this.owner();
-      this.open = this.fullBlock
-        ? new EventColumns(owner.tenant, owner.name, BLOCK_ROWS + BLOCK_SLACK, this.fullBlock)
+      this.open = this.fullBlockBytesPerRow
+        ? new EventColumns(owner.tenant, owner.name, BLOCK_ROWS + BLOCK_SLACK, this.fullBlockBytesPerRow)
         : new EventColumns(owner.tenant, owner.name);
       this.blocks.push(this.open);
     }

@@ -110,12 +110,10 @@ export class LiveViews {
     indexes: readonly number[],
     receivedAt: number,
   ): void {
-    const v = this.scratch;
-    v.receivedAt = receivedAt;
     const start = bucketStart(receivedAt);
     try {
       if (this.fused) this.fused.add(events, raw, indexes, receivedAt, start);
-      else this.addRefilled(v, start, events, raw, indexes);
+      else this.addRefilled(events, raw, indexes, receivedAt, start);
     } catch (err) {
       this.failed(err);
     }
@@ -123,15 +121,15 @@ export class LiveViews {
   }
 
   private addRefilled(
-    v: ViewEvent,
-    start: number,
     events: readonly NormalizedEvent[],
     raw: readonly unknown[],
     indexes: readonly number[],
+    receivedAt: number,
+    start: number,
   ): void {
     for (let k = 0; k < events.length; k++) {
       const data = (raw[indexes[k] as number] as { data?: unknown }).data;
-      this.store.add(refillViewEvent(v, events[k] as NormalizedEvent, data, v.receivedAt), start);
+      this.store.add(refillViewEvent(this.scratch, events[k] as NormalizedEvent, data, receivedAt), start);
     }
   }
 

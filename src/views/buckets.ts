@@ -100,8 +100,7 @@ export class ViewStore {
       const view = state.view;
       const key = view.key(event);
       if (key === null) continue;
-      let bucket = state.last;
-      if (bucket === null || bucket.start !== start) state.last = bucket = this.bucket(state, start);
+      const bucket = this.current(state, start);
       const partial = bucket.partials.get(key);
       const next = view.add(partial === undefined ? view.init() : partial, event);
       if (next !== partial) bucket.partials.set(key, next);
@@ -126,8 +125,7 @@ export class ViewStore {
    */
   partialAt(slot: number, start: number, key: string): unknown {
     const state = this.list[slot] as ViewState;
-    let bucket = state.last;
-    if (bucket === null || bucket.start !== start) state.last = bucket = this.bucket(state, start);
+    const bucket = this.current(state, start);
     let partial = bucket.partials.get(key);
     if (partial === undefined) {
       partial = state.view.init();
@@ -228,6 +226,12 @@ export class ViewStore {
     }
     if (existing?.partials.size) this.markDirty(row.view, bucket);
     return true;
+  }
+
+  /** The bucket at `start`, remembered as the view's last one (nearly every event lands in it). */
+  private current(state: ViewState, start: number): Bucket {
+    if (state.last === null || state.last.start !== start) state.last = this.bucket(state, start);
+    return state.last;
   }
 
   private bucket(state: ViewState, start: number): Bucket {
