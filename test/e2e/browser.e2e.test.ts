@@ -246,7 +246,17 @@ describe.skipIf(!available && !REQUIRED)("duck.js in Chromium", () => {
   it("sends a pageleave for each time the tab is hidden, also after the visitor comes back", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
+    // The socket sends the pageview as soon as it opens. Hidden while that frame is unacked, the
+    // page would also beacon it (at least once), so the tab switches wait for its ack.
+    const pageviewAcked = new Promise<void>((resolve) => {
+      page.on("websocket", (ws) =>
+        ws.on("framereceived", (f) => {
+          if (String(f.payload).includes('"type":"ack"')) resolve();
+        }),
+      );
+    });
     await page.goto(`${siteUrl}/home?t=return&flush=60000`);
+    await pageviewAcked;
     // As switching to another tab and back, twice: the browser's own visibility events.
     await page.evaluate(() => {
       const doc = (globalThis as unknown as { document: EventTarget }).document;
