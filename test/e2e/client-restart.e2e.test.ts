@@ -1,46 +1,27 @@
 // ducktail/client across a real server restart: DuckTail in its own process (node + workerd) behind
 // a TCP proxy, SIGKILLed mid-stream and started again on the same state. Every confirmed ack the
 // client resolved must be in the lake; the events in flight at the kill are sent again.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { Miniflare } from "miniflare";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { DuckTailClient, type TrackResult } from "../../sdk/index";
 import { lakeRows } from "../helpers/lake";
-// @ts-expect-error plain .mjs helper without types
-import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
-import { liveGroupMembers, type ServerProcess, spawnServer } from "../helpers/server-process";
+import { usePersistedServers } from "../helpers/server-process";
 import { TcpProxy } from "../helpers/tcp-proxy";
 
 // Nothing flushes by itself: what survives the kill survives in SQLite, as confirmed promises.
 const VARS = { FLUSH_INTERVAL_MS: "3600000", HIGH_FLUSH_INTERVAL_MS: "3600000", FLUSH_THRESHOLD_ROWS: "1000000" };
 
 describe("ducktail/client across a server restart", () => {
-  let bundle: string;
-  let persist: string;
+  const state = usePersistedServers("ducktail-client-restart-", VARS);
   let proxy: TcpProxy;
   let client: DuckTailClient;
-  const servers: ServerProcess[] = [];
-  let reader: Miniflare | undefined;
-
-  beforeAll(() => {
-    bundle = buildWorker();
-    persist = mkdtempSync(join(tmpdir(), "ducktail-client-restart-"));
-  });
 
   afterAll(async () => {
     await client?.close(0);
     await proxy?.down();
-    await Promise.all(servers.map((s) => s.kill()));
-    for (const s of servers) expect(liveGroupMembers(s.pgid)).toEqual([]);
-    await reader?.dispose();
-    for (const dir of [bundle, persist]) if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("reconnects after a SIGKILL and restart, and loses no event it acked", async () => {
-    const first = await spawnServer(bundle, persist, VARS);
-    servers.push(first);
+    const first = await state.start();
     proxy = await TcpProxy.create(Number(new URL(first.url).port));
     await proxy.up();
     client = new DuckTailClient({
@@ -58,8 +39,7 @@ describe("ducktail/client across a server restart", () => {
     for (let i = 0; i < 300; i++) track(`during-${i}`);
     await first.kill();
 
-    const second = await spawnServer(bundle, persist, VARS);
-    servers.push(second);
+    const second = await state.start();
     proxy.target = Number(new URL(second.url).port);
     for (let i = 0; i < 100; i++) track(`after-${i}`);
 
@@ -68,7 +48,7 @@ describe("ducktail/client across a server restart", () => {
     expect(client.reconnects).toBeGreaterThanOrEqual(1);
 
     await second.kill();
-    ({ mf: reader } = { mf: (await startWorker(bundle, { persistDir: persist, vars: VARS })).mf as Miniflare });
+    const reader = await state.reader();
     const url = (await reader.ready).toString().replace(/\/$/, "");
     expect((await fetch(`${url}/flush`, { method: "POST" })).status).toBe(200);
     const ids = (await lakeRows(reader)).rows.map((r) => r.id);

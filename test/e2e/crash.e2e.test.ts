@@ -1,14 +1,8 @@
 // Crash test: DuckTail in its own process group (node + workerd), SIGKILLed with an unflushed
 // buffer, restarted on the same persisted state. Every `confirmed` ack must survive, exactly once.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { Miniflare } from "miniflare";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { duplicates, lakeRows } from "../helpers/lake";
-// @ts-expect-error plain .mjs helper without types
-import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
-import { liveGroupMembers, type ServerProcess, spawnServer } from "../helpers/server-process";
+import { liveGroupMembers, usePersistedServers } from "../helpers/server-process";
 import { type Frame, WsClient } from "../helpers/ws-client";
 
 // Nothing flushes on its own: no age flush within the test, thresholds out of reach, no `critical` events.
@@ -48,28 +42,15 @@ async function stats(url: string): Promise<Record<string, number>> {
 }
 
 describe("crash: SIGKILL with an unflushed buffer, restart on the same state", () => {
-  let bundle: string;
-  let persist: string;
-  const servers: ServerProcess[] = [];
+  const state = usePersistedServers("ducktail-crash-", VARS);
   const sockets: WsClient[] = [];
-  let reader: Miniflare | undefined;
 
-  beforeAll(() => {
-    bundle = buildWorker();
-    persist = mkdtempSync(join(tmpdir(), "ducktail-crash-"));
-  });
-
-  afterAll(async () => {
+  afterAll(() => {
     for (const s of sockets) s.ws.terminate();
-    await Promise.all(servers.map((s) => s.kill()));
-    for (const s of servers) expect(liveGroupMembers(s.pgid)).toEqual([]);
-    await reader?.dispose();
-    for (const dir of [bundle, persist]) if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("keeps every confirmed-acked event exactly once", async () => {
-    const first = await spawnServer(bundle, persist, VARS);
-    servers.push(first);
+    const first = await state.start();
     expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
     const all = new Map<string, Sent>(); // everything sent, whatever became of it
@@ -115,8 +96,7 @@ describe("crash: SIGKILL with an unflushed buffer, restart on the same state", (
     const ackedBeforeCrash = new Set(acked);
 
     // Restart on the same state; the new port comes from the READY line.
-    const second = await spawnServer(bundle, persist, VARS);
-    servers.push(second);
+    const second = await state.start();
     expect(second.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const after = await stats(second.url);
     expect(after.committedRows).toBeGreaterThanOrEqual(ackedBeforeCrash.size);
@@ -138,8 +118,7 @@ describe("crash: SIGKILL with an unflushed buffer, restart on the same state", (
     await second.kill();
 
     // Read R2 from the persisted state with an in-process Miniflare on the same directory.
-    ({ mf: reader } = await startWorker(bundle, { persistDir: persist, vars: VARS }));
-    const { rows, keys } = await lakeRows(reader!);
+    const { rows, keys } = await lakeRows(await state.reader());
     expect(keys.sort()).toEqual([...flushed.files].sort());
 
     expect(duplicates(rows.map((r) => r.id))).toEqual([]);

@@ -1,7 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Miniflare } from "miniflare";
+import { afterAll, beforeAll, expect } from "vitest";
+// @ts-expect-error plain .mjs helper without types
+import { buildWorker, startWorker } from "./miniflare.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -102,4 +107,46 @@ export function spawnServer(
       }
     });
   });
+}
+
+/** What {@link usePersistedServers} gives a suite. */
+export interface PersistedServers {
+  /** Spawns a server on the suite's state (each is killed after the suite, if still up). */
+  start(): Promise<ServerProcess>;
+  /** An in-process Miniflare on the same state (start it once the servers are gone), disposed after the suite. */
+  reader(): Promise<Miniflare>;
+}
+
+/**
+ * One persisted DuckTail state for a suite that kills servers and starts them again on it. Call it
+ * first in the `describe`: its `afterAll` then runs last, after the suite's own (clients closed
+ * before their servers go), kills every server still up, checks none left a process behind, and
+ * removes the bundle and the state.
+ */
+export function usePersistedServers(prefix: string, vars: Record<string, string>): PersistedServers {
+  let bundle = "";
+  let persist = "";
+  const servers: ServerProcess[] = [];
+  let reader: Miniflare | undefined;
+  beforeAll(() => {
+    bundle = buildWorker();
+    persist = mkdtempSync(join(tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.kill()));
+    for (const s of servers) expect(liveGroupMembers(s.pgid)).toEqual([]);
+    await reader?.dispose();
+    for (const dir of [bundle, persist]) if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    async start() {
+      const server = await spawnServer(bundle, persist, vars);
+      servers.push(server);
+      return server;
+    },
+    async reader() {
+      reader = ((await startWorker(bundle, { persistDir: persist, vars })) as { mf: Miniflare }).mf;
+      return reader;
+    },
+  };
 }
