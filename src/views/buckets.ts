@@ -119,20 +119,19 @@ export class ViewStore {
   }
 
   /**
-   * The partial of `key` in the bucket at `start` of the view in `slot`, created if missing, its
-   * bucket marked dirty: for callers that add to a view's partial themselves (src/views/fused.ts)
-   * rather than through its `add`, which must then return the partial it was given.
+   * The partials of the bucket at `start` of the view in `slot` (the bucket created if missing),
+   * for callers that add to a view's partials themselves (src/views/fused.ts) rather than through
+   * its `add`: they create a missing partial with the view's `init` and {@link touch} the bucket
+   * once they changed a partial, so that it is saved.
    */
-  partialAt(slot: number, start: number, key: string): unknown {
+  partialsAt(slot: number, start: number): Map<string, unknown> {
+    return this.current(this.list[slot] as ViewState, start).partials;
+  }
+
+  /** Marks the bucket at `start` of the view in `slot` changed (see {@link partialsAt}). */
+  touch(slot: number, start: number): void {
     const state = this.list[slot] as ViewState;
-    const bucket = this.current(state, start);
-    let partial = bucket.partials.get(key);
-    if (partial === undefined) {
-      partial = state.view.init();
-      bucket.partials.set(key, partial);
-    }
-    this.markDirty(state.view.name, bucket);
-    return partial;
+    this.markDirty(state.view.name, this.current(state, start));
   }
 
   /**

@@ -1,20 +1,19 @@
 import type { NormalizedEvent } from "../protocol/events";
 import type { ViewStore } from "./buckets";
-import type { LogHistogram } from "./histogram";
 import {
   BUILTIN_VIEWS,
   blankViewEvent,
+  cleanPath,
   countPageview,
-  type ErrorsPartial,
   errorFingerprint,
   errors,
   latency,
   latencyOf,
   latencyRoute,
-  type PageviewsPartial,
   pageviewPath,
   pageviews,
   refillViewEvent,
+  type ViewDefinition,
   type ViewEvent,
 } from "./views";
 
@@ -56,24 +55,55 @@ export class FusedBuiltinViews {
     start: number,
   ): void {
     const store = this.store;
-    for (let k = 0; k < events.length; k++) {
-      const e = events[k] as NormalizedEvent;
-      const given = (raw[indexes[k] as number] as { data?: unknown }).data;
-      const data = (typeof given === "object" && given !== null ? given : {}) as Record<string, unknown>;
-      const type = e.type;
-      if (this.pageviews >= 0 && (type === "pageview" || type === "page")) {
-        const partial = store.partialAt(this.pageviews, start, pageviewPath(data)) as PageviewsPartial;
-        countPageview(partial, e.userId, e.anonymousId);
+    // Each view's partials of this minute, looked up once per batch rather than once per event.
+    const pageviewsAt = this.pageviews >= 0 ? store.partialsAt(this.pageviews, start) : null;
+    const errorsAt = this.errors >= 0 ? store.partialsAt(this.errors, start) : null;
+    const latencyAt = this.latency >= 0 ? store.partialsAt(this.latency, start) : null;
+    let pageviewsTouched = false;
+    let errorsTouched = false;
+    let latencyTouched = false;
+    try {
+      for (let k = 0; k < events.length; k++) {
+        const e = events[k] as NormalizedEvent;
+        const given = (raw[indexes[k] as number] as { data?: unknown }).data;
+        const data = (typeof given === "object" && given !== null ? given : {}) as Record<string, unknown>;
+        const type = e.type;
+        // `data.path` without its query, computed once for the page view and the latency key.
+        let path: string | null | undefined;
+        if (pageviewsAt !== null && (type === "pageview" || type === "page")) {
+          path = cleanPath(data);
+          countPageview(partialOf(pageviewsAt, pageviewPath(data, path), pageviews), e.userId, e.anonymousId);
+          pageviewsTouched = true;
+        }
+        if (errorsAt !== null && type === "error") {
+          errors.add(
+            partialOf(errorsAt, errorFingerprint(data), errors),
+            refillViewEvent(this.scratch, e, data, receivedAt),
+          );
+          errorsTouched = true;
+        }
+        if (latencyAt !== null) {
+          const ms = latencyOf(data);
+          if (ms !== null) {
+            partialOf(latencyAt, latencyRoute(data, e.source, type, path), latency).add(ms);
+            latencyTouched = true;
+          }
+        }
       }
-      if (this.errors >= 0 && type === "error") {
-        const partial = store.partialAt(this.errors, start, errorFingerprint(data)) as ErrorsPartial;
-        errors.add(partial, refillViewEvent(this.scratch, e, data, receivedAt));
-      }
-      if (this.latency >= 0) {
-        const ms = latencyOf(data);
-        if (ms !== null)
-          (store.partialAt(this.latency, start, latencyRoute(data, e.source, type)) as LogHistogram).add(ms);
-      }
+    } finally {
+      if (pageviewsTouched) store.touch(this.pageviews, start);
+      if (errorsTouched) store.touch(this.errors, start);
+      if (latencyTouched) store.touch(this.latency, start);
     }
   }
+}
+
+/** The partial of `key` among `partials`, created with `view`'s `init` if missing. */
+function partialOf<P>(partials: Map<string, unknown>, key: string, view: ViewDefinition<P, unknown>): P {
+  let partial = partials.get(key) as P | undefined;
+  if (partial === undefined) {
+    partial = view.init();
+    partials.set(key, partial);
+  }
+  return partial;
 }

@@ -54,6 +54,8 @@ export class LogHistogram {
   readonly maxBuckets: number;
   private readonly inverseLogGamma: number;
   private readonly logGamma: number;
+  /** Bucket index of each integer 1 ≤ v < SMALL_INTEGERS (see {@link indexTable}). */
+  private readonly smallIndex: Int32Array;
   /** counts[i] is bucket offset + i. */
   private counts = NO_COUNTS;
   private offset = 0;
@@ -79,6 +81,7 @@ export class LogHistogram {
     this.maxBuckets = maxBuckets;
     this.logGamma = Math.log((1 + alpha) / (1 - alpha));
     this.inverseLogGamma = 1 / this.logGamma;
+    this.smallIndex = indexTable(this.inverseLogGamma);
   }
 
   /** Records one value (ms). Values ≤ 0 record as 0; NaN and ±Infinity are ignored. */
@@ -94,7 +97,11 @@ export class LogHistogram {
       return;
     }
     // An int32 (|0), and so is the floor: an index V8 holds as a double is boxed on every use.
-    let index = Math.ceil(Math.log(v) * this.inverseLogGamma) | 0;
+    // Most latencies are whole milliseconds: their index is a table lookup, not a Math.log.
+    let index =
+      v < SMALL_INTEGERS && (v | 0) === v
+        ? (this.smallIndex[v] as number)
+        : Math.ceil(Math.log(v) * this.inverseLogGamma) | 0;
     if (index < this.floor) index = this.floor;
     const slot = index - this.offset;
     const counts = this.counts;
@@ -276,4 +283,22 @@ export class LogHistogram {
     }
     return true;
   }
+}
+
+/** Integers below this have their bucket index in a table. */
+const SMALL_INTEGERS = 4096;
+const indexTables = new Map<number, Int32Array>();
+
+/**
+ * Bucket indexes of the integers 0..SMALL_INTEGERS-1 for one γ, computed once per isolate with
+ * the very expression `add` uses for other values, so a value lands in the same bucket either way.
+ */
+function indexTable(inverseLogGamma: number): Int32Array {
+  let table = indexTables.get(inverseLogGamma);
+  if (!table) {
+    table = new Int32Array(SMALL_INTEGERS);
+    for (let v = 1; v < SMALL_INTEGERS; v++) table[v] = Math.ceil(Math.log(v) * inverseLogGamma) | 0;
+    indexTables.set(inverseLogGamma, table);
+  }
+  return table;
 }

@@ -112,12 +112,21 @@ export const pageviews: ViewDefinition<PageviewsPartial, PageviewsRow> = {
   },
 };
 
-/** The key of a page view: `data.path`, else `data.url`'s path, without query or fragment; else "/". */
-export function pageviewPath(data: Record<string, unknown>): string {
-  const { path, url } = data;
-  if (typeof path === "string") return withoutQuery(path);
+/**
+ * The key of a page view: `data.path`, else `data.url`'s path, without query or fragment; else "/".
+ * `path` is {@link cleanPath}'s answer when the caller already has it.
+ */
+export function pageviewPath(data: Record<string, unknown>, path = cleanPath(data)): string {
+  if (path !== null) return path;
+  const { url } = data;
   if (typeof url === "string") return pathnameOf(url);
   return "/";
+}
+
+/** `data.path` without query or fragment, or null when it is not a string: the first choice of both page view and latency keys. */
+export function cleanPath(data: Record<string, unknown>): string | null {
+  const { path } = data;
+  return typeof path === "string" ? withoutQuery(path) : null;
 }
 
 /** Counts one view by `userId ?? anonymousId` (neither: a view, no visitor). */
@@ -328,11 +337,20 @@ export const latency: ViewDefinition<LogHistogram, LatencyRow> = {
   fromJSON: (json) => LogHistogram.fromJSON(json),
 };
 
-/** The key of a latency: `data.route`, else `data.path` without query, else source and type. */
-export function latencyRoute(data: Record<string, unknown>, source: string, type: string): string {
-  const { route, path } = data;
+/**
+ * The key of a latency: `data.route`, else `data.path` without query, else source and type.
+ * `path` is {@link cleanPath}'s answer when the caller already has it.
+ */
+export function latencyRoute(
+  data: Record<string, unknown>,
+  source: string,
+  type: string,
+  path?: string | null,
+): string {
+  const { route } = data;
   if (typeof route === "string") return route;
-  if (typeof path === "string") return withoutQuery(path);
+  const clean = path === undefined ? cleanPath(data) : path;
+  if (clean !== null) return clean;
   return `${source} ${type}`;
 }
 

@@ -51,11 +51,17 @@ function normalized(raw: RawEvent): NormalizedEvent {
   return { ...raw, importance: "normal", sessionId: null, data: JSON.stringify(raw.data ?? {}) };
 }
 
-/** Every view's partials and the dirty buckets, as JSON, the way they are persisted. */
+/**
+ * Every view's partials and the dirty buckets, as JSON, the way they are persisted. The dirty
+ * buckets in any order: the fused pass marks a bucket once per batch, the generic one at its first event.
+ */
 function state(store: ViewStore, views: readonly AnyView[]) {
   return {
     partials: views.map((v) => store.serializePartials(v.name, 0, Number.MAX_SAFE_INTEGER)),
-    dirty: store.dirty(),
+    dirty: store
+      .dirty()
+      .map((ref) => `${ref.view}@${ref.bucketStart}`)
+      .sort(),
   };
 }
 

@@ -460,6 +460,22 @@ describe("LogHistogram", () => {
     expect(merged.toJSON().bins).toHaveLength(16);
   });
 
+  it("puts every value in the bucket (γ^(i-1), γ^i] that holds it, whole milliseconds (a table) and others alike", () => {
+    for (const alpha of [0.01, 0.05]) {
+      const gamma = (1 + alpha) / (1 - alpha);
+      const values = [0.001, 0.5, 0.999, 1, 1.5, 4095.5, 1e6 + 0.25];
+      for (let v = 1; v <= 5000; v++) values.push(v);
+      for (const v of values) {
+        const h = new LogHistogram({ relativeAccuracy: alpha });
+        h.add(v);
+        const [index] = h.toJSON().bins as [number, number];
+        // Float rounding of log() may put a value a hair past a bound into either neighbour.
+        expect(gamma ** (index - 1)).toBeLessThan(v * (1 + 1e-12));
+        expect(gamma ** index).toBeGreaterThan(v * (1 - 1e-12));
+      }
+    }
+  });
+
   it("refuses to merge histograms with different accuracy", () => {
     expect(() => new LogHistogram().merge(new LogHistogram({ relativeAccuracy: 0.02 }))).toThrow(RangeError);
   });
