@@ -262,13 +262,15 @@ export class Flusher {
   /** Completes the open flushes, oldest first, that every sink has; returns their rows. */
   private complete(result: FlushResult, filesBy: Map<number, string[]>): number {
     let rows = 0;
+    // Every sink that read these rows is done with them: their memory may take new events.
+    const reuse = this.sinks().every((sink) => sink.releasesBatch === true);
     for (const f of this.store.openFlushes()) {
       const deliveries = [...this.deliveriesOf(f).values()];
       if (deliveries.some((d) => d.state === "pending")) break;
-      const batchRows = this.buffer.range(f.afterSeq, f.maxEventSeq).length;
+      const batchRows = this.buffer.count(f.afterSeq, f.maxEventSeq);
       this.store.completeFlush(f);
       this.store.setMeta("flushed_through", String(f.maxEventSeq));
-      this.buffer.removeThrough(f.maxEventSeq);
+      this.buffer.removeThrough(f.maxEventSeq, reuse);
       rows += batchRows;
       this.flushedRows += batchRows;
       this.lastFlushAt = Date.now();

@@ -131,6 +131,17 @@ class Utf8Builder {
     this.end(this.size, true);
   }
 
+  /** Empties the column, keeping its buffers for the rows to come. */
+  clear(): void {
+    this.size = 0;
+    this.nulls = 0;
+    this.rows = 0;
+    this.nonAscii = false;
+    this.text = "";
+    this.textSize = -1;
+    this.validity?.fill(0);
+  }
+
   /** The value of row `i` as a string (null when null). */
   get(i: number, decoder: TextDecoder): string | null {
     if (this.isNull(i)) return null;
@@ -363,6 +374,24 @@ export class EventColumns {
 
   get length(): number {
     return this.rows;
+  }
+
+  /** Rows this block holds before it has to grow. */
+  get capacity(): number {
+    return this.ts.length;
+  }
+
+  /**
+   * Empties the block for reuse, keeping its buffers (see `EventBuffer`): only once nothing reads
+   * its rows any more, since every batch and Arrow table over them sees the new rows instead.
+   */
+  clear(): void {
+    for (const c of this.stringColumns()) c.clear();
+    this.rows = 0;
+    this.byteCount = 0;
+    this.lowUncommitted = 0;
+    this.firstUrgent = Number.POSITIVE_INFINITY;
+    this.firstNormal = Number.POSITIVE_INFINITY;
   }
 
   /** UTF-8 bytes of the strings plus a fixed overhead per row: what buffer limits count. */

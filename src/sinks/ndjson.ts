@@ -2,7 +2,7 @@ import type { Data, Int64, Utf8 } from "apache-arrow";
 import type { StoredEvent } from "../protocol/events";
 import type { EventBatch } from "./batch";
 import { objectKey } from "./r2-parquet";
-import type { FlushContext, Sink } from "./sink";
+import { type FlushContext, type Sink, settleAll } from "./sink";
 
 /** An event as one JSON text: `data` as the object it is, times as epoch ms. */
 export function eventJson(e: StoredEvent): string {
@@ -140,6 +140,7 @@ export async function gzip(text: string | Uint8Array): Promise<Uint8Array> {
 /** Gzipped NDJSON objects in R2, one per UTC hour of the batch, at `<prefix>/tenant=…/hour=…/<replica>-<seq>.ndjson.gz`. */
 export class R2NdjsonSink implements Sink {
   readonly name: string;
+  readonly releasesBatch = true;
   constructor(
     private readonly bucket: R2Bucket,
     private readonly prefix = "ndjson",
@@ -149,7 +150,7 @@ export class R2NdjsonSink implements Sink {
   }
 
   async write(batch: EventBatch, ctx: FlushContext): Promise<string[]> {
-    return Promise.all(
+    return settleAll(
       batch.byHour().map(async ([hour, rows]) => {
         const key = objectKey(this.prefix, ctx.tenant, hour, ctx.replica, ctx.seq).replace(/\.parquet$/, ".ndjson.gz");
         await this.bucket.put(key, await gzip(ndjsonBytes(rows)), {

@@ -1,6 +1,6 @@
 import type { EventBatch } from "./batch";
 import { encodeParquet } from "./parquet";
-import type { FlushContext, Sink } from "./sink";
+import { type FlushContext, type Sink, settleAll } from "./sink";
 
 /** `events/tenant=<t>/dt=<YYYY-MM-DD>/hour=<HH>/<replica>-<seq>.parquet`, by UTC hour of receipt. */
 export function objectKey(prefix: string, tenant: string, hourStart: number, replica: string, seq: number): string {
@@ -12,13 +12,14 @@ export function objectKey(prefix: string, tenant: string, hourStart: number, rep
 export class R2ParquetSink implements Sink {
   readonly name = "r2-parquet";
   readonly durable = true;
+  readonly releasesBatch = true;
   constructor(
     private readonly bucket: R2Bucket,
     private readonly prefix = "events",
   ) {}
 
   async write(batch: EventBatch, ctx: FlushContext): Promise<string[]> {
-    return Promise.all(
+    return settleAll(
       batch.byHour().map(async ([hour, rows]) => {
         const key = objectKey(this.prefix, ctx.tenant, hour, ctx.replica, ctx.seq);
         // After a crash the memory-held part of a batch is gone; an object an earlier try

@@ -23,6 +23,7 @@ export interface WebhookOptions {
  */
 export class WebhookSink implements Sink {
   readonly name: string;
+  readonly releasesBatch = true;
 
   constructor(private readonly options: WebhookOptions) {
     this.name = options.name ?? "webhook";

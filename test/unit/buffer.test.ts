@@ -66,6 +66,33 @@ describe("EventBuffer", () => {
     expect(buffer.bytes).toBe(EventColumns.from(rows).bytes);
   });
 
+  it("refills flushed full-size blocks only when told nothing reads them, and reads every refilled row right", () => {
+    for (const reuse of [true, false]) {
+      const buffer = new EventBuffer(owner);
+      // Full blocks of rows with a user and non-ASCII data...
+      const first = sampleEvents(20_000).map((e) => ({ ...e, userId: `u${e.seq}`, data: `{"n":"日本 ${e.seq}"}` }));
+      for (let i = 0; i < first.length; i += 1000) buffer.append(first.slice(i, i + 1000), 1000, i, false);
+      const flushed = buffer.range(-1, 19_999);
+      const flushedBlocks = new Set(flushed.parts.map((p) => p.columns));
+      buffer.removeThrough(19_999, reuse);
+      // ...then rows without a user and with ASCII data go where they were.
+      const second = sampleEvents(20_000, 20_000).map((e) => ({ ...e, userId: null, data: `{"m":${e.seq}}` }));
+      for (let i = 0; i < second.length; i += 1000) buffer.append(second.slice(i, i + 1000), 2000, 20_000 + i, false);
+      const batch = buffer.through(ALL);
+      const refilled = batch.parts.filter((p) => flushedBlocks.has(p.columns)).length;
+      expect(refilled).toBe(reuse ? 2 : 0);
+      expect(batch.events().map((e) => [e.id, e.seq, e.userId, e.data, e.receivedAt])).toEqual(
+        second.map((e) => [e.id, e.seq, null, e.data, 2000]),
+      );
+      const table = batch.table();
+      expect(table.getChild("user_id")?.nullCount).toBe(20_000);
+      expect(table.getChild("data")?.get(19_999)).toBe('{"m":39999}');
+      expect(buffer.bytes).toBe(EventColumns.from(batch.events()).bytes);
+      expect(buffer.rows).toBe(20_000);
+      if (!reuse) expect(flushed.events().map((e) => e.userId)).toEqual(first.map((e) => e.userId));
+    }
+  });
+
   it("stamps rows with the owner, the receipt time and consecutive seqs", () => {
     const buffer = new EventBuffer(owner);
     const input = sampleEvents(3).map((e) => ({ ...e, tenant: "other", replica: "x", seq: 99 }));

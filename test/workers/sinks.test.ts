@@ -5,6 +5,7 @@ import { R2NdjsonSink } from "../../src/sinks/ndjson";
 import { R2ParquetSink } from "../../src/sinks/r2-parquet";
 import { type FlushContext, idempotencyKey, type Sink } from "../../src/sinks/sink";
 import { WebhookSink } from "../../src/sinks/webhook";
+import { sampleEvents } from "../helpers/events";
 import { allRows, bucket, ev, replicaStub, tenant } from "./harness";
 
 /** A sink that records what it got, failing its first `failures` tries (Infinity: always). */
@@ -20,6 +21,19 @@ class RecordingSink implements Sink {
     if (this.tries <= this.failures) throw new Error(`${this.name} down (try ${this.tries})`);
     this.got.push({ ids: batch.events().map((e) => e.id), ctx });
     return [`${this.name}:${ctx.seq}`];
+  }
+}
+
+/** A sink that keeps every batch it is given, to read it later (and says so: no `releasesBatch`). */
+class KeepingSink implements Sink {
+  readonly kept: EventBatch[] = [];
+  constructor(
+    readonly name: string,
+    readonly releasesBatch?: boolean,
+  ) {}
+  async write(batch: EventBatch): Promise<string[]> {
+    this.kept.push(batch);
+    return [];
   }
 }
 
@@ -208,5 +222,36 @@ describe("sinks", () => {
     expect(reports[0]).toMatchObject({ rows: 2, sinks: { "r2-parquet": { state: "delivered" } } });
     expect(await replicaStats(t)).toMatchObject({ filtered: 1 });
     sub.close();
+  });
+
+  it("reuses flushed events' memory only when every sink releases its batch", async () => {
+    for (const releases of [false, true]) {
+      const t = tenant(`sink-reuse-${releases}`);
+      await t.post("/e", [ev("warm", { id: "warm" })]);
+      const sink = new KeepingSink("keeper", releases || undefined);
+      await useSinks(t.name, [sink]);
+      const sent: string[] = [];
+      await runInDurableObject(replicaStub(t.name), async (instance) => {
+        // Straight into the buffer: full-size blocks (8,192 rows) are past the test vars' buffer limit.
+        const replica = instance as unknown as {
+          append(events: unknown[], receivedAt: number, committed: boolean): number;
+          flush(): Promise<unknown>;
+        };
+        for (let round = 0; round < 2; round++) {
+          for (let i = 0; i < 20; i++) {
+            const events = sampleEvents(1000, (round * 20 + i) * 1000);
+            sent.push(...events.map((e) => e.id));
+            replica.append(events, Date.now(), false);
+          }
+          await replica.flush();
+        }
+      });
+      const [first, second] = sink.kept.slice(-2) as [EventBatch, EventBatch];
+      const shared = second.parts.filter((p) => first.parts.some((q) => q.columns === p.columns)).length;
+      expect(shared > 0).toBe(releases);
+      // A sink that keeps its batches reads them as they were, long after the flush.
+      if (!releases)
+        expect(sink.kept.flatMap((b) => b.events().map((e) => e.id)).filter((id) => id !== "warm")).toEqual(sent);
+    }
   });
 });

@@ -15,6 +15,7 @@ export { default } from "../../../src/worker";
 
 class DiscardSink implements Sink {
   readonly name = "discard";
+  readonly releasesBatch = true;
   async write(batch: EventBatch): Promise<string[]> {
     return [`discarded ${batch.length} rows`];
   }
