@@ -59,6 +59,30 @@ function selfTime(profile) {
   return [...counts].map(([fn, n]) => ({ fn, share: n / profile.samples.length })).sort((a, b) => b.share - a.share);
 }
 
+// The functions of each ingest stage. V8 inlines small functions into their callers (validateBatch
+// into take, say), so a stage is known by any of its functions on a sample's stack, not just its entry.
+const STAGES = [
+  ["parse", ["parseFrame"]],
+  ["validate", ["validateBatch", "normalize", "parseTimestamp", "eventBytes"]],
+  ["columns", ["pushBatch", "append", "appendRun", "appendText", "openBlock"]],
+  [
+    "views",
+    [
+      "addEach",
+      "afterAppend",
+      "countPageview",
+      "partialOf",
+      "cleanPath",
+      "latencyOf",
+      "latencyRoute",
+      "errorFingerprint",
+      "refillViewEvent",
+      "hash32i",
+      "raise",
+    ],
+  ],
+];
+
 /**
  * Samples per ingest stage of the replica (by the functions on each sample's stack), as % of the
  * samples in parseFrame (JSON.parse of the frame: what the bare DO does too).
@@ -71,19 +95,18 @@ function stages(profile) {
   for (const id of profile.samples) {
     const stack = new Set();
     for (let x = id; x !== undefined; x = parent.get(x)) stack.add(nodes.get(x).callFrame.functionName);
-    const stage = stack.has("parseFrame")
-      ? "parse"
-      : stack.has("validateBatch")
-        ? "validate"
-        : stack.has("pushBatch") || stack.has("append")
-          ? "columns"
-          : stack.has("addEach") || stack.has("afterAppend")
-            ? "views"
-            : stack.has("webSocketMessage")
-              ? "socket, ack, rest of take"
-              : nodes.get(id).callFrame.functionName === "(garbage collector)"
-                ? "gc"
-                : "outside messages (flushes, timers, idle)";
+    const own = nodes.get(id).callFrame.functionName;
+    const known = STAGES.find(([, names]) => names.some((n) => stack.has(n)))?.[0];
+    // `add` alone (the fused views' pass, inlined into take) is views; anything else under a message is the socket path.
+    const stage =
+      known ??
+      (own === "add" && stack.has("take")
+        ? "views"
+        : stack.has("webSocketMessage")
+          ? "socket, ack, rest of take"
+          : own === "(garbage collector)"
+            ? "gc"
+            : "outside messages (flushes, timers, idle)");
     counts[stage] = (counts[stage] ?? 0) + 1;
   }
   return Object.entries(counts)
