@@ -243,6 +243,13 @@ function constantUtf8(value: string, rows: number): Data<Utf8> {
 }
 
 let lengthsScratch = new Int32Array(1024);
+let bytesScratch = new Uint8Array(16384);
+
+/** A reused Uint8Array of at least `n` bytes, for use within one synchronous call. */
+function scratchBytes(n: number): Uint8Array {
+  if (bytesScratch.length < n) bytesScratch = new Uint8Array(Math.max(n, bytesScratch.length * 2));
+  return bytesScratch;
+}
 
 /** A reused Int32Array of at least `n` entries, for use within one synchronous call. */
 function scratchLengths(n: number): Int32Array {
@@ -445,7 +452,17 @@ export class EventColumns {
     }
     const texts = [id, source, type, userId, anonymousId, sessionId, data];
     const columns = this.stringColumns();
-    for (let c = 0; c < STRING_COLUMNS; c++) {
+    // The six short columns in one native encode (each call into the runtime costs about what
+    // encoding a few KB does): when it is all ASCII, each column's bytes are as long as its text.
+    const short = id + source + type + userId + anonymousId + sessionId;
+    const bytes = scratchBytes(short.length * 3);
+    let c = 0;
+    if (encoder.encodeInto(short, bytes).written === short.length) {
+      for (let from = 0; c < STRING_COLUMNS - 1; c++) {
+        from = (columns[c] as Utf8Builder).appendRun(bytes, from, lengths, c * n, n, (texts[c] as string).length);
+      }
+    }
+    for (; c < STRING_COLUMNS; c++) {
       const column = columns[c] as Utf8Builder;
       if (!column.appendText(texts[c] as string, lengths, c * n, n)) {
         // A surrogate pair formed across two values: encode each value on its own (never in practice).
