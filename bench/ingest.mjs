@@ -75,18 +75,6 @@ export async function flush(conn, tag) {
   return { ms: performance.now() - t, files: reply.files.length };
 }
 
-/**
- * One event and a flush, untimed, before a sustained run. Miniflare's local R2 answers the first
- * put after ~30 s without one only after ~2.5 s (seen here: 40 ms puts before and after); the
- * rounds are further apart than that, and a run that met the stall measured it instead of the
- * replica: its buffer filled in under a second and it rejected events (23k events/s, not 160k).
- */
-async function wakeSinks(conn, tag) {
-  const ack = await conn.call({ type: "events", id: `${tag}-wake`, events: [{ type: "bench-wake" }] });
-  if (ack.type !== "ack") throw new Error(`wake-up batch failed: ${ack.code} ${ack.message}`);
-  await flush(conn, `${tag}-wake`);
-}
-
 /** Keeps, per configuration, the run with the most events/s, and every run's events/s. */
 class BestOf {
   #runs = new Map();
@@ -160,7 +148,6 @@ export async function runIngest(bundleDir, realBundleDir, log = console.log) {
       }
       for (const mode of SUSTAINED_MODES) {
         const tag = `s${round}-${mode}`;
-        await wakeSinks(real.conns[0], tag);
         const run = await measure(real, TARGET_BATCH, mode, shape, tag);
         run.flushAfter = await flush(real.conns[0], tag);
         best.add(`sustained:${mode}`, run);
