@@ -17,8 +17,9 @@ export interface BufferOwner {
 
 /**
  * The replica's in-memory buffer: every unflushed event, committed or not, in seq order, held
- * as blocks of columns (see src/sinks/columns.ts). Blocks are never changed once a batch can see
- * them: appends go past every row a batch holds, and removals replace a block with a copy.
+ * as blocks of columns (see src/sinks/columns.ts). Blocks are never changed while a batch can see
+ * them: appends go past every row a batch holds, removals replace a block with a copy, and a
+ * flushed block is refilled only once the flusher vouches that no sink still reads it.
  */
 export class EventBuffer {
   private blocks: EventColumns[] = [];
@@ -123,7 +124,7 @@ export class EventBuffer {
       if (cut === 0) return;
       if (cut === block.length) {
         this.replace(0, null);
-        if (reuse && block.capacity >= BLOCK_ROWS && this.spare.length < MAX_SPARE_BLOCKS) this.spare.push(block);
+        if (reuse && this.spare.length < MAX_SPARE_BLOCKS && this.fitsReuse(block)) this.spare.push(block);
         continue;
       }
       this.replace(
@@ -163,6 +164,18 @@ export class EventBuffer {
       due = Math.min(due, block.firstUrgent + urgentAge, block.firstNormal + normalAge);
     }
     return Number.isFinite(due) ? due : null;
+  }
+
+  /**
+   * A flushed block worth refilling: full-size, and not grown far past it (a block that took the
+   * committed rows back after a restart, or a burst of large events): keeping such a block would
+   * hold a burst's peak memory for good.
+   */
+  private fitsReuse(block: EventColumns): boolean {
+    const perRow = this.fullBlockBytesPerRow;
+    if (!perRow || block.capacity < BLOCK_ROWS || block.capacity > 2 * BLOCK_ROWS) return false;
+    const expected = (BLOCK_ROWS + BLOCK_SLACK) * perRow.reduce((a, b) => a + b, 0);
+    return block.allocatedBytes <= 2 * expected;
   }
 
   private openBlock(): EventColumns {

@@ -1,6 +1,6 @@
 import type { EventBatch } from "../sinks/batch";
 import { deadLetter } from "../sinks/dead-letter";
-import type { FlushContext, Sink } from "../sinks/sink";
+import { type FlushContext, type Sink, settleAll } from "../sinks/sink";
 import type { EventBuffer } from "./buffer";
 import type { Delivery, FlushRecord, ReplicaIdentity, ReplicaStore } from "./store";
 
@@ -157,7 +157,8 @@ export class Flusher {
         filesBy.set(f.seq, files);
         const batch = this.buffer.range(f.afterSeq, f.maxEventSeq);
         const deliveries = this.deliveriesOf(f);
-        await Promise.all(
+        // Every sink's try settles before this run goes on: a flush may reuse the batch's memory.
+        await settleAll(
           sinks.map(async (sink) => {
             const d = deliveries.get(sink.name) as Delivery;
             if (d.state !== "pending" || stalled.has(sink.name)) return;

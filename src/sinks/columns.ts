@@ -388,6 +388,13 @@ export class EventColumns {
     return this.ts.length;
   }
 
+  /** Bytes allocated for the UTF-8 of the string columns (used or not). */
+  get allocatedBytes(): number {
+    let total = 0;
+    for (const c of this.stringColumns()) total += c.bytes.length;
+    return total;
+  }
+
   /**
    * Empties the block for reuse, keeping its buffers (see `EventBuffer`): only once nothing reads
    * its rows any more, since every batch and Arrow table over them sees the new rows instead.

@@ -55,13 +55,11 @@ export class FusedBuiltinViews {
     start: number,
   ): void {
     const store = this.store;
-    // Each view's partials of this minute, looked up once per batch rather than once per event.
-    const pageviewsAt = this.pageviews >= 0 ? store.partialsAt(this.pageviews, start) : null;
-    const errorsAt = this.errors >= 0 ? store.partialsAt(this.errors, start) : null;
-    const latencyAt = this.latency >= 0 ? store.partialsAt(this.latency, start) : null;
-    let pageviewsTouched = false;
-    let errorsTouched = false;
-    let latencyTouched = false;
+    // Each view's partials of this minute, looked up on its first event in the batch rather than
+    // once per event (and not at all for a view the batch has no event for, as `ViewStore.add`).
+    let pageviewsAt: Map<string, unknown> | null = null;
+    let errorsAt: Map<string, unknown> | null = null;
+    let latencyAt: Map<string, unknown> | null = null;
     try {
       for (let k = 0; k < events.length; k++) {
         const e = events[k] as NormalizedEvent;
@@ -70,30 +68,30 @@ export class FusedBuiltinViews {
         const type = e.type;
         // `data.path` without its query, computed once for the page view and the latency key.
         let path: string | null | undefined;
-        if (pageviewsAt !== null && (type === "pageview" || type === "page")) {
+        if (this.pageviews >= 0 && (type === "pageview" || type === "page")) {
+          pageviewsAt ??= store.partialsAt(this.pageviews, start);
           path = cleanPath(data);
           countPageview(partialOf(pageviewsAt, pageviewPath(data, path), pageviews), e.userId, e.anonymousId);
-          pageviewsTouched = true;
         }
-        if (errorsAt !== null && type === "error") {
+        if (this.errors >= 0 && type === "error") {
+          errorsAt ??= store.partialsAt(this.errors, start);
           errors.add(
             partialOf(errorsAt, errorFingerprint(data), errors),
             refillViewEvent(this.scratch, e, data, receivedAt),
           );
-          errorsTouched = true;
         }
-        if (latencyAt !== null) {
+        if (this.latency >= 0) {
           const ms = latencyOf(data);
           if (ms !== null) {
+            latencyAt ??= store.partialsAt(this.latency, start);
             partialOf(latencyAt, latencyRoute(data, e.source, type, path), latency).add(ms);
-            latencyTouched = true;
           }
         }
       }
     } finally {
-      if (pageviewsTouched) store.touch(this.pageviews, start);
-      if (errorsTouched) store.touch(this.errors, start);
-      if (latencyTouched) store.touch(this.latency, start);
+      if (pageviewsAt) store.touch(this.pageviews, start);
+      if (errorsAt) store.touch(this.errors, start);
+      if (latencyAt) store.touch(this.latency, start);
     }
   }
 }

@@ -54,7 +54,7 @@ export class LogHistogram {
   readonly maxBuckets: number;
   private readonly inverseLogGamma: number;
   private readonly logGamma: number;
-  /** Bucket index of each integer 1 ≤ v < SMALL_INTEGERS (see {@link indexTable}). */
+  /** Bucket index of each integer 1 ≤ v < its length (see {@link indexTable}). */
   private readonly smallIndex: Int32Array;
   /** counts[i] is bucket offset + i. */
   private counts = NO_COUNTS;
@@ -98,10 +98,9 @@ export class LogHistogram {
     }
     // An int32 (|0), and so is the floor: an index V8 holds as a double is boxed on every use.
     // Most latencies are whole milliseconds: their index is a table lookup, not a Math.log.
+    const table = this.smallIndex;
     let index =
-      v < SMALL_INTEGERS && (v | 0) === v
-        ? (this.smallIndex[v] as number)
-        : Math.ceil(Math.log(v) * this.inverseLogGamma) | 0;
+      v < table.length && (v | 0) === v ? (table[v] as number) : Math.ceil(Math.log(v) * this.inverseLogGamma) | 0;
     if (index < this.floor) index = this.floor;
     const slot = index - this.offset;
     const counts = this.counts;
@@ -287,15 +286,20 @@ export class LogHistogram {
 
 /** Integers below this have their bucket index in a table. */
 const SMALL_INTEGERS = 4096;
+/** Tables kept per isolate: accuracies come from persisted and gossiped partials too, so bound them. */
+const MAX_INDEX_TABLES = 8;
 const indexTables = new Map<number, Int32Array>();
+const NO_TABLE = new Int32Array(0);
 
 /**
  * Bucket indexes of the integers 0..SMALL_INTEGERS-1 for one γ, computed once per isolate with
  * the very expression `add` uses for other values, so a value lands in the same bucket either way.
+ * Past MAX_INDEX_TABLES accuracies, an empty table: `add` then computes every index.
  */
 function indexTable(inverseLogGamma: number): Int32Array {
   let table = indexTables.get(inverseLogGamma);
   if (!table) {
+    if (indexTables.size >= MAX_INDEX_TABLES) return NO_TABLE;
     table = new Int32Array(SMALL_INTEGERS);
     for (let v = 1; v < SMALL_INTEGERS; v++) table[v] = Math.ceil(Math.log(v) * inverseLogGamma) | 0;
     indexTables.set(inverseLogGamma, table);

@@ -93,6 +93,26 @@ describe("EventBuffer", () => {
     }
   });
 
+  it("does not keep a flushed block that grew far past full size (a burst's peak memory)", () => {
+    const buffer = new EventBuffer(owner);
+    const flush = (through: number) => {
+      const blocks = new Set(buffer.range(-1, through).parts.map((p) => p.columns));
+      buffer.removeThrough(through, true);
+      return blocks;
+    };
+    const input = sampleEvents(10_000);
+    for (let i = 0; i < input.length; i += 1000) buffer.append(input.slice(i, i + 1000), 1000, i, false);
+    flush(9_999); // blocks sized for these rows, kept
+    // A burst of rows ten times larger into a refilled block, flushed before it fills: its data
+    // array doubled its way up to several times a full-size block's.
+    const big = sampleEvents(3000, 10_000).map((e) => ({ ...e, data: JSON.stringify({ blob: "x".repeat(3000) }) }));
+    for (let i = 0; i < big.length; i += 1000) buffer.append(big.slice(i, i + 1000), 1000, 10_000 + i, false);
+    const grown = flush(12_999);
+    buffer.append(sampleEvents(1000, 13_000), 2000, 13_000, false);
+    const [open] = buffer.through(ALL).parts;
+    expect(grown.has(open!.columns)).toBe(false);
+  });
+
   it("stamps rows with the owner, the receipt time and consecutive seqs", () => {
     const buffer = new EventBuffer(owner);
     const input = sampleEvents(3).map((e) => ({ ...e, tenant: "other", replica: "x", seq: 99 }));

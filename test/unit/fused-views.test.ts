@@ -51,17 +51,18 @@ function normalized(raw: RawEvent): NormalizedEvent {
   return { ...raw, importance: "normal", sessionId: null, data: JSON.stringify(raw.data ?? {}) };
 }
 
+const names = (refs: { view: string; bucketStart: number }[]) => refs.map((r) => `${r.view}@${r.bucketStart}`).sort();
+
 /**
- * Every view's partials and the dirty buckets, as JSON, the way they are persisted. The dirty
- * buckets in any order: the fused pass marks a bucket once per batch, the generic one at its first event.
+ * Every view's partials, the dirty buckets and every bucket there is, the way they are persisted
+ * and pruned (the store is emptied: call it last). The dirty buckets in any order: the fused pass
+ * marks a bucket once per batch, the generic one at its first event.
  */
 function state(store: ViewStore, views: readonly AnyView[]) {
   return {
     partials: views.map((v) => store.serializePartials(v.name, 0, Number.MAX_SAFE_INTEGER)),
-    dirty: store
-      .dirty()
-      .map((ref) => `${ref.view}@${ref.bucketStart}`)
-      .sort(),
+    dirty: names(store.dirty()),
+    buckets: names(store.prune(Number.MAX_SAFE_INTEGER, 0)),
   };
 }
 
