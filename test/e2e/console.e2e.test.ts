@@ -6,10 +6,8 @@ import { createServer as createHttpServer } from "node:http";
 import { type AddressInfo, createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { Miniflare } from "miniflare";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error plain .mjs helper without types
-import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
+import { describe, expect, it } from "vitest";
+import { useWorker } from "../helpers/worker";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const consoleModule = pathToFileURL(join(root, "dist/console.js")).href;
@@ -63,19 +61,10 @@ interface ConsoleEvent {
 }
 
 describe("ducktail/console", () => {
-  let mf: Miniflare;
-  let url: string;
-
-  beforeAll(async () => {
-    ({ mf, url } = await startWorker(buildWorker(), { vars: { DUCKTAIL_KEYS: JSON.stringify(KEYS) } }));
-  });
-
-  afterAll(async () => {
-    await mf?.dispose();
-  });
+  const worker = useWorker({ DUCKTAIL_KEYS: JSON.stringify(KEYS) });
 
   async function consoleEvents(source: string): Promise<ConsoleEvent[]> {
-    const res = await fetch(`${url}/events?key=rk&type=console&source=${source}&limit=100`);
+    const res = await fetch(`${worker.url}/events?key=rk&type=console&source=${source}&limit=100`);
     expect(res.status).toBe(200);
     return ((await res.json()) as { events: ConsoleEvent[] }).events;
   }
@@ -87,7 +76,7 @@ describe("ducktail/console", () => {
        console.warn("disk at 91%");
        console.error("payment failed", new Error("card declined"));
        console.debug("cache miss");`,
-      { DUCKTAIL_ENDPOINT: url, DUCKTAIL_API_KEY: "wk", DUCKTAIL_SOURCE: "billing" },
+      { DUCKTAIL_ENDPOINT: worker.url, DUCKTAIL_API_KEY: "wk", DUCKTAIL_SOURCE: "billing" },
     );
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("hello world, 3 items");
@@ -111,14 +100,14 @@ describe("ducktail/console", () => {
        await flush();
        unwrapConsole();
        console.log("not captured");`,
-      { DUCKTAIL_ENDPOINT: url, DUCKTAIL_API_KEY: "wk", DUCKTAIL_SOURCE: "unwrap" },
+      { DUCKTAIL_ENDPOINT: worker.url, DUCKTAIL_API_KEY: "wk", DUCKTAIL_SOURCE: "unwrap" },
     );
     expect(unwrapped.code).toBe(0);
     expect(unwrapped.stdout).toContain("not captured");
     expect((await consoleEvents("unwrap")).map((e) => e.data.message)).toEqual(["kept"]);
 
     const disabled = await runScript(`import ${JSON.stringify(consoleModule)}; console.error("quiet");`, {
-      DUCKTAIL_ENDPOINT: url,
+      DUCKTAIL_ENDPOINT: worker.url,
       DUCKTAIL_API_KEY: "wk",
       DUCKTAIL_SOURCE: "disabled",
       DUCKTAIL_ENABLED: "false",
@@ -130,7 +119,7 @@ describe("ducktail/console", () => {
   it("configure() sets the endpoint in code and batches by DUCKTAIL_MAX_BATCH_SIZE", async () => {
     const run = await runScript(
       `import { configure, flush } from ${JSON.stringify(consoleModule)};
-       configure({ endpoint: ${JSON.stringify(url)}, apiKey: "wk", source: "configured" });
+       configure({ endpoint: ${JSON.stringify(worker.url)}, apiKey: "wk", source: "configured" });
        for (let i = 0; i < 25; i++) console.info("line " + i);
        await flush();
        process.stdout.write("flushed\\n");`,

@@ -1,28 +1,17 @@
 // The unmodified @segment/analytics-node client, pointed at the bundled Worker under Miniflare:
 // what it sends lands in Parquet (read back with DuckDB), once, with the skew-corrected time.
 import { Analytics } from "@segment/analytics-node";
-import type { Miniflare } from "miniflare";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { duplicates, lakeRows } from "../helpers/lake";
-// @ts-expect-error plain .mjs helper without types
-import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
+import { useWorker } from "../helpers/worker";
 
 const KEYS = { wk_live: { tenant: "shop", scope: "write" }, sk_admin: { tenant: "shop", scope: "admin" } };
 
 describe("Segment's analytics-node against DuckTail", () => {
-  let mf: Miniflare;
-  let url: string;
-
-  beforeAll(async () => {
-    ({ mf, url } = await startWorker(buildWorker(), { vars: { DUCKTAIL_KEYS: JSON.stringify(KEYS) } }));
-  });
-
-  afterAll(async () => {
-    await mf?.dispose();
-  });
+  const worker = useWorker({ DUCKTAIL_KEYS: JSON.stringify(KEYS) });
 
   it("delivers track, page and identify calls into Parquet", async () => {
-    const analytics = new Analytics({ writeKey: "wk_live", host: url, flushAt: 20, maxRetries: 2 });
+    const analytics = new Analytics({ writeKey: "wk_live", host: worker.url, flushAt: 20, maxRetries: 2 });
     const errors: unknown[] = [];
     analytics.on("error", (err) => errors.push(err));
     for (let i = 0; i < 25; i++) {
@@ -33,8 +22,8 @@ describe("Segment's analytics-node against DuckTail", () => {
     await analytics.closeAndFlush({ timeout: 20_000 });
     expect(errors).toEqual([]);
 
-    expect((await fetch(`${url}/flush?key=sk_admin`, { method: "POST" })).status).toBe(200);
-    const { rows } = await lakeRows(mf);
+    expect((await fetch(`${worker.url}/flush?key=sk_admin`, { method: "POST" })).status).toBe(200);
+    const { rows } = await lakeRows(worker.mf);
     expect(rows).toHaveLength(27);
     expect(duplicates(rows.map((r) => r.id))).toEqual([]);
     expect(rows.every((r) => r.tenant === "shop" && r.source === "segment:@segment/analytics-node")).toBe(true);
