@@ -242,6 +242,8 @@ function constantUtf8(value: string, rows: number): Data<Utf8> {
   return makeData({ type: new Utf8(), length: rows, nullCount: 0, valueOffsets: offsets, data: bytes });
 }
 
+/** Rows `from` appends at a time: the strings of a chunk are concatenated and encoded together. */
+const FROM_CHUNK_ROWS = 1024;
 let lengthsScratch = new Int32Array(1024);
 let bytesScratch = new Uint8Array(16384);
 
@@ -366,7 +368,10 @@ export class EventColumns {
     return this.stringColumns().map((c) => Math.ceil((c.size / Math.max(1, this.rows)) * 1.125));
   }
 
-  /** Builds columns from rows (tests, benchmarks, recovery of the older JSON format). */
+  /**
+   * Builds columns from rows (tests, benchmarks, tools, recovery of the older JSON format): their
+   * strings a chunk at a time, as the ingest path does, each row with its own receipt time and seq.
+   */
   static from(events: readonly StoredEvent[], committed = false): EventColumns {
     const first = events[0];
     const columns = new EventColumns(first?.tenant ?? "", first?.replica ?? "", Math.max(1, events.length));
@@ -374,7 +379,14 @@ export class EventColumns {
       if (e.tenant !== columns.tenant || e.replica !== columns.replica) {
         throw new TypeError("EventColumns hold one replica's events");
       }
-      columns.push(e, e.receivedAt, e.seq, committed);
+    }
+    for (let i = 0; i < events.length; i += FROM_CHUNK_ROWS) {
+      const chunk = events.slice(i, i + FROM_CHUNK_ROWS);
+      columns.appendStrings(chunk);
+      for (const e of chunk) {
+        columns.grow();
+        columns.finish(importanceRank(e.importance), e.ts, e.receivedAt, e.seq, committed);
+      }
     }
     return columns;
   }
@@ -413,10 +425,17 @@ export class EventColumns {
     return this.byteCount;
   }
 
+  /** Appends one row, its strings encoded value by value (the reference the batch path is tested against). */
   push(e: NormalizedEvent, receivedAt: number, seq: number, committed: boolean): void {
     this.grow();
     const before = this.stringBytes();
-    this.pushStrings(e);
+    this.id.push(e.id);
+    this.source.push(e.source);
+    this.type.push(e.type);
+    this.userId.push(e.userId);
+    this.anonymousId.push(e.anonymousId);
+    this.sessionId.push(e.sessionId);
+    this.payload.push(e.data);
     this.byteCount += this.stringBytes() - before;
     this.finish(importanceRank(e.importance), e.ts, receivedAt, seq, committed);
   }
@@ -428,6 +447,16 @@ export class EventColumns {
    * 700 times a frame, and a per-character loop costs more than the JSON.parse that produced them.
    */
   pushBatch(events: readonly NormalizedEvent[], receivedAt: number, firstSeq: number, committed: boolean): void {
+    this.appendStrings(events);
+    for (let k = 0; k < events.length; k++) {
+      this.grow();
+      const e = events[k] as NormalizedEvent;
+      this.finish(importanceRank(e.importance), e.ts, receivedAt, firstSeq + k, committed);
+    }
+  }
+
+  /** The string columns of `events`, appended the way {@link pushBatch} describes (and counted in `bytes`). */
+  private appendStrings(events: readonly NormalizedEvent[]): void {
     const n = events.length;
     // lengths[c * n + k]: the length of column c's value in event k (-1 for null), in UTF-16
     // units until the encode, then in bytes.
@@ -477,21 +506,6 @@ export class EventColumns {
       }
     }
     this.byteCount += this.stringBytes() - before;
-    for (let k = 0; k < n; k++) {
-      this.grow();
-      const e = events[k] as NormalizedEvent;
-      this.finish(importanceRank(e.importance), e.ts, receivedAt, firstSeq + k, committed);
-    }
-  }
-
-  private pushStrings(e: NormalizedEvent): void {
-    this.id.push(e.id);
-    this.source.push(e.source);
-    this.type.push(e.type);
-    this.userId.push(e.userId);
-    this.anonymousId.push(e.anonymousId);
-    this.sessionId.push(e.sessionId);
-    this.payload.push(e.data);
   }
 
   seqAt(i: number): number {

@@ -137,11 +137,15 @@ describe("EventBuffer", () => {
 });
 
 describe("EventColumns", () => {
-  it("gives back every field of every row, nulls and non-ASCII included", () => {
-    const events = sampleEvents(300);
+  it("gives back every field of every row, nulls and non-ASCII included, built from rows a chunk at a time", () => {
+    const events = sampleEvents(2500); // several chunks, each row with its own receipt time and seq
     const columns = EventColumns.from(events);
-    expect(columns.length).toBe(300);
+    expect(columns.length).toBe(2500);
     for (let i = 0; i < events.length; i++) expect(columns.row(i)).toEqual(events[i]);
+    const oneByOne = new EventColumns("acme", "acme-0", 1);
+    for (const e of events) oneByOne.push(e, e.receivedAt, e.seq, false);
+    expect(columns.encode(0, 2500)).toEqual(oneByOne.encode(0, 2500));
+    expect(columns.bytes).toBe(oneByOne.bytes);
   });
 
   it("reads rows right before and after appends, ASCII-only columns and mixed ones alike", () => {
