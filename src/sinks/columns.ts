@@ -244,20 +244,26 @@ function constantUtf8(value: string, rows: number): Data<Utf8> {
 
 /** Rows `from` appends at a time: the strings of a chunk are concatenated and encoded together. */
 const FROM_CHUNK_ROWS = 1024;
-let lengthsScratch = new Int32Array(1024);
-let bytesScratch = new Uint8Array(16384);
+/** A typed array reused from call to call, grown on demand: for use within one synchronous call. */
+class Scratch<T extends Int32Array | Uint8Array> {
+  private array: T;
 
-/** A reused Uint8Array of at least `n` bytes, for use within one synchronous call. */
-function scratchBytes(n: number): Uint8Array {
-  if (bytesScratch.length < n) bytesScratch = new Uint8Array(Math.max(n, bytesScratch.length * 2));
-  return bytesScratch;
+  constructor(
+    private readonly make: (length: number) => T,
+    length: number,
+  ) {
+    this.array = make(length);
+  }
+
+  /** The array, at least `n` entries long. */
+  atLeast(n: number): T {
+    if (this.array.length < n) this.array = this.make(Math.max(n, this.array.length * 2));
+    return this.array;
+  }
 }
 
-/** A reused Int32Array of at least `n` entries, for use within one synchronous call. */
-function scratchLengths(n: number): Int32Array {
-  if (lengthsScratch.length < n) lengthsScratch = new Int32Array(Math.max(n, lengthsScratch.length * 2));
-  return lengthsScratch;
-}
+const lengthsScratch = new Scratch((n) => new Int32Array(n), 1024);
+const bytesScratch = new Scratch((n) => new Uint8Array(n), 16384);
 
 /**
  * Turns the UTF-16 lengths of consecutive values (-1 for null) into the byte lengths of their
@@ -460,7 +466,7 @@ export class EventColumns {
     const n = events.length;
     // lengths[c * n + k]: the length of column c's value in event k (-1 for null), in UTF-16
     // units until the encode, then in bytes.
-    const lengths = scratchLengths(STRING_COLUMNS * n);
+    const lengths = lengthsScratch.atLeast(STRING_COLUMNS * n);
     const before = this.stringBytes();
     let id = "";
     let source = "";
@@ -491,7 +497,7 @@ export class EventColumns {
     // The six short columns in one native encode (each call into the runtime costs about what
     // encoding a few KB does): when it is all ASCII, each column's bytes are as long as its text.
     const short = id + source + type + userId + anonymousId + sessionId;
-    const bytes = scratchBytes(short.length * 3);
+    const bytes = bytesScratch.atLeast(short.length * 3);
     let c = 0;
     if (encoder.encodeInto(short, bytes).written === short.length) {
       for (let from = 0; c < STRING_COLUMNS - 1; c++) {
