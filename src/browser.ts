@@ -14,7 +14,9 @@ export const PIXEL = Uint8Array.from(atob("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAAL
 );
 
 const EVENT_FIELDS = new Set(["id", "timestamp", "source", "type", "importance", "userId", "anonymousId", "sessionId"]);
-const CONTROL_PARAMS = new Set(["key", "storageMode", "data"]);
+/** The original DuckTail's short names: `e` for the event type, `k` for the write key. */
+const ALIASES: Record<string, string> = { e: "type" };
+const CONTROL_PARAMS = new Set(["key", "k", "storageMode", "data"]);
 const CORS_HEADERS = {
   "access-control-allow-origin": "*",
   "access-control-allow-methods": "GET, POST, OPTIONS",
@@ -22,21 +24,35 @@ const CORS_HEADERS = {
   "access-control-max-age": "86400",
 };
 
-/** GET /e?type=…&source=…&data={…}&anything=else: one event from a query string (pixels, links). */
-export function eventFromQuery(url: URL): Record<string, unknown> {
+/**
+ * GET /e?type=…&source=…&data={…}&anything=else: one event from a query string (pixels, links).
+ * `e` stands for `type` as in the original DuckTail. `referer` (the page that showed the pixel)
+ * becomes `data.url` and `data.referrer` when the query gives none.
+ */
+export function eventFromQuery(url: URL, referer: string | null = null): Record<string, unknown> {
   const event: Record<string, unknown> = {};
-  let data: Record<string, unknown> = {};
+  // A `data` that is not a JSON object stays its raw text, so validation rejects the event with
+  // a reason (and the replica's stats count it) instead of storing something else.
+  let data: Record<string, unknown> | string = {};
   const raw = url.searchParams.get("data");
   if (raw) {
+    let parsed: unknown;
     try {
-      data = JSON.parse(raw) as Record<string, unknown>;
+      parsed = JSON.parse(raw);
     } catch {
-      throw new DuckTailError(ErrorCode.badJson, "data must be a JSON object");
+      parsed = raw;
     }
+    data = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as typeof data) : raw;
   }
-  for (const [k, v] of url.searchParams) {
-    if (EVENT_FIELDS.has(k)) event[k] = k === "timestamp" && /^\d+$/.test(v) ? Number(v) : v;
-    else if (!CONTROL_PARAMS.has(k)) data[k] = v;
+  for (const [name, v] of url.searchParams) {
+    const k = ALIASES[name] ?? name;
+    if (EVENT_FIELDS.has(k)) {
+      if (k === name || !url.searchParams.has(k)) event[k] = k === "timestamp" && /^\d+$/.test(v) ? Number(v) : v;
+    } else if (!CONTROL_PARAMS.has(k) && typeof data === "object") data[k] = v;
+  }
+  if (referer && typeof data === "object") {
+    data.url ??= referer;
+    data.referrer ??= referer;
   }
   event.data = data;
   return event;

@@ -8,6 +8,8 @@ export interface Env extends LimitVars, TierVars {
   EVENTS: R2Bucket;
   /** JSON `{"<key>": {"tenant", "scope"}}`; unset → one open tenant "default". */
   DUCKTAIL_KEYS?: string;
+  /** The path a Worker on a route like `example.com/ducktail/*` serves under (`/ducktail`). Default: none. */
+  BASE_PATH?: string;
   /** WebSocket connections per replica before the coordinator opens another shard. Default 1,000. */
   REPLICA_CONNECTION_LIMIT?: string;
   /** How long the Worker caches a tenant's routing table. Default 10,000 ms. */

@@ -166,3 +166,25 @@ export class KeyRateLimit {
     return Math.max(1, Math.ceil((1 - b.tokens) / this.rate));
   }
 }
+
+/**
+ * The original DuckTail's "Analytics format" for POST /e: `{event, writeKey, timestamp,
+ * anonymousId, userId, properties}`, one message or an array of them (a DuckTail event has a
+ * `type` instead of an `event`).
+ */
+export function isAnalyticsFormat(body: unknown): boolean {
+  const first = Array.isArray(body) ? body[0] : body;
+  const m = object(first);
+  return m !== undefined && typeof m.event === "string" && m.type === undefined;
+}
+
+/** Analytics-format messages mapped as /v1/track maps a track call, and the write key they carry. */
+export function analyticsEvents(
+  body: unknown,
+  receivedAt: number,
+): ReturnType<typeof segmentEvents> & { writeKey: string | null } {
+  const messages = Array.isArray(body) ? body : [body];
+  const batch = messages.map((m) => (object(m) ? { ...(m as object), type: "track" } : m));
+  const key = messages.map((m) => object(m)?.writeKey).find((k) => typeof k === "string" && k.length > 0);
+  return { ...segmentEvents({ batch }, "batch", receivedAt), writeKey: (key as string | undefined) ?? null };
+}

@@ -12,12 +12,14 @@ import {
   type Scope,
 } from "./protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "./protocol/errors";
-import type { Rejection, StoredEvent } from "./protocol/events";
+import type { EventInput, Rejection, StoredEvent } from "./protocol/events";
 import { utf8Length } from "./protocol/frames";
 import { limitsFrom } from "./protocol/limits";
 import { Header, InternalRoute } from "./protocol/routes";
 import { eventsResponse, parseEventQuery, queryEvents } from "./query";
 import {
+  analyticsEvents,
+  isAnalyticsFormat,
   KeyRateLimit,
   SEGMENT_MAX_BATCH,
   SEGMENT_MAX_BATCH_BYTES,
@@ -95,17 +97,18 @@ async function checkPressure(env: Env, tenant: string, ctx: ExecutionContext): P
   );
 }
 
+/** Where an ingest request went: the shard and the tier it belongs to (the answers' `_shards`). */
+interface Placed {
+  res: Response;
+  shard: RoutingTable["shards"][number];
+  tier: number;
+}
+
 /**
  * Sends an internal request to one of the tenant's shards, spread round-robin, or chosen by
  * `shardKey` (the same key always lands on the same shard of a tier).
  */
-async function toReplica(
-  env: Env,
-  tenant: string,
-  route: string,
-  init: RequestInit,
-  shardKey?: string,
-): Promise<Response> {
+async function toShard(env: Env, tenant: string, route: string, init: RequestInit, shardKey?: string): Promise<Placed> {
   const table = await routingTable(env, tenant);
   const pick = shardKey === undefined ? roundRobin++ : hash32(shardKey);
   const shard = table.shards[pick % table.shards.length];
@@ -114,7 +117,66 @@ async function toReplica(
   const headers = new Headers(init.headers);
   headers.set(Header.tenant, tenant);
   headers.set(Header.shard, String(shard.n));
-  return stub.fetch(`http://replica${route}`, { ...init, headers });
+  const res = await stub.fetch(`http://replica${route}`, { ...init, headers });
+  return { res, shard, tier: table.tier };
+}
+
+async function toReplica(
+  env: Env,
+  tenant: string,
+  route: string,
+  init: RequestInit,
+  shardKey?: string,
+): Promise<Response> {
+  return (await toShard(env, tenant, route, init, shardKey)).res;
+}
+
+/** What an ingest answer says, plus the original DuckTail's `_shards` (where the batch went). */
+interface IngestAnswer {
+  received: number;
+  stored: number;
+  duplicates?: number;
+  rejected: Rejection[];
+  storageMode?: string;
+  _shards: { shardId: string; tier: number; received: number; stored: number }[];
+}
+
+/**
+ * Stores events mapped from another format (Segment, the original's Analytics format): on one
+ * shard picked by the first id, so a retried batch meets its own ids and drops them (`dedup`).
+ * Rejections point into the request's messages (`mapped.indexes`), its own refusals included.
+ */
+async function storeMapped(
+  env: Env,
+  tenant: string,
+  mapped: { events: EventInput[]; indexes: number[]; rejected: Rejection[] },
+  received: number,
+  storageMode: string | null,
+): Promise<IngestAnswer> {
+  const answer: IngestAnswer = { received, stored: 0, duplicates: 0, rejected: [...mapped.rejected], _shards: [] };
+  if (mapped.events.length > 0) {
+    const query = storageMode ? `&storageMode=${encodeURIComponent(storageMode)}` : "";
+    const placed = await toShard(
+      env,
+      tenant,
+      `${InternalRoute.events}?dedup=1${query}`,
+      { method: "POST", body: JSON.stringify(mapped.events) },
+      mapped.events[0]?.id ?? crypto.randomUUID(),
+    );
+    const r = (await placed.res.json()) as Partial<IngestAnswer> & { error?: { code: ErrorCode; message: string } };
+    if (r.error) throw new DuckTailError(r.error.code, r.error.message);
+    answer.stored = r.stored ?? 0;
+    answer.duplicates = r.duplicates ?? 0;
+    if (r.storageMode) answer.storageMode = r.storageMode;
+    for (const x of r.rejected ?? []) answer.rejected.push({ ...x, index: mapped.indexes[x.index] as number });
+    answer._shards.push(shardSummary(placed, mapped.events.length, answer.stored));
+  }
+  answer.rejected.sort((a, b) => a.index - b.index);
+  return answer;
+}
+
+function shardSummary(placed: Placed, received: number, stored: number): IngestAnswer["_shards"][number] {
+  return { shardId: placed.shard.name, tier: placed.tier, received, stored };
 }
 
 /** Per-isolate Segment rate limiters, by configured rate. */
@@ -157,49 +219,109 @@ async function segment(req: Request, env: Env, url: URL): Promise<Response> {
     throw new DuckTailError(ErrorCode.batchTooLarge, `batch must be an array of at most ${SEGMENT_MAX_BATCH} messages`);
   }
   const mapped = segmentEvents(body, call as SegmentType | "batch", Date.now());
-  let stored = 0;
-  let duplicates = 0;
-  const rejected = [...mapped.rejected];
-  if (mapped.events.length > 0) {
-    // One shard per batch, picked by its first messageId, so a retried batch meets its own ids.
-    const res = await toReplica(
-      env,
-      principal.tenant,
-      `${InternalRoute.events}?dedup=1`,
-      { method: "POST", body: JSON.stringify(mapped.events) },
-      mapped.events[0]?.id ?? crypto.randomUUID(),
-    );
-    const r = (await res.json()) as { stored?: number; duplicates?: number; rejected?: Rejection[] };
-    stored = r.stored ?? 0;
-    duplicates = r.duplicates ?? 0;
-    for (const x of r.rejected ?? []) rejected.push({ ...x, index: mapped.indexes[x.index] as number });
-  }
-  rejected.sort((a, b) => a.index - b.index);
   const received = call === "batch" ? (batch?.length ?? 0) : 1;
+  const { stored, duplicates = 0, rejected } = await storeMapped(env, principal.tenant, mapped, received, null);
   const ok = stored + duplicates > 0 || rejected.length === 0;
   return Response.json({ success: ok, received, stored, duplicates, rejected }, { status: ok ? 200 : 400 });
 }
 
-async function ingest(req: Request, env: Env, url: URL, principal: Principal): Promise<Response> {
-  const limits = limitsFrom(env);
-  const storageMode = url.searchParams.get("storageMode");
-  const query = storageMode ? `?storageMode=${encodeURIComponent(storageMode)}` : "";
-  if (req.method === "GET") {
-    const res = await toReplica(env, principal.tenant, InternalRoute.events + query, {
+/** Per-isolate counts of pixel requests that stored nothing, by reason: GET /health shows them. */
+const pixelRefusals = { badKey: 0, badEvent: 0, failed: 0 };
+let pixelWarnedAt = 0;
+
+/**
+ * GET /p.gif (and GET /e asking for an image): always the 1x1 GIF, so a page's `<img>` never
+ * breaks. A bad key or event is counted (the tenant's stats count rejected events; /health
+ * counts the rest) and logged, at most once a minute per isolate.
+ */
+async function pixel(req: Request, env: Env, url: URL, ctx: ExecutionContext): Promise<Response> {
+  let refusal: keyof typeof pixelRefusals | null = null;
+  let reason = "";
+  try {
+    const principal = need(env, req, url, "write");
+    await checkPressure(env, principal.tenant, ctx);
+    const event = eventFromQuery(url, req.headers.get("referer"));
+    const placed = await toShard(env, principal.tenant, InternalRoute.events + storageModeQuery(url), {
       method: "POST",
-      body: JSON.stringify(eventFromQuery(url)),
+      body: JSON.stringify(event),
     });
-    const pixel = url.pathname === "/p.gif" || (req.headers.get("accept") ?? "").includes("image/");
-    if (!res.ok || !pixel) {
-      return res.ok ? new Response(null, { status: 204 }) : res;
+    if (!placed.res.ok) {
+      refusal = placed.res.status >= 500 ? "failed" : "badEvent";
+      reason = await placed.res.text();
     }
-    return new Response(PIXEL, { headers: { "content-type": "image/gif", "cache-control": "no-store" } });
+  } catch (err) {
+    const code = err instanceof DuckTailError ? err.code : ErrorCode.internal;
+    refusal = code === ErrorCode.unauthorized || code === ErrorCode.forbidden ? "badKey" : "failed";
+    reason = err instanceof Error ? err.message : String(err);
   }
-  const length = Number(req.headers.get("content-length") ?? 0);
-  if (length > limits.maxFrameBytes) {
-    throw new DuckTailError(ErrorCode.frameTooLarge, `body is larger than ${limits.maxFrameBytes} bytes`);
+  if (refusal) {
+    pixelRefusals[refusal]++;
+    const now = Date.now();
+    if (now - pixelWarnedAt >= 60_000) {
+      pixelWarnedAt = now;
+      console.warn(`ducktail: a pixel stored nothing (${refusal}: ${reason}); counts so far`, pixelRefusals);
+    }
   }
-  return toReplica(env, principal.tenant, InternalRoute.events + query, { method: "POST", body: req.body });
+  return new Response(PIXEL, { headers: { "content-type": "image/gif", "cache-control": "no-store" } });
+}
+
+function storageModeQuery(url: URL): string {
+  const storageMode = url.searchParams.get("storageMode");
+  return storageMode ? `?storageMode=${encodeURIComponent(storageMode)}` : "";
+}
+
+/** GET /e: one event from the query string; 204 when stored. */
+async function ingestQuery(env: Env, url: URL, principal: Principal): Promise<Response> {
+  const event = eventFromQuery(url);
+  const res = await toReplica(env, principal.tenant, InternalRoute.events + storageModeQuery(url), {
+    method: "POST",
+    body: JSON.stringify(event),
+  });
+  return res.ok ? new Response(null, { status: 204 }) : res;
+}
+
+/**
+ * POST /e (and /buffer/events): DuckTail events (one, an array, or `{events, storageMode}`), or the
+ * original DuckTail's Analytics format, whose write key may ride in the body. The answer carries
+ * where the batch went (`_shards`) beside the replica's own fields.
+ */
+async function ingestBody(req: Request, env: Env, url: URL, ctx: ExecutionContext): Promise<Response> {
+  const max = limitsFrom(env).maxFrameBytes;
+  if (Number(req.headers.get("content-length") ?? 0) > max) {
+    throw new DuckTailError(ErrorCode.frameTooLarge, `body is larger than ${max} bytes`);
+  }
+  const text = await req.text();
+  if (utf8Length(text, max) > max) throw new DuckTailError(ErrorCode.frameTooLarge, `body is larger than ${max} bytes`);
+  // Only a body that names an "event" can be in the Analytics format: others are not parsed here.
+  let analytics: ReturnType<typeof analyticsEvents> | null = null;
+  if (text.includes('"event"')) {
+    const body = parseOrUndefined(text);
+    if (isAnalyticsFormat(body)) analytics = analyticsEvents(body, Date.now());
+  }
+  const key = requestKey(req, url) ?? analytics?.writeKey ?? null;
+  const principal = authorize(keysOf(env), key, "write");
+  await checkPressure(env, principal.tenant, ctx);
+  if (analytics) {
+    const received = analytics.events.length + analytics.rejected.length;
+    const answer = await storeMapped(env, principal.tenant, analytics, received, url.searchParams.get("storageMode"));
+    const status = answer.stored + (answer.duplicates ?? 0) === 0 && answer.rejected.length > 0 ? 400 : 200;
+    return Response.json(answer, { status });
+  }
+  const placed = await toShard(env, principal.tenant, InternalRoute.events + storageModeQuery(url), {
+    method: "POST",
+    body: text,
+  });
+  const answer = (await placed.res.json()) as Partial<IngestAnswer> & { error?: unknown };
+  if (!answer.error) answer._shards = [shardSummary(placed, answer.received ?? 0, answer.stored ?? 0)];
+  return Response.json(answer, { status: placed.res.status });
+}
+
+function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 async function socket(req: Request, env: Env, url: URL, principal: Principal): Promise<Response> {
@@ -275,6 +397,33 @@ async function shardSocket(req: Request, env: Env, url: URL, principal: Principa
   return env.REPLICA.get(env.REPLICA.idFromString(shard.id)).fetch(upstream);
 }
 
+/**
+ * GET /health: liveness, and whether keys are configured. With a key (any scope), or on an open
+ * Worker, also the tenant's tier and shard count from its routing table (cached per isolate).
+ */
+async function health(req: Request, env: Env, url: URL): Promise<Response> {
+  const open = keysOf(env) === null;
+  const body: Record<string, unknown> = {
+    ok: true,
+    service: "ducktail",
+    version: VERSION,
+    auth: open ? "open" : "keys",
+    ...(open && { tenant: OPEN_TENANT, note: "no DUCKTAIL_KEYS configured: one open tenant, every caller is admin" }),
+    pixels: { refused: { ...pixelRefusals } },
+  };
+  const key = requestKey(req, url);
+  if (open || key) {
+    try {
+      const tenant = authorize(keysOf(env), key, "write", true).tenant;
+      const table = await routingTable(env, tenant);
+      Object.assign(body, { tenant, tier: table.tier, shards: table.shards.length });
+    } catch (err) {
+      body.keyError = err instanceof DuckTailError ? err.message : "the tenant's routing table is unavailable";
+    }
+  }
+  return Response.json(body);
+}
+
 function need(env: Env, req: Request, url: URL, scope: Scope | null): Principal {
   const keys = keysOf(env);
   const key = requestKey(req, url);
@@ -284,35 +433,27 @@ function need(env: Env, req: Request, url: URL, scope: Scope | null): Principal 
 
 /** Every HTTP route; errors thrown inside become error responses here. */
 async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-  const url = new URL(req.url);
+  const url = withoutBasePath(new URL(req.url), env.BASE_PATH);
   try {
     switch (url.pathname) {
-      case "/health": {
-        const open = keysOf(env) === null;
-        return Response.json({
-          ok: true,
-          service: "ducktail",
-          version: VERSION,
-          auth: open ? "open" : "keys",
-          ...(open && {
-            tenant: OPEN_TENANT,
-            note: "no DUCKTAIL_KEYS configured: one open tenant, every caller is admin",
-          }),
-        });
-      }
+      case "/health":
+        return await health(req, env, url);
       case "/ws": {
         const principal = need(env, req, url, null);
         await checkPressure(env, principal.tenant, ctx);
         return await socket(req, env, url, principal);
       }
-      case "/e":
       case "/p.gif":
+        if (req.method !== "GET") break;
+        return await pixel(req, env, url, ctx);
+      case "/e":
       case "/buffer/events": {
-        if (req.method !== "POST" && (req.method !== "GET" || url.pathname === "/buffer/events")) break;
-        if (req.method === "POST" && url.pathname === "/p.gif") break;
+        if (req.method === "POST") return await ingestBody(req, env, url, ctx);
+        if (req.method !== "GET" || url.pathname === "/buffer/events") break;
+        if ((req.headers.get("accept") ?? "").includes("image/")) return await pixel(req, env, url, ctx);
         const principal = need(env, req, url, "write");
         await checkPressure(env, principal.tenant, ctx);
-        return await ingest(req, env, url, principal);
+        return await ingestQuery(env, url, principal);
       }
       case "/duck.js":
         return duckScript();
@@ -321,6 +462,7 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
       case "/flush":
         if (req.method !== "POST") break;
         return await adminCall(env, need(env, req, url, "admin").tenant, InternalRoute.flush, "POST");
+      case "/stats":
       case "/buffer/stats":
         return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.stats, "GET");
       case "/buffer/stats/aggregate":
@@ -364,10 +506,37 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
   }
 }
 
+/**
+ * A Worker on a route under a path (`example.com/ducktail/*`, `BASE_PATH = "/ducktail"`) serves
+ * its routes below it; the routes without the prefix still answer.
+ */
+function withoutBasePath(url: URL, base: string | undefined): URL {
+  const prefix = base?.replace(/\/+$/, "");
+  if (prefix && (url.pathname === prefix || url.pathname.startsWith(`${prefix}/`))) {
+    url.pathname = url.pathname.slice(prefix.length) || "/";
+  }
+  return url;
+}
+
+/**
+ * The request without the headers DuckTail and dog use between their own objects: a client that
+ * sends them must not pass for the Worker, the coordinator or a replica.
+ */
+function withoutInternalHeaders(req: Request): Request {
+  let internal: string[] | null = null;
+  for (const name of req.headers.keys()) {
+    if (name.startsWith("x-ducktail-") || name.startsWith("x-dog-")) (internal ??= []).push(name);
+  }
+  if (!internal) return req;
+  const clean = new Request(req);
+  for (const name of internal) clean.headers.delete(name);
+  return clean;
+}
+
 export default {
   async fetch(req: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     if (req.method === "OPTIONS") return preflight();
-    return withCors(req, await route(req, env, ctx));
+    return withCors(req, await route(withoutInternalHeaders(req), env, ctx));
   },
 
   /**

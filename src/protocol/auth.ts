@@ -39,11 +39,14 @@ export function parseKeys(secret: string | undefined): KeyTable | null {
   return table;
 }
 
-/** The key a request carries: `Authorization: Bearer <key>` or `?key=` (browsers cannot set WebSocket headers). */
+/**
+ * The key a request carries: `Authorization: Bearer <key>`, or `?key=` (browsers cannot set
+ * WebSocket headers), or `?k=` (the original DuckTail's pixel and snippet).
+ */
 export function requestKey(req: Request, url: URL): string | null {
   const auth = req.headers.get("authorization");
   if (auth?.toLowerCase().startsWith("bearer ")) return auth.slice(7).trim();
-  return url.searchParams.get("key");
+  return url.searchParams.get("key") ?? url.searchParams.get("k");
 }
 
 /** `admin` covers everything; `read` and `write` only themselves. */
