@@ -523,11 +523,11 @@ function withoutBasePath(url: URL, base: string | undefined): URL {
  * sends them must not pass for the Worker, the coordinator or a replica.
  */
 function withoutInternalHeaders(req: Request): Request {
-  let internal: string[] | null = null;
+  const internal: string[] = [];
   for (const name of req.headers.keys()) {
-    if (name.startsWith("x-ducktail-") || name.startsWith("x-dog-")) (internal ??= []).push(name);
+    if (name.startsWith("x-ducktail-") || name.startsWith("x-dog-")) internal.push(name);
   }
-  if (!internal) return req;
+  if (internal.length === 0) return req;
   const clean = new Request(req);
   for (const name of internal) clean.headers.delete(name);
   return clean;
