@@ -3,7 +3,7 @@ import { DuckTailError, ErrorCode } from "./protocol/errors";
 
 /**
  * What browsers fetch from DuckTail besides events: the snippet SDK (GET /duck.js), the HTML to
- * paste (GET /snippet?k=), the no-JS pixel (GET /p.gif, handled with GET /e), and CORS, so pages
+ * paste (GET /snippet?k=), the no-JS pixel (GET /p.gif?e=<type>&k=<write key>), and CORS, so pages
  * on any origin can POST events and read the answers. Keys are bearer tokens, never cookies, so
  * `Access-Control-Allow-Origin: *` gives nothing away.
  */
@@ -83,20 +83,26 @@ export function duckScript(): Response {
   });
 }
 
-/** GET /snippet?k=<write key>: the HTML to paste before `</head>`, as text to copy. */
-export function snippet(url: URL): Response {
+/**
+ * GET /snippet?k=<write key>: the HTML to paste before `</head>`, as text to copy. It is the
+ * original DuckTail snippet's form (queue stub, `init`, `page`, async script, `<noscript>` pixel),
+ * so pages that paste either count one pageview per load; `init` also names the endpoint.
+ * `basePath` is the Worker's BASE_PATH (default none): its URLs must keep it, as `url` has lost it.
+ */
+export function snippet(url: URL, basePath = ""): Response {
   const key = url.searchParams.get("k") ?? "";
   if (!/^[\w.~-]{1,200}$/.test(key)) {
     throw new DuckTailError(ErrorCode.badRequest, "k must be a write key (letters, digits, _ . ~ -)");
   }
-  const origin = url.origin;
+  const root = url.origin + basePath.replace(/\/+$/, "");
   const html = `<!-- DuckTail: pageviews, errors and performance; duck.push(["track", "signup", {plan: "pro"}]) for your own events -->
 <script>
   window.duck = window.duck || [];
-  duck.push(["init", ${JSON.stringify(key)}, { endpoint: ${JSON.stringify(origin)} }]);
+  duck.push(["init", ${JSON.stringify(key)}, { endpoint: ${JSON.stringify(root)} }]);
+  duck.push(["page"]);
 </script>
-<script async src="${origin}/duck.js"></script>
-<noscript><img src="${origin}/p.gif?key=${key}&amp;type=pageview&amp;source=noscript" width="1" height="1" alt=""></noscript>
+<script async src="${root}/duck.js"></script>
+<noscript><img src="${root}/p.gif?e=pageview&k=${key}" width="1" height="1" alt=""></noscript>
 `;
   return new Response(html, { headers: { "content-type": "text/plain; charset=utf-8", ...CORS_HEADERS } });
 }

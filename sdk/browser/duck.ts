@@ -9,18 +9,26 @@
  * Once loaded, `duck.push([...])` runs a call at once and `duck.track/identify/page/flush` exist.
  * Events go over one WebSocket (`/ws`) in batches; where it cannot open (blocked, proxies), over
  * HTTP (`POST /e`); what is queued when the page is hidden goes with `navigator.sendBeacon`.
- * No dependencies: it must stay under 6 KB gzipped (checked in CI).
+ * Pages written for the original DuckTail snippet (`init` without an endpoint, then `page`) work
+ * unchanged: one pageview per page load, `sessionTimeout` in minutes.
+ * No dependencies: it must stay under 4 KB gzipped (test/unit/duck-size.test.ts).
  */
 
 /** Options of `init`, with their defaults. */
 export interface DuckOptions {
-  /** The DuckTail Worker's base URL. Default: where duck.js was loaded from. */
+  /**
+   * The DuckTail Worker's base URL. Default: the folder duck.js was loaded from, so a Worker served
+   * at `https://example.com/ducktail/duck.js` is sent events at `https://example.com/ducktail/…`.
+   */
   endpoint?: string;
   /** Events per batch; a full batch is sent at once. Default 10. */
   batchSize?: number;
   /** Most ms an event waits before its batch is sent. Default 5000. */
   flushInterval?: number;
-  /** A `pageview` on load and on each client-side navigation (history API). Default true. */
+  /**
+   * A `pageview` on load and on each client-side navigation (history API). While on, a location
+   * (path and query) counts once: an explicit `page()` there is merged into its pageview. Default true.
+   */
   autoTrackPageViews?: boolean;
   /** A `pageleave` (time on page, deepest scroll) when the page is hidden or left. Default true. */
   autoTrackPageLeave?: boolean;
@@ -32,8 +40,15 @@ export interface DuckOptions {
   autoTrackPerformance?: boolean;
   /** Send nothing when the browser asks not to be tracked (Do Not Track, Global Privacy Control). Default true. */
   respectDoNotTrack?: boolean;
-  /** A new session id after this many ms without an event. Default 30 minutes. */
+  /** A new session id after this many MINUTES without an event (fractions allowed). Default 30. */
   sessionTimeout?: number;
+  /**
+   * Also keep the anonymous id in a first-party cookie `duck_aid` on this domain (e.g.
+   * ".example.com"), so its subdomains share one visitor. Default: none (localStorage only).
+   */
+  cookieDomain?: string;
+  /** Log each send (batch size, transport) and each ack or error to the console, prefixed "[duck]". Default false. */
+  debug?: boolean;
   /** When the server acks (see the README's storage modes). Default "buffered". */
   storageMode?: "fire-and-forget" | "buffered" | "confirmed" | "durable";
   /** `source` of the events. Default "browser". */
@@ -60,6 +75,7 @@ const nav = navigator as Navigator & { globalPrivacyControl?: boolean; msDoNotTr
 const script = d.currentScript as HTMLScriptElement | null;
 const MAX_QUEUE = 1000;
 const MAX_SOCKET_FAILURES = 3;
+const YEAR_SECONDS = 31_536_000;
 /** Under the 64 KB a browser allows a beacon or keepalive body, counting 3 bytes per character. */
 const BEACON_BYTES = 60_000;
 
@@ -77,6 +93,9 @@ let pageStart = Date.now();
 let maxScroll = 0;
 let milestones: Record<number, 1> = {};
 let lastPath = "";
+/** The location (path and query) the last pageview counted, and that pageview. */
+let viewed = "";
+let view: DuckEvent | undefined;
 /** The page a pageleave was sent for, until it is visible again. */
 let leftPath = "";
 const pending: Call[] = [];
@@ -89,6 +108,45 @@ function store(name: string, value?: string): string | null {
   } catch {
     return value ?? null; // storage blocked: ids last as long as the page
   }
+}
+
+/**
+ * The `duck_aid` cookie when `cookieDomain` is set, after writing `value` to it (renewing its
+ * year). Undefined where cookies are off or blocked: then localStorage alone keeps the id.
+ */
+function cookie(value?: string): string | undefined {
+  const domain = (o as Required<DuckOptions>).cookieDomain;
+  if (!domain) return;
+  try {
+    const secure = location.protocol === "https:" ? "; Secure" : "";
+    // biome-ignore lint/suspicious/noDocumentCookie: the Cookie Store API is async and https-only; init needs the id now
+    if (value) d.cookie = `duck_aid=${value}; domain=${domain}; path=/; max-age=${YEAR_SECONDS}; SameSite=Lax${secure}`;
+    return /(?:^|;\s*)duck_aid=([^;]+)/.exec(d.cookie)?.[1];
+  } catch {
+    return; // a sandboxed frame throws on document.cookie
+  }
+}
+
+/** With `debug` on: a console line prefixed "[duck]", a warning when `warn` is 1. */
+function log(warn: 0 | 1, ...args: unknown[]): void {
+  if (o?.debug) console[warn ? "warn" : "log"]("[duck]", ...args);
+}
+
+/** A WebSocket frame from the server, or an HTTP ingest answer with its `error` spread in. */
+interface Answer {
+  type?: string;
+  id?: string;
+  stored?: number;
+  rejected?: unknown[];
+  code?: string;
+  message?: string;
+}
+
+/** Reports (debug only) an ack or an error. */
+function report(r: Answer, via: string): void {
+  if (r.code) log(1, "error via", via, r.code, r.message);
+  else log(0, "ack via", via, "stored", r.stored);
+  if (r.rejected?.length) log(1, "rejected via", via, JSON.stringify(r.rejected));
 }
 
 function uuid(): string {
@@ -111,7 +169,9 @@ function sessionId(now: number): string {
       session = null;
     }
   }
-  if (!session || now - session.last > (o as Required<DuckOptions>).sessionTimeout) session = { id: uuid(), last: now };
+  if (!session || now - session.last > (o as Required<DuckOptions>).sessionTimeout * 60_000) {
+    session = { id: uuid(), last: now };
+  }
   session.last = now;
   store("sid", JSON.stringify(session));
   return session.id;
@@ -121,8 +181,13 @@ function page(): Data {
   return { url: location.href, path: location.pathname, referrer: d.referrer, title: d.title };
 }
 
-function track(type: string, data?: Data, importance?: string): void {
-  if (!o) return void (pending.length < MAX_QUEUE && pending.push(["track", type, data, { importance }]));
+function pend(call: Call): undefined {
+  if (pending.length < MAX_QUEUE) pending.push(call);
+  return;
+}
+
+function track(type: string, data?: Data, importance?: string): DuckEvent | undefined {
+  if (!o) return pend(["track", type, data, { importance }]);
   const now = Date.now();
   const event: DuckEvent = {
     id: uuid(),
@@ -140,21 +205,34 @@ function track(type: string, data?: Data, importance?: string): void {
   queue.push(event);
   if (queue.length >= o.batchSize) flush();
   else timer ??= setTimeout(flush, o.flushInterval);
+  return event;
 }
 
 function identify(id: string, traits?: Data): void {
-  if (!o) return void (pending.length < MAX_QUEUE && pending.push(["identify", id, traits]));
+  if (!o) return void pend(["identify", id, traits]);
   userId = String(id);
   store("uid", userId);
   track("identify", traits);
 }
 
+/**
+ * Every pageview, automatic or `page()`. With autoTrackPageViews a location counts once until the
+ * next navigation: the original snippet's `page` call and the automatic pageview are one, in
+ * whichever order they run; a later call's data joins the pageview if it is still queued.
+ */
 function pageview(data?: Data): void {
-  lastPath = location.pathname + location.search;
+  if (!o) return void pend(["page", data]);
+  const at = location.pathname + location.search;
+  if (o.autoTrackPageViews && at === viewed) {
+    if (data && view && queue.includes(view)) Object.assign(view.data, data);
+    log(0, "pageview of", at, "already counted");
+    return;
+  }
+  viewed = lastPath = at;
   pageStart = Date.now();
   maxScroll = 0;
   milestones = {};
-  track("pageview", data);
+  view = track("pageview", data);
 }
 
 function flush(): void {
@@ -170,6 +248,7 @@ function flush(): void {
     const batch = queue.splice(0, o.batchSize);
     const id = uuid();
     inFlight[id] = batch;
+    log(0, "send", batch.length, "events via websocket");
     socket.send(JSON.stringify({ type: "events", id, events: batch }));
   }
 }
@@ -184,12 +263,20 @@ function url(path: string): string {
  * `keepalive` (which outlives the page but caps the body at 64 KB) only for what goes on hide.
  */
 function post(events: DuckEvent[], keepalive = false): void {
+  log(0, "send", events.length, "events via http");
   fetch(url("/e"), { method: "POST", body: JSON.stringify(events), keepalive })
     .then((res) => {
       // The server answered: a refused event will not be accepted on a retry.
-      if (res.status >= 500 || res.status === 429) throw new Error();
+      if (res.status >= 500 || res.status === 429) throw res.status;
+      if (o?.debug) {
+        res.json().then(
+          (r: Answer & { error?: Answer }) => report({ ...r, ...r.error }, "http"),
+          () => log(1, "error via http", res.status),
+        );
+      }
     })
-    .catch(() => {
+    .catch((e) => {
+      log(1, "send failed via http, will retry:", e);
       queue = events.concat(queue).slice(-MAX_QUEUE);
       timer ??= setTimeout(flush, (o as Required<DuckOptions>).flushInterval);
     });
@@ -215,8 +302,11 @@ function connect(): void {
     answered = true;
     socketFailures = 0;
     try {
-      const frame = JSON.parse(m.data as string) as { type: string; id?: string };
-      if (frame.id && (frame.type === "ack" || frame.type === "error")) delete inFlight[frame.id];
+      const frame = JSON.parse(m.data as string) as Answer;
+      if (frame.type === "ack" || frame.type === "error") {
+        if (frame.id) delete inFlight[frame.id];
+        report(frame, "websocket");
+      }
       if (frame.type === "reconnect") ws.close(1000);
     } catch {
       // not ours to handle
@@ -233,6 +323,7 @@ function connect(): void {
 }
 
 function fallBack(): void {
+  log(1, "websocket unavailable, sending over http");
   useHttp = true;
   socket = null;
   flush();
@@ -259,6 +350,7 @@ function hide(): void {
   let chunk: DuckEvent[] = [];
   let size = 2;
   const send = () => {
+    if (chunk.length > 0) log(0, "send", chunk.length, "events via beacon");
     if (chunk.length > 0 && !nav.sendBeacon?.(url("/e"), JSON.stringify(chunk))) post(chunk, true);
     chunk = [];
     size = 2;
@@ -314,9 +406,9 @@ function doNotTrack(): boolean {
 
 function init(writeKey: string, options: DuckOptions = {}): void {
   if (o) return;
-  const origin = script?.src ? new URL(script.src).origin : location.origin;
   const opts: Required<DuckOptions> = {
-    endpoint: origin,
+    // The folder of duck.js's URL, without its query: a Worker behind a path prefix keeps it.
+    endpoint: script?.src ? new URL(".", script.src).href : location.origin,
     batchSize: 10,
     flushInterval: 5000,
     autoTrackPageViews: true,
@@ -325,7 +417,9 @@ function init(writeKey: string, options: DuckOptions = {}): void {
     autoTrackErrors: true,
     autoTrackPerformance: true,
     respectDoNotTrack: true,
-    sessionTimeout: 30 * 60_000,
+    sessionTimeout: 30,
+    cookieDomain: "",
+    debug: false,
     storageMode: "buffered",
     source: "browser",
   };
@@ -337,7 +431,10 @@ function init(writeKey: string, options: DuckOptions = {}): void {
   opts.endpoint = opts.endpoint.replace(/\/+$/, "");
   o = opts;
   key = writeKey;
-  anonymousId = store("aid") ?? (store("aid", uuid()) as string);
+  // The cookie first: another subdomain may have set it. Both are written, so either alone keeps it.
+  anonymousId = cookie() || store("aid") || uuid();
+  store("aid", anonymousId);
+  cookie(anonymousId);
   userId = store("uid") ?? undefined;
   if (opts.autoTrackErrors) {
     w.addEventListener("error", (e) => {
@@ -369,18 +466,15 @@ function init(writeKey: string, options: DuckOptions = {}): void {
   });
   w.addEventListener("pagehide", hide);
   if (opts.autoTrackPageViews) {
-    // Client-side navigation: a pageview whenever the path or query changes.
-    const changed = () => {
-      if (location.pathname + location.search !== lastPath) pageview();
-    };
+    // Client-side navigation: a pageview whenever the path or query changes (pageview() checks).
     for (const name of ["pushState", "replaceState"] as const) {
       const original = history[name];
       history[name] = function (this: History, ...args: Parameters<History["pushState"]>) {
         original.apply(this, args);
-        changed();
+        pageview();
       };
     }
-    w.addEventListener("popstate", changed);
+    w.addEventListener("popstate", () => pageview());
     // After the calls the page queued before duck.js loaded, so a queued identify applies to it.
     queueMicrotask(() => pageview());
   }
@@ -398,9 +492,11 @@ function run(call: unknown): void {
 const api = {
   init,
   /** An event of `type` with `data` (the page's url, path, referrer and title are added). */
-  track: (type: string, data?: Data, options?: { importance?: string }) => track(type, data, options?.importance),
+  track: (type: string, data?: Data, options?: { importance?: string }) => {
+    track(type, data, options?.importance);
+  },
   identify,
-  /** A pageview now, e.g. after a navigation the history API did not see. */
+  /** A pageview now, e.g. after a navigation the history API did not see (merged: see pageview()). */
   page: (data?: Data) => pageview(data),
   flush,
   push: (...calls: unknown[]) => {
@@ -411,6 +507,11 @@ const api = {
 
 const queued = Array.isArray(w.duck) ? (w.duck as unknown[]) : [];
 w.duck = api;
-// `init` first, wherever the page queued it.
-queued.sort((a, b) => Number(Array.isArray(b) && b[0] === "init") - Number(Array.isArray(a) && a[0] === "init"));
+// `init` first, wherever the page queued it; `page` last, so an `identify` queued after the
+// snippet applies to the pageview, as it does to the automatic one.
+const rank = (call: unknown) => {
+  const name = Array.isArray(call) && call[0];
+  return name === "init" ? 0 : name === "page" ? 2 : 1;
+};
+queued.sort((a, b) => rank(a) - rank(b));
 queued.forEach(run);

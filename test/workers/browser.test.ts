@@ -15,14 +15,22 @@ describe("browser routes", () => {
     expect(await res.text()).toBe(duckJs);
   });
 
-  it("answers /snippet?k= with the HTML to paste: queue stub, init with the key, script tag and pixel", async () => {
+  it("answers /snippet?k= with the HTML to paste: queue stub, init with the key, page, script tag and pixel", async () => {
     const t = tenant("duck-snippet");
     const res = await t.fetch("/snippet?k=pk_live_1", {}, "");
     expect(res.status).toBe(200);
     const html = await res.text();
     expect(html).toContain('duck.push(["init", "pk_live_1", { endpoint: "https://ducktail.test" }]);');
     expect(html).toContain('<script async src="https://ducktail.test/duck.js"></script>');
-    expect(html).toContain('<img src="https://ducktail.test/p.gif?key=pk_live_1&amp;type=pageview');
+    expect(html).toContain('duck.push(["page"]);');
+    expect(html).toContain('<img src="https://ducktail.test/p.gif?e=pageview&k=pk_live_1"');
+    // Under BASE_PATH every URL keeps the prefix.
+    const prefixed = await tenant("duck-snippet", "admin", { BASE_PATH: "/ducktail" }).fetch(
+      "/ducktail/snippet?k=pk_live_1",
+      {},
+      "",
+    );
+    expect(await prefixed.text()).toContain('<script async src="https://ducktail.test/ducktail/duck.js"></script>');
     const bad = await t.fetch("/snippet?k=%3C%2Fscript%3E", {}, "");
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: "bad_request" } });
