@@ -1,6 +1,7 @@
 // Builds what runs outside a Worker bundler (run by `npm install` through `prepare`, and before tests):
 //   dist/client.js   `ducktail/client` for Node ≥ 20 and browsers (ESM)
 //   dist/console.js  `ducktail/console` (ESM)
+//   dist/schema.js   `ducktail/schema`: createEvent, normalizeEvent (ESM)
 //   dist/cli.js      the `ducktail` command
 //   dist/types/      their declarations (sdk/tsconfig.build.json)
 //   dist/duck.js     the browser snippet SDK, minified
@@ -75,6 +76,12 @@ async function main() {
       outfile: "dist/console.js",
       platform: "neutral",
       external: ["ws"],
+    }),
+    esbuild.build({
+      ...common,
+      entryPoints: ["src/protocol/schema.ts"],
+      outfile: "dist/schema.js",
+      platform: "neutral",
     }),
     esbuild.build({
       ...common,

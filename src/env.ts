@@ -8,6 +8,11 @@ export interface Env extends LimitVars, TierVars {
   EVENTS: R2Bucket;
   /** JSON `{"<key>": {"tenant", "scope"}}`; unset → one open tenant "default". */
   DUCKTAIL_KEYS?: string;
+  /**
+   * What is stored of a client's IP: "drop" (nothing), "truncate" (its /24 or /48), "keep".
+   * Default "truncate".
+   */
+  IP_POLICY?: string;
   /** The path a Worker on a route like `example.com/ducktail/*` serves under (`/ducktail`). Default: none. */
   BASE_PATH?: string;
   /** WebSocket connections per replica before the coordinator opens another shard. Default 1,000. */

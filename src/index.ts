@@ -7,6 +7,7 @@ export type { Env } from "./env";
 export type { Predicate, TailEvent, TailFilter } from "./gossip/filters";
 export { BufferCoordinator, type RoutingTable } from "./group/BufferCoordinator";
 export * from "./protocol/index";
+export { createEvent, type EventFields, normalizeEvent } from "./protocol/schema";
 export { BufferReplica } from "./replica/BufferReplica";
 export type { FlushResult } from "./replica/flusher";
 export { mergePartials, ViewStore } from "./views/buckets";

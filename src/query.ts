@@ -1,5 +1,5 @@
 import { DuckTailError, ErrorCode } from "./protocol/errors";
-import { IMPORTANCE, type Importance, type StoredEvent } from "./protocol/events";
+import { CONTEXT_COLUMNS, type EventContext, IMPORTANCE, type Importance, type StoredEvent } from "./protocol/events";
 import { eventJson } from "./sinks/ndjson";
 import { readEvents } from "./sinks/read";
 
@@ -12,6 +12,10 @@ export interface EventQuery {
   source: string[] | null;
   type: string[] | null;
   importance: Importance[] | null;
+  /** Context fields that must be among the given values (`country=DE,AT`, `browser=Chrome`). */
+  context: [field: (typeof CONTEXT_COLUMNS)[number][0], values: string[]][];
+  /** `bot=true|false`: only events from (or not from) bots. */
+  bot: boolean | null;
   limit: number;
   format: "json" | "ndjson";
 }
@@ -53,15 +57,32 @@ export function parseEventQuery(url: URL, now = Date.now()): EventQuery {
       throw new DuckTailError(ErrorCode.badRequest, `importance must be among ${IMPORTANCE.join(", ")}`);
     }
   }
+  const bot = p.get("bot");
+  if (bot !== null && bot !== "true" && bot !== "false") {
+    throw new DuckTailError(ErrorCode.badRequest, "bot must be true or false");
+  }
+  const context: EventQuery["context"] = [];
+  for (const [field] of CONTEXT_COLUMNS) {
+    const values = list(p.get(field));
+    if (values) context.push([field, values]);
+  }
   return {
     from,
     to,
     source: list(p.get("source")),
     type: list(p.get("type")),
     importance: importance as Importance[] | null,
+    context,
+    bot: bot === null ? null : bot === "true",
     limit,
     format,
   };
+}
+
+function matchesContext(c: EventContext | undefined, q: EventQuery): boolean {
+  if (q.bot !== null && (c?.bot ?? null) !== q.bot) return false;
+  for (const [field, values] of q.context) if (!values.includes(c?.[field] as string)) return false;
+  return true;
 }
 
 export function matchesQuery(e: StoredEvent, q: EventQuery): boolean {
@@ -70,7 +91,8 @@ export function matchesQuery(e: StoredEvent, q: EventQuery): boolean {
     e.receivedAt < q.to &&
     (q.source === null || q.source.includes(e.source)) &&
     (q.type === null || q.type.includes(e.type)) &&
-    (q.importance === null || q.importance.includes(e.importance))
+    (q.importance === null || q.importance.includes(e.importance)) &&
+    (q.bot === null && q.context.length === 0 ? true : matchesContext(e.context, q))
   );
 }
 

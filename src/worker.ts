@@ -1,4 +1,5 @@
 import { duckScript, eventFromQuery, PIXEL, preflight, snippet, withCors } from "./browser";
+import { contextHeader, ipPolicy, requestContext } from "./context";
 import { identify } from "./dog";
 import type { Env } from "./env";
 import type { RoutingTable } from "./group/BufferCoordinator";
@@ -97,6 +98,11 @@ async function checkPressure(env: Env, tenant: string, ctx: ExecutionContext): P
   );
 }
 
+/** The internal header that gives a replica the context of the request (src/context.ts). */
+function contextHeaders(req: Request, env: Env): Record<string, string> {
+  return { [Header.context]: contextHeader(requestContext(req, ipPolicy(env.IP_POLICY))) };
+}
+
 /** Where an ingest request went: the shard and the tier it belongs to (the answers' `_shards`). */
 interface Placed {
   res: Response;
@@ -147,6 +153,7 @@ interface IngestAnswer {
  * Rejections point into the request's messages (`mapped.indexes`), its own refusals included.
  */
 async function storeMapped(
+  req: Request,
   env: Env,
   tenant: string,
   mapped: { events: EventInput[]; indexes: number[]; rejected: Rejection[] },
@@ -160,7 +167,7 @@ async function storeMapped(
       env,
       tenant,
       `${InternalRoute.events}?dedup=1${query}`,
-      { method: "POST", body: JSON.stringify(mapped.events) },
+      { method: "POST", body: JSON.stringify(mapped.events), headers: contextHeaders(req, env) },
       mapped.events[0]?.id ?? crypto.randomUUID(),
     );
     const r = (await placed.res.json()) as Partial<IngestAnswer> & { error?: { code: ErrorCode; message: string } };
@@ -220,7 +227,7 @@ async function segment(req: Request, env: Env, url: URL): Promise<Response> {
   }
   const mapped = segmentEvents(body, call as SegmentType | "batch", Date.now());
   const received = call === "batch" ? (batch?.length ?? 0) : 1;
-  const { stored, duplicates = 0, rejected } = await storeMapped(env, principal.tenant, mapped, received, null);
+  const { stored, duplicates = 0, rejected } = await storeMapped(req, env, principal.tenant, mapped, received, null);
   const ok = stored + duplicates > 0 || rejected.length === 0;
   return Response.json({ success: ok, received, stored, duplicates, rejected }, { status: ok ? 200 : 400 });
 }
@@ -244,6 +251,7 @@ async function pixel(req: Request, env: Env, url: URL, ctx: ExecutionContext): P
     const placed = await toShard(env, principal.tenant, InternalRoute.events + storageModeQuery(url), {
       method: "POST",
       body: JSON.stringify(event),
+      headers: contextHeaders(req, env),
     });
     if (!placed.res.ok) {
       refusal = placed.res.status >= 500 ? "failed" : "badEvent";
@@ -271,11 +279,12 @@ function storageModeQuery(url: URL): string {
 }
 
 /** GET /e: one event from the query string; 204 when stored. */
-async function ingestQuery(env: Env, url: URL, principal: Principal): Promise<Response> {
+async function ingestQuery(req: Request, env: Env, url: URL, principal: Principal): Promise<Response> {
   const event = eventFromQuery(url);
   const res = await toReplica(env, principal.tenant, InternalRoute.events + storageModeQuery(url), {
     method: "POST",
     body: JSON.stringify(event),
+    headers: contextHeaders(req, env),
   });
   return res.ok ? new Response(null, { status: 204 }) : res;
 }
@@ -303,13 +312,15 @@ async function ingestBody(req: Request, env: Env, url: URL, ctx: ExecutionContex
   await checkPressure(env, principal.tenant, ctx);
   if (analytics) {
     const received = analytics.events.length + analytics.rejected.length;
-    const answer = await storeMapped(env, principal.tenant, analytics, received, url.searchParams.get("storageMode"));
+    const storageMode = url.searchParams.get("storageMode");
+    const answer = await storeMapped(req, env, principal.tenant, analytics, received, storageMode);
     const status = answer.stored + (answer.duplicates ?? 0) === 0 && answer.rejected.length > 0 ? 400 : 200;
     return Response.json(answer, { status });
   }
   const placed = await toShard(env, principal.tenant, InternalRoute.events + storageModeQuery(url), {
     method: "POST",
     body: text,
+    headers: contextHeaders(req, env),
   });
   const answer = (await placed.res.json()) as Partial<IngestAnswer> & { error?: unknown };
   if (!answer.error) answer._shards = [shardSummary(placed, answer.received ?? 0, answer.stored ?? 0)];
@@ -347,6 +358,7 @@ async function socket(req: Request, env: Env, url: URL, principal: Principal): P
   const upstream = new Request(`http://replica${InternalRoute.ws}${url.search}`, req);
   upstream.headers.set(Header.scope, principal.scope);
   upstream.headers.set(Header.tenant, tenant);
+  upstream.headers.set(Header.context, contextHeader(requestContext(req, ipPolicy(env.IP_POLICY))));
   return stub.fetch(upstream);
 }
 
@@ -453,12 +465,12 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
         if ((req.headers.get("accept") ?? "").includes("image/")) return await pixel(req, env, url, ctx);
         const principal = need(env, req, url, "write");
         await checkPressure(env, principal.tenant, ctx);
-        return await ingestQuery(env, url, principal);
+        return await ingestQuery(req, env, url, principal);
       }
       case "/duck.js":
         return duckScript();
       case "/snippet":
-        return snippet(url);
+        return snippet(url, env.BASE_PATH);
       case "/flush":
         if (req.method !== "POST") break;
         return await adminCall(env, need(env, req, url, "admin").tenant, InternalRoute.flush, "POST");

@@ -1,14 +1,20 @@
 import { DuckTailError, ErrorCode } from "../protocol/errors";
-import { IMPORTANCE, type Importance } from "../protocol/events";
+import { CONTEXT_COLUMNS, type EventContext, IMPORTANCE, type Importance } from "../protocol/events";
 import type { ViewEvent } from "../views/views";
 
-/** An event as live tail delivers it: a view event (data parsed, time of receipt) plus where it is stored. */
-export type TailEvent = ViewEvent & { replica: string; seq: number };
+/**
+ * An event as live tail delivers it: a view event (data parsed, time of receipt) plus where it is
+ * stored, and the context of the request that carried it (when there was one).
+ */
+export type TailEvent = ViewEvent & { replica: string; seq: number; context?: EventContext };
 
 export const PREDICATE_OPS = ["eq", "ne", "prefix", "gt", "gte", "lt", "lte"] as const;
 export type PredicateOp = (typeof PREDICATE_OPS)[number];
 
-/** `{path: "data.status", op: "gte", value: 500}`; `path` is a top-level field or `data.` + a dotted path. */
+/**
+ * `{path: "data.status", op: "gte", value: 500}`; `path` is a top-level field, `context.` + a
+ * context field (`context.country`, `context.bot`, ...) or `data.` + a dotted path.
+ */
 export interface Predicate {
   path: string;
   op: PredicateOp;
@@ -35,6 +41,7 @@ const FIELDS = new Set([
   "userId",
   "anonymousId",
   "sessionId",
+  ...[...CONTEXT_COLUMNS.map(([field]) => field), "bot"].map((field) => `context.${field}`),
 ]);
 const MAX_GLOBS = 32;
 const MAX_PREDICATES = 16;
@@ -118,6 +125,10 @@ function escapeRegExp(s: string): string {
 }
 
 function getter(path: string): (e: TailEvent) => unknown {
+  if (path.startsWith("context.")) {
+    const field = path.slice(8) as keyof EventContext;
+    return (e) => e.context?.[field] ?? null;
+  }
   if (!path.startsWith("data.")) return (e) => e[path as keyof TailEvent];
   const keys = path.slice(5).split(".");
   return (e) => {

@@ -39,12 +39,52 @@ export interface NormalizedEvent {
 /** What `BufferReplica.transform` sees and returns: a normalized event with `data` parsed. */
 export type TransformEvent = Omit<NormalizedEvent, "data"> & { data: Record<string, unknown> };
 
-/** A buffered event: normalized plus where and when it was received. */
+/**
+ * Where and on what an event was sent from, as the server saw the request that carried it (never
+ * taken from the client's event): geography from Cloudflare's `request.cf`, the parsed
+ * User-Agent, and the IP as the `IP_POLICY` var allows. Every field may be null (unknown).
+ */
+export interface EventContext {
+  /** ISO 3166-1 alpha-2, e.g. "DE". */
+  country: string | null;
+  region: string | null;
+  city: string | null;
+  /** IANA, e.g. "Europe/Berlin". */
+  timezone: string | null;
+  browser: string | null;
+  browserVersion: string | null;
+  os: string | null;
+  osVersion: string | null;
+  /** "desktop", "mobile", "tablet", "smarttv", "console", "wearable", "embedded". */
+  deviceType: string | null;
+  /** The User-Agent is a known crawler, monitor or script. */
+  bot: boolean | null;
+  /** By `IP_POLICY`: kept, truncated to /24 (IPv4) or /48 (IPv6), or null (dropped). */
+  ip: string | null;
+}
+
+/** The context's string fields and their Parquet column names, in column order (`bot` is `is_bot`, a boolean). */
+export const CONTEXT_COLUMNS = [
+  ["country", "country"],
+  ["region", "region"],
+  ["city", "city"],
+  ["timezone", "timezone"],
+  ["browser", "browser"],
+  ["browserVersion", "browser_version"],
+  ["os", "os"],
+  ["osVersion", "os_version"],
+  ["deviceType", "device_type"],
+  ["ip", "ip"],
+] as const satisfies readonly (readonly [Exclude<keyof EventContext, "bot">, string])[];
+
+/** A buffered event: normalized plus where and when it was received, and from what (when known). */
 export interface StoredEvent extends NormalizedEvent {
   tenant: string;
   receivedAt: number;
   replica: string;
   seq: number;
+  /** Absent when the event came without a request to see (tail consumer, files written before it existed). */
+  context?: EventContext;
 }
 
 export interface Rejection {

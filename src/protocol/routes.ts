@@ -28,6 +28,8 @@ export const Header = {
   scope: "x-ducktail-scope",
   /** Set by the Worker on an admin socket to a named shard (GET /buffer/ws): not placed by dog. */
   admin: "x-ducktail-admin",
+  /** The request's context (src/context.ts) as JSON, stamped on the events it carries. */
+  context: "x-ducktail-context",
 } as const;
 
 /** Internal routes between Worker, coordinator and replicas (never exposed publicly). */

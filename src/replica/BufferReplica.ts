@@ -6,6 +6,7 @@ import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from
 import { allows, type Scope } from "../protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
 import {
+  type EventContext,
   type NormalizedEvent,
   type Rejection,
   type TransformEvent,
@@ -299,7 +300,7 @@ export class BufferReplica extends Replica {
     let stored: IngestResult | Promise<IngestResult>;
     try {
       this.require(state.scope, "write");
-      stored = this.take(frame.events, frame.storageMode ?? state.storageMode);
+      stored = this.take(frame.events, frame.storageMode ?? state.storageMode, false, state.context ?? null);
     } catch (err) {
       return socketError(ws, frame.id, err);
     }
@@ -394,7 +395,8 @@ export class BufferReplica extends Replica {
         if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST events");
         const body = await this.readJson(req);
         const { events, storageMode } = eventsOf(body, url);
-        const result = await this.ingest(events, storageMode, url.searchParams.get("dedup") === "1");
+        const dedup = url.searchParams.get("dedup") === "1";
+        const result = await this.ingest(events, storageMode, dedup, req.headers.get(Header.context));
         const status = result.stored === 0 && result.rejected.length > 0 ? 400 : 200;
         return Response.json(result, { status });
       }
@@ -442,11 +444,20 @@ export class BufferReplica extends Replica {
     const group = admin ? "" : req.headers.get(DogHeader.group);
     if (!client || group === null) throw new DuckTailError(ErrorCode.badFrame, "missing dog client or group header");
     const scope = (req.headers.get(Header.scope) ?? "write") as Scope;
+    const context = req.headers.get(Header.context);
     const storageMode = parseStorageMode(url.searchParams.get("storageMode") ?? undefined);
     const { 0: clientSide, 1: server } = new WebSocketPair();
     // Hibernation API: idle sockets cost no duration and outlive this object's eviction.
     this.ctx.acceptWebSocket(server);
-    attach(server, { client, group, scope, storageMode, connectedAt: Date.now(), ...(admin && { admin }) });
+    attach(server, {
+      client,
+      group,
+      scope,
+      storageMode,
+      connectedAt: Date.now(),
+      ...(admin && { admin }),
+      ...(context !== null && { context }),
+    });
     this.draining = false;
     return new Response(null, { status: 101, webSocket: clientSide });
   }
@@ -457,15 +468,20 @@ export class BufferReplica extends Replica {
    * Validates, stamps and buffers a batch with the given durability, resolving when the ack
    * may be sent (at once for buffered and fire-and-forget).
    */
-  async ingest(raw: unknown[], mode: StorageMode, dedup = false): Promise<IngestResult> {
-    return this.take(raw, mode, dedup);
+  async ingest(raw: unknown[], mode: StorageMode, dedup = false, context: string | null = null): Promise<IngestResult> {
+    return this.take(raw, mode, dedup, context);
   }
 
   /**
    * {@link ingest} without a promise where none is needed: the result itself once the events are
    * in the buffer (fire-and-forget, buffered), a promise only for modes that wait on storage.
    */
-  private take(raw: unknown[], mode: StorageMode, dedup = false): IngestResult | Promise<IngestResult> {
+  private take(
+    raw: unknown[],
+    mode: StorageMode,
+    dedup: boolean,
+    context: string | null,
+  ): IngestResult | Promise<IngestResult> {
     if (raw.length > this.limits.maxBatchEvents) {
       throw new DuckTailError(ErrorCode.batchTooLarge, `at most ${this.limits.maxBatchEvents} events per batch`);
     }
@@ -494,9 +510,9 @@ export class BufferReplica extends Replica {
       else if (e.importance === "high") soon = true;
     }
     const alarm = this.alarmBy(now + (soon || urgent ? this.policy.highFlushIntervalMs : this.policy.flushIntervalMs));
-    const taken: Taken = { raw, batch, accepted, now, transformed, urgent };
+    const taken: Taken = { raw, batch, accepted, now, transformed, urgent, context };
     if (mode === "confirmed" || mode === "durable") return this.takeStored(taken, mode, alarm, result);
-    this.afterAppend(taken, this.append(accepted, now, false));
+    this.afterAppend(taken, this.append(accepted, now, false, context));
     return result;
   }
 
@@ -509,7 +525,7 @@ export class BufferReplica extends Replica {
   ): Promise<IngestResult> {
     // Seqs are taken when the group is written, so the buffer stays in seq order, and rows
     // enter the buffer only with their SQLite row: a flush never takes uncommitted ones.
-    const last = await this.commits.run(() => this.append(taken.accepted, taken.now, true));
+    const last = await this.commits.run(() => this.append(taken.accepted, taken.now, true, taken.context));
     await alarm;
     this.afterAppend(taken, last);
     if (mode === "durable") {
@@ -526,17 +542,18 @@ export class BufferReplica extends Replica {
   }
 
   /** Live tail, views and the flush check for a batch just appended (seqs up to `last`). */
-  private afterAppend({ raw, batch, accepted, now, transformed, urgent }: Taken, last: number): void {
+  private afterAppend(taken: Taken, last: number): void {
+    const { raw, batch, accepted, now, transformed, urgent } = taken;
     const views = this.liveViews();
     if (this.tail.active) {
-      const events = tailEvents(accepted, raw, batch, now, last, this.identity().name, transformed);
+      const events = tailEvents(taken, last, this.identity().name);
       this.tail.offer(events);
       views.add(events);
     } else if (views.size > 0) {
       // The common case, no subscriber: views read the normalized events and their parsed data
       // without an object per event, unless admission or a transform changed the batch.
       if (accepted === batch.events && transformed === null) views.addEach(accepted, raw, batch.indexes, now);
-      else views.add(tailEvents(accepted, raw, batch, now, last, this.identity().name, transformed));
+      else views.add(tailEvents(taken, last, this.identity().name));
     }
     if (urgent || this.overThreshold()) this.flushInBackground();
   }
@@ -599,10 +616,10 @@ export class BufferReplica extends Replica {
   }
 
   /** Stamps and buffers accepted events (and commits them to SQLite); returns the last seq. */
-  private append(events: NormalizedEvent[], receivedAt: number, committed: boolean): number {
+  private append(events: NormalizedEvent[], receivedAt: number, committed: boolean, context: string | null): number {
     const first = this.store.allocateSeqs(events.length);
     const last = first + events.length - 1;
-    const part = this.buffer.append(events, receivedAt, first, committed);
+    const part = this.buffer.append(events, receivedAt, first, committed, context);
     if (committed) this.store.insertBatch(first, last, part.columns.encode(part.start, part.end));
     return last;
   }
@@ -866,6 +883,8 @@ interface Taken {
   transformed: Map<NormalizedEvent, Record<string, unknown>> | null;
   /** Some event is critical: flush now. */
   urgent: boolean;
+  /** The request's context as the Worker sent it (JSON), or null. */
+  context: string | null;
 }
 
 /** The three body shapes of an ingest request: one event, an array, or `{events, storageMode}`. */
@@ -884,24 +903,22 @@ function eventsOf(body: unknown, url: URL): { events: unknown[]; storageMode: St
  * `accepted` is the batch's events or, when the buffer limit turned some away, a subset of them.
  */
 function tailEvents(
-  accepted: NormalizedEvent[],
-  raw: unknown[],
-  batch: ValidatedBatch,
-  receivedAt: number,
+  { accepted, raw, batch, now: receivedAt, transformed, context }: Taken,
   lastSeq: number,
   replica: string,
-  transformed: Map<NormalizedEvent, Record<string, unknown>> | null,
 ): TailEvent[] {
   const rawOf = new Map<NormalizedEvent, unknown>();
   batch.events.forEach((e, k) => {
     rawOf.set(e, transformed ? { data: transformed.get(e) } : raw[batch.indexes[k] as number]);
   });
   const first = lastSeq - accepted.length + 1;
+  const parsedContext = context === null ? null : (JSON.parse(context) as EventContext);
   return accepted.map((e, i) => ({
     ...e,
     data: ((rawOf.get(e) as { data?: Record<string, unknown> } | undefined)?.data ?? {}) as Record<string, unknown>,
     receivedAt,
     replica,
     seq: first + i,
+    ...(parsedContext && { context: parsedContext }),
   }));
 }

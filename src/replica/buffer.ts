@@ -55,11 +55,17 @@ export class EventBuffer {
   }
 
   /** Appends a batch stamped with its receipt time and consecutive seqs from `firstSeq`; returns where it went. */
-  append(events: readonly NormalizedEvent[], receivedAt: number, firstSeq: number, committed: boolean): BatchPart {
+  append(
+    events: readonly NormalizedEvent[],
+    receivedAt: number,
+    firstSeq: number,
+    committed: boolean,
+    context: string | null = null,
+  ): BatchPart {
     const block = this.openBlock();
     const start = block.length;
     const before = block.bytes;
-    block.pushBatch(events, receivedAt, firstSeq, committed);
+    block.pushBatch(events, receivedAt, firstSeq, committed, context);
     this.rowCount += events.length;
     this.byteCount += block.bytes - before;
     if (block.length >= BLOCK_ROWS) {

@@ -15,6 +15,8 @@ export interface SocketState {
   admin?: boolean;
   /** Live-tail subscriptions this socket holds. */
   subs?: string[];
+  /** The context of the upgrade request (JSON from the Worker), stamped on the socket's events. */
+  context?: string;
 }
 
 // Deserializing an attachment on every message is measurable on a hot socket; the platform's

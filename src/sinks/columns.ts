@@ -1,4 +1,5 @@
 import {
+  Bool,
   type Data,
   Field,
   Int64,
@@ -10,6 +11,8 @@ import {
   Utf8,
 } from "apache-arrow";
 import {
+  CONTEXT_COLUMNS,
+  type EventContext,
   IMPORTANCE,
   type Importance,
   importanceRank,
@@ -223,11 +226,19 @@ export const EVENT_SCHEMA = new Schema([
   new Field("data", new Utf8(), false),
   new Field("replica", new Utf8(), false),
   new Field("seq", new Int64(), false),
+  // The request's context (src/context.ts), added after the first release: files written
+  // before have none of these columns (DuckDB: read_parquet(..., union_by_name = true)).
+  ...CONTEXT_COLUMNS.map(([, name]) => new Field(name, new Utf8(), true)),
+  new Field("is_bot", new Bool(), true),
 ]);
+
+/** The columns every events file has; the context columns after them may be missing in older files. */
+export const CORE_COLUMNS = 13;
 
 /** Fixed per-event overhead counted in `bytes` besides the UTF-8 of the strings. */
 const ROW_OVERHEAD = 40;
-const FORMAT_VERSION = 1;
+/** Blob format of `encode`: 2 added each row's context; blobs of version 1 (no context) still read. */
+const FORMAT_VERSION = 2;
 const STRING_COLUMNS = 7;
 /** Initial bytes per row of the string columns (id, source, type, user, anonymous, session, data). */
 const DEFAULT_BYTES_PER_ROW = [36, 8, 8, 16, 36, 36, 128];
@@ -240,6 +251,56 @@ function constantUtf8(value: string, rows: number): Data<Utf8> {
   const offsets = new Int32Array(rows + 1);
   for (let i = 0; i <= rows; i++) offsets[i] = i * one.length;
   return makeData({ type: new Utf8(), length: rows, nullCount: 0, valueOffsets: offsets, data: bytes });
+}
+
+/** A string column whose row i is `values[index[i]]`: null where the index is -1 or the value null. */
+function indexedUtf8(values: readonly (string | null)[], index: Int32Array, rows: number): Data<Utf8> {
+  const encoded = values.map((v) => (v === null ? null : encoder.encode(v)));
+  const offsets = new Int32Array(rows + 1);
+  const validity = new Uint8Array((rows + 7) >> 3);
+  let size = 0;
+  let nulls = 0;
+  for (let i = 0; i < rows; i++) {
+    const k = index[i] as number;
+    const v = k < 0 ? null : encoded[k];
+    if (v) {
+      size += v.length;
+      validity[i >> 3] = (validity[i >> 3] as number) | (1 << (i & 7));
+    } else nulls++;
+    offsets[i + 1] = size;
+  }
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < rows; i++) {
+    const k = index[i] as number;
+    const v = k < 0 ? null : encoded[k];
+    if (v) bytes.set(v, offsets[i] as number);
+  }
+  return makeData({
+    type: new Utf8(),
+    length: rows,
+    nullCount: nulls,
+    nullBitmap: validity,
+    valueOffsets: offsets,
+    data: bytes,
+  });
+}
+
+/** A boolean column whose row i is `values[index[i]]`, null as {@link indexedUtf8}. */
+function indexedBool(values: readonly (boolean | null)[], index: Int32Array, rows: number): Data<Bool> {
+  const bits = new Uint8Array((rows + 7) >> 3);
+  const validity = new Uint8Array((rows + 7) >> 3);
+  let nulls = 0;
+  for (let i = 0; i < rows; i++) {
+    const k = index[i] as number;
+    const v = k < 0 ? null : (values[k] ?? null);
+    if (v === null) {
+      nulls++;
+      continue;
+    }
+    validity[i >> 3] = (validity[i >> 3] as number) | (1 << (i & 7));
+    if (v) bits[i >> 3] = (bits[i >> 3] as number) | (1 << (i & 7));
+  }
+  return makeData({ type: new Bool(), length: rows, nullCount: nulls, nullBitmap: validity, data: bits });
 }
 
 /** Rows `from` appends at a time: the strings of a chunk are concatenated and encoded together. */
@@ -333,6 +394,11 @@ export class EventColumns {
   private seqs: Float64Array;
   /** Importance rank in the low bits; bit 7 = committed to SQLite. */
   private flags: Uint8Array;
+  /** Each row's context: an index into `contexts`, -1 for none. A request's events share one. */
+  private contextOf: Int32Array;
+  private contexts: EventContext[] = [];
+  /** `contexts` by their JSON text (what the Worker sends), so a batch looks its context up once. */
+  private readonly contextIds = new Map<string, number>();
   private rows = 0;
   private byteCount = 0;
   /** Uncommitted `low` rows: what `dropLow` may take. */
@@ -364,6 +430,7 @@ export class EventColumns {
     this.received = new Float64Array(capacity);
     this.seqs = new Float64Array(capacity);
     this.flags = new Uint8Array(capacity);
+    this.contextOf = new Int32Array(capacity);
   }
 
   /**
@@ -391,7 +458,8 @@ export class EventColumns {
       columns.appendStrings(chunk);
       for (const e of chunk) {
         columns.grow();
-        columns.finish(importanceRank(e.importance), e.ts, e.receivedAt, e.seq, committed);
+        const context = e.context ? columns.contextIndex(JSON.stringify(e.context)) : -1;
+        columns.finish(importanceRank(e.importance), e.ts, e.receivedAt, e.seq, committed, context);
       }
     }
     return columns;
@@ -419,6 +487,8 @@ export class EventColumns {
    */
   clear(): void {
     for (const c of this.stringColumns()) c.clear();
+    this.contexts = [];
+    this.contextIds.clear();
     this.rows = 0;
     this.byteCount = 0;
     this.lowUncommitted = 0;
@@ -431,8 +501,24 @@ export class EventColumns {
     return this.byteCount;
   }
 
+  /**
+   * The index of a context given as its JSON text, added on first sight (null: none). Trusted: the
+   * text comes from the Worker (src/context.ts), never from a client.
+   */
+  contextIndex(json: string | null): number {
+    if (json === null) return -1;
+    let k = this.contextIds.get(json);
+    if (k === undefined) {
+      const context = JSON.parse(json) as EventContext;
+      // Nothing known (no cf, no User-Agent, IP dropped) reads back from Parquet as no context.
+      k = Object.values(context).some((v) => v !== null) ? this.contexts.push(context) - 1 : -1;
+      this.contextIds.set(json, k);
+    }
+    return k;
+  }
+
   /** Appends one row, its strings encoded value by value (the reference the batch path is tested against). */
-  push(e: NormalizedEvent, receivedAt: number, seq: number, committed: boolean): void {
+  push(e: NormalizedEvent, receivedAt: number, seq: number, committed: boolean, context: string | null = null): void {
     this.grow();
     const before = this.stringBytes();
     this.id.push(e.id);
@@ -443,7 +529,7 @@ export class EventColumns {
     this.sessionId.push(e.sessionId);
     this.payload.push(e.data);
     this.byteCount += this.stringBytes() - before;
-    this.finish(importanceRank(e.importance), e.ts, receivedAt, seq, committed);
+    this.finish(importanceRank(e.importance), e.ts, receivedAt, seq, committed, this.contextIndex(context));
   }
 
   /**
@@ -452,12 +538,19 @@ export class EventColumns {
    * one native call straight into the column: an `encodeInto` per value crosses into the runtime
    * 700 times a frame, and a per-character loop costs more than the JSON.parse that produced them.
    */
-  pushBatch(events: readonly NormalizedEvent[], receivedAt: number, firstSeq: number, committed: boolean): void {
+  pushBatch(
+    events: readonly NormalizedEvent[],
+    receivedAt: number,
+    firstSeq: number,
+    committed: boolean,
+    context: string | null = null,
+  ): void {
     this.appendStrings(events);
+    const ctx = this.contextIndex(context);
     for (let k = 0; k < events.length; k++) {
       this.grow();
       const e = events[k] as NormalizedEvent;
-      this.finish(importanceRank(e.importance), e.ts, receivedAt, firstSeq + k, committed);
+      this.finish(importanceRank(e.importance), e.ts, receivedAt, firstSeq + k, committed, ctx);
     }
   }
 
@@ -565,7 +658,14 @@ export class EventColumns {
       data: this.payload.get(i, decoder) as string,
       replica: this.replica,
       seq: this.seqs[i] as number,
+      ...(this.contextAt(i) && { context: this.contextAt(i) as EventContext }),
     };
+  }
+
+  /** Row `i`'s context, or null. */
+  contextAt(i: number): EventContext | null {
+    const k = this.contextOf[i] as number;
+    return k < 0 ? null : (this.contexts[k] as EventContext);
   }
 
   /** A copy holding only the rows `keep` says yes to. */
@@ -594,6 +694,18 @@ export class EventColumns {
       this.payload.data(),
       constantUtf8(this.replica, n),
       int64Data(new Int64(), this.seqs, n),
+      ...CONTEXT_COLUMNS.map(([field]) =>
+        indexedUtf8(
+          this.contexts.map((c) => c[field] ?? null),
+          this.contextOf,
+          n,
+        ),
+      ),
+      indexedBool(
+        this.contexts.map((c) => c.bot ?? null),
+        this.contextOf,
+        n,
+      ),
     ];
     const struct = makeData({ type: new Struct(EVENT_SCHEMA.fields), length: n, nullCount: 0, children });
     return new RecordBatch(EVENT_SCHEMA, struct);
@@ -601,20 +713,34 @@ export class EventColumns {
 
   /**
    * Rows [start, end) as one binary blob for SQLite (confirmed/durable batches): a few
-   * memcpys instead of JSON. Layout (little-endian): u32 version, u32 rows, 8 bytes reserved;
-   * f64 ts, received_at, seq per row; i32 byte length per row of the 7 string columns (-1 = null);
-   * u8 flags per row; then the UTF-8 bytes of each string column in turn.
+   * memcpys instead of JSON. Layout (little-endian): u32 version, u32 rows, u32 context bytes,
+   * 4 bytes reserved; f64 ts, received_at, seq per row; i32 byte length per row of the 7 string
+   * columns (-1 = null); i32 context per row (-1 = none; version 2); u8 flags per row; the UTF-8
+   * bytes of each string column in turn; then the rows' contexts as a JSON array (version 2).
    */
   encode(start: number, end: number): Uint8Array {
     const n = end - start;
     const strings = this.stringColumns();
     let stringBytes = 0;
     for (const c of strings) stringBytes += (c.offsets[end] as number) - (c.offsets[start] as number);
-    const numericBytes = 16 + n * 24 + n * 4 * STRING_COLUMNS;
-    const out = new Uint8Array(numericBytes + n + stringBytes);
-    const header = new Uint32Array(out.buffer, 0, 2);
+    // The contexts these rows use, renumbered from 0: a batch's rows share one, a block may hold many.
+    const local = new Map<number, number>();
+    const contextOf = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const k = this.contextOf[start + i] as number;
+      if (k >= 0 && !local.has(k)) local.set(k, local.size);
+      contextOf[i] = k < 0 ? -1 : (local.get(k) as number);
+    }
+    const contextBytes =
+      local.size > 0 ? encoder.encode(JSON.stringify([...local.keys()].map((k) => this.contexts[k]))) : null;
+    const numericBytes = 16 + n * 24 + n * 4 * (STRING_COLUMNS + 1);
+    const out = new Uint8Array(numericBytes + n + stringBytes + (contextBytes?.length ?? 0));
+    const header = new Uint32Array(out.buffer, 0, 3);
     header[0] = FORMAT_VERSION;
     header[1] = n;
+    header[2] = contextBytes?.length ?? 0;
+    new Int32Array(out.buffer, 16 + n * 24 + n * 4 * STRING_COLUMNS, n).set(contextOf);
+    if (contextBytes) out.set(contextBytes, out.length - contextBytes.length);
     const numbers = new Float64Array(out.buffer, 16, n * 3);
     numbers.set(this.ts.subarray(start, end), 0);
     numbers.set(this.received.subarray(start, end), n);
@@ -637,15 +763,25 @@ export class EventColumns {
     return out;
   }
 
-  /** Appends the rows of a blob made by `encode`. */
+  /** Appends the rows of a blob made by `encode` (this version or version 1). */
   appendEncoded(blob: Uint8Array): void {
     const bytes = blob.byteOffset % 8 === 0 ? blob : blob.slice();
-    const header = new Uint32Array(bytes.buffer, bytes.byteOffset, 2);
-    if (header[0] !== FORMAT_VERSION) throw new Error(`unknown buffer blob version ${header[0]}`);
+    const header = new Uint32Array(bytes.buffer, bytes.byteOffset, 3);
+    const version = header[0] as number;
+    if (version !== 1 && version !== FORMAT_VERSION) throw new Error(`unknown buffer blob version ${version}`);
     const n = header[1] as number;
     const numbers = new Float64Array(bytes.buffer, bytes.byteOffset + 16, n * 3);
     const lengths = new Int32Array(bytes.buffer, bytes.byteOffset + 16 + n * 24, n * STRING_COLUMNS);
-    const flagsAt = 16 + n * 24 + n * 4 * STRING_COLUMNS;
+    const contextsAt = 16 + n * 24 + n * 4 * STRING_COLUMNS;
+    const flagsAt = version === 1 ? contextsAt : contextsAt + n * 4;
+    // This block's index of each context the blob's rows use.
+    const contextOf = version === 1 ? null : new Int32Array(bytes.buffer, bytes.byteOffset + contextsAt, n);
+    const contextBytes = version === 1 ? 0 : (header[2] as number);
+    const table = contextBytes
+      ? (JSON.parse(new TextDecoder().decode(bytes.subarray(bytes.length - contextBytes))) as EventContext[]).map((c) =>
+          this.contextIndex(JSON.stringify(c)),
+        )
+      : [];
     const before = this.stringBytes();
     const strings = this.stringColumns();
     let pos = flagsAt + n;
@@ -654,12 +790,14 @@ export class EventColumns {
     for (let i = 0; i < n; i++) {
       this.grow();
       const flags = bytes[flagsAt + i] as number;
+      const k = contextOf ? (contextOf[i] as number) : -1;
       this.finish(
         flags & 0x7f,
         numbers[i] as number,
         numbers[n + i] as number,
         numbers[2 * n + i] as number,
         flags >= 0x80,
+        k < 0 ? -1 : (table[k] as number),
       );
     }
   }
@@ -680,16 +818,25 @@ export class EventColumns {
     }
     this.byteCount += this.stringBytes() - before;
     const flags = from.flags[i] as number;
-    this.finish(flags & 0x7f, from.ts[i] as number, from.received[i] as number, from.seqs[i] as number, flags >= 0x80);
+    const context = from.contextAt(i);
+    this.finish(
+      flags & 0x7f,
+      from.ts[i] as number,
+      from.received[i] as number,
+      from.seqs[i] as number,
+      flags >= 0x80,
+      context ? this.contextIndex(JSON.stringify(context)) : -1,
+    );
   }
 
   /** Closes row `rows` once its strings are in (and counted in `byteCount`). */
-  private finish(rank: number, ts: number, receivedAt: number, seq: number, committed: boolean): void {
+  private finish(rank: number, ts: number, receivedAt: number, seq: number, committed: boolean, context: number): void {
     const i = this.rows++;
     this.ts[i] = ts;
     this.received[i] = receivedAt;
     this.seqs[i] = seq;
     this.flags[i] = rank | (committed ? 0x80 : 0);
+    this.contextOf[i] = context;
     this.byteCount += ROW_OVERHEAD;
     if (rank === 0 && !committed) this.lowUncommitted++;
     if (rank >= 2) {
@@ -716,7 +863,7 @@ export class EventColumns {
   private grow(): void {
     if (this.rows < this.ts.length) return;
     const capacity = this.ts.length * 2;
-    const widen = <T extends Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+    const widen = <T extends Float64Array | Uint8Array | Int32Array>(a: T, make: (n: number) => T): T => {
       const b = make(capacity);
       b.set(a);
       return b;
@@ -725,5 +872,6 @@ export class EventColumns {
     this.received = widen(this.received, (n) => new Float64Array(n));
     this.seqs = widen(this.seqs, (n) => new Float64Array(n));
     this.flags = widen(this.flags, (n) => new Uint8Array(n));
+    this.contextOf = widen(this.contextOf, (n) => new Int32Array(n));
   }
 }

@@ -1,4 +1,5 @@
 import {
+  Bool,
   type Data,
   DataType,
   type Int64,
@@ -12,7 +13,7 @@ import {
 } from "apache-arrow";
 import { readParquet } from "parquet-wasm/esm";
 import { hash32 } from "../views/hll";
-import { EVENT_SCHEMA } from "./columns";
+import { CORE_COLUMNS, EVENT_SCHEMA } from "./columns";
 import { encodeTable } from "./parquet";
 
 /**
@@ -629,9 +630,11 @@ async function readInputs(
         continue;
       }
       const table = tableFromIPC(ipc);
-      const mismatch = EVENT_SCHEMA.fields.find(
-        (f) => String(table.schema.fields.find((g) => g.name === f.name)?.type) !== String(f.type),
-      );
+      // The context columns may be missing (files written before them): their rows are null.
+      const mismatch = EVENT_SCHEMA.fields.find((f, c) => {
+        const type = table.schema.fields.find((g) => g.name === f.name)?.type;
+        return (type !== undefined || c < CORE_COLUMNS) && String(type) !== String(f.type);
+      });
       if (mismatch) {
         failure = `input ${key} has no ${mismatch.name} column of type ${mismatch.type}`;
         return;
@@ -666,7 +669,8 @@ async function merge(
   return { table: gather(rows, order), rollup: rollupOf(rows, order, summary) };
 }
 
-type Column = Data<Utf8> | Data<TimestampMillisecond> | Data<Int64>;
+/** An input's column; undefined for a context column the input does not have. */
+type Column = Data<Utf8> | Data<TimestampMillisecond> | Data<Int64> | Data<Bool> | undefined;
 
 /** Every input row, addressed by a row number across batches, with what dedup and sort compare. */
 interface Rows {
@@ -763,21 +767,23 @@ function gather(rows: Rows, order: Uint32Array): Table {
   const children = EVENT_SCHEMA.fields.map((f, c) =>
     DataType.isUtf8(f.type)
       ? gatherUtf8(rows, c, order)
-      : gatherInt64(rows, c, order, f.type as TimestampMillisecond | Int64),
+      : DataType.isBool(f.type)
+        ? gatherBool(rows, c, order)
+        : gatherInt64(rows, c, order, f.type as TimestampMillisecond | Int64),
   );
   const struct = makeData({ type: new Struct(EVENT_SCHEMA.fields), length: order.length, nullCount: 0, children });
   return new Table(EVENT_SCHEMA, [new RecordBatch(EVENT_SCHEMA, struct)]);
 }
 
 function gatherUtf8(rows: Rows, c: number, order: Uint32Array): Data<Utf8> {
-  const sources = rows.columns[c] as Data<Utf8>[];
+  const sources = rows.columns[c] as (Data<Utf8> | undefined)[];
   const n = order.length;
   let size = 0;
   let nulls = 0;
   for (const r of order) {
-    const data = sources[rows.batchOf[r] as number] as Data<Utf8>;
+    const data = sources[rows.batchOf[r] as number];
     const i = rows.rowOf[r] as number;
-    if (!data.getValid(i)) nulls++;
+    if (!data?.getValid(i)) nulls++;
     else size += (data.valueOffsets[i + 1] as number) - (data.valueOffsets[i] as number);
   }
   const bytes = new Uint8Array(size);
@@ -786,9 +792,9 @@ function gatherUtf8(rows: Rows, c: number, order: Uint32Array): Data<Utf8> {
   let pos = 0;
   for (let k = 0; k < n; k++) {
     const r = order[k] as number;
-    const data = sources[rows.batchOf[r] as number] as Data<Utf8>;
+    const data = sources[rows.batchOf[r] as number];
     const i = rows.rowOf[r] as number;
-    if (data.getValid(i)) {
+    if (data?.getValid(i)) {
       const start = data.valueOffsets[i] as number;
       const end = data.valueOffsets[i + 1] as number;
       bytes.set(data.values.subarray(start, end), pos);
@@ -805,6 +811,28 @@ function gatherUtf8(rows: Rows, c: number, order: Uint32Array): Data<Utf8> {
     valueOffsets: offsets,
     data: bytes,
   });
+}
+
+/** A boolean column (is_bot); null where the input has no such column. */
+function gatherBool(rows: Rows, c: number, order: Uint32Array): Data<Bool> {
+  const sources = rows.columns[c] as (Data<Bool> | undefined)[];
+  const n = order.length;
+  const bits = new Uint8Array((n + 7) >> 3);
+  const validity = new Uint8Array((n + 7) >> 3);
+  let nulls = 0;
+  for (let k = 0; k < n; k++) {
+    const r = order[k] as number;
+    const data = sources[rows.batchOf[r] as number];
+    const i = rows.rowOf[r] as number;
+    if (!data?.getValid(i)) {
+      nulls++;
+      continue;
+    }
+    validity[k >> 3] = (validity[k >> 3] as number) | (1 << (k & 7));
+    const bit = data.offset + i;
+    if (((data.values[bit >> 3] as number) >> (bit & 7)) & 1) bits[k >> 3] = (bits[k >> 3] as number) | (1 << (k & 7));
+  }
+  return makeData({ type: new Bool(), length: n, nullCount: nulls, nullBitmap: validity, data: bits });
 }
 
 /** Copies the 64-bit words as they are: no BigInt and no rounding through doubles. */

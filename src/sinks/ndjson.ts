@@ -1,5 +1,5 @@
-import type { Data, Int64, Utf8 } from "apache-arrow";
-import type { StoredEvent } from "../protocol/events";
+import type { Bool, Data, Int64, Utf8 } from "apache-arrow";
+import { CONTEXT_COLUMNS, type EventContext, type StoredEvent } from "../protocol/events";
 import type { EventBatch } from "./batch";
 import { objectKey } from "./r2-parquet";
 import { type FlushContext, type Sink, settleAll } from "./sink";
@@ -10,8 +10,16 @@ export function eventJson(e: StoredEvent): string {
     `{"id":${JSON.stringify(e.id)},"tenant":${JSON.stringify(e.tenant)},"ts":${e.ts},"receivedAt":${e.receivedAt},` +
     `"source":${JSON.stringify(e.source)},"type":${JSON.stringify(e.type)},"importance":"${e.importance}",` +
     `"userId":${JSON.stringify(e.userId)},"anonymousId":${JSON.stringify(e.anonymousId)},` +
-    `"sessionId":${JSON.stringify(e.sessionId)},"data":${e.data},"replica":${JSON.stringify(e.replica)},"seq":${e.seq}}`
+    `"sessionId":${JSON.stringify(e.sessionId)},"data":${e.data},"replica":${JSON.stringify(e.replica)},"seq":${e.seq}` +
+    `${e.context ? `,"context":${contextJson(e.context)}` : ""}}`
   );
+}
+
+/** A context's JSON, its fields in column order and `bot` last (what `ndjsonBytes` writes too). */
+function contextJson(c: EventContext): string {
+  let out = "{";
+  for (const [field] of CONTEXT_COLUMNS) out += `"${field}":${JSON.stringify(c[field] ?? null)},`;
+  return `${out}"bot":${c.bot ?? null}}`;
 }
 
 /**
@@ -24,6 +32,8 @@ export function ndjsonBytes(batch: EventBatch): Uint8Array {
   for (const rb of batch.table().batches) {
     const columns = FIELDS.map(([, name]) => rb.getChild(name)?.data[0] as Data);
     const words = columns.map((data, c) => (FIELDS[c]?.[2] === "int" ? int64Words(data as Data<Int64>) : null));
+    const contexts = CONTEXT_COLUMNS.map(([, name]) => rb.getChild(name)?.data[0] as Data<Utf8>);
+    const bot = rb.getChild("is_bot")?.data[0] as Data<Bool>;
     for (let i = 0; i < rb.numRows; i++) {
       for (let c = 0; c < FIELDS.length; c++) {
         const [prefix, , kind] = FIELDS[c] as (typeof FIELDS)[number];
@@ -39,6 +49,7 @@ export function ndjsonBytes(batch: EventBatch): Uint8Array {
           else out.jsonString(bytes);
         }
       }
+      writeContext(out, contexts, bot, i);
       out.ascii("}\n");
     }
   }
@@ -48,6 +59,19 @@ export function ndjsonBytes(batch: EventBatch): Uint8Array {
 /** One NDJSON line per event (see {@link eventJson}). */
 export function toNdjson(batch: EventBatch): string {
   return new TextDecoder().decode(ndjsonBytes(batch));
+}
+
+/** `,"context":{...}` for row `i` when any of its context columns holds a value (as `eventJson`). */
+function writeContext(out: ByteWriter, contexts: Data<Utf8>[], bot: Data<Bool>, i: number): void {
+  if (!bot.getValid(i) && !contexts.some((c) => c.getValid(i))) return;
+  CONTEXT_COLUMNS.forEach(([field], c) => {
+    out.ascii(c === 0 ? `,"context":{"${field}":` : `,"${field}":`);
+    const data = contexts[c] as Data<Utf8>;
+    if (data.getValid(i)) out.jsonString(data.values.subarray(data.valueOffsets[i], data.valueOffsets[i + 1]));
+    else out.ascii("null");
+  });
+  const bit = bot.offset + i;
+  out.ascii(`,"bot":${bot.getValid(i) ? Boolean(((bot.values[bit >> 3] as number) >> (bit & 7)) & 1) : null}}`);
 }
 
 /** The JSON keys of `eventJson`, in its order, with the column each is read from. */

@@ -1,9 +1,12 @@
 import "./wasm";
 import { tableFromIPC } from "apache-arrow";
 import { readParquet } from "parquet-wasm/esm";
-import { IMPORTANCE, type Importance, type StoredEvent } from "../protocol/events";
+import { CONTEXT_COLUMNS, type EventContext, IMPORTANCE, type Importance, type StoredEvent } from "../protocol/events";
 
-/** The rows of one DuckTail Parquet object (any object with the DESIGN.md columns). */
+/**
+ * The rows of one DuckTail Parquet object (any object with the columns of `EVENT_SCHEMA`); the
+ * context columns are optional, as files written before they existed have none.
+ */
 export function readEvents(bytes: Uint8Array): StoredEvent[] {
   const table = tableFromIPC(readParquet(bytes).intoIPCStream());
   const col = (name: string) => {
@@ -24,6 +27,9 @@ export function readEvents(bytes: Uint8Array): StoredEvent[] {
   const data = col("data");
   const replica = col("replica");
   const seq = col("seq");
+  const contextColumns = CONTEXT_COLUMNS.map(([field, name]) => [field, table.getChild(name)] as const);
+  const bot = table.getChild("is_bot");
+  const hasContext = bot !== null || contextColumns.some(([, c]) => c !== null);
   const out: StoredEvent[] = new Array(table.numRows);
   for (let i = 0; i < table.numRows; i++) {
     const rank = IMPORTANCE.indexOf(importance.get(i) as Importance);
@@ -42,6 +48,16 @@ export function readEvents(bytes: Uint8Array): StoredEvent[] {
       replica: replica.get(i) as string,
       seq: Number(seq.get(i)),
     };
+    if (hasContext) {
+      const context = { bot: (bot?.get(i) as boolean | null) ?? null } as EventContext;
+      let known = context.bot !== null;
+      for (const [field, c] of contextColumns) {
+        const v = (c?.get(i) as string | null) ?? null;
+        context[field] = v;
+        if (v !== null) known = true;
+      }
+      if (known) (out[i] as StoredEvent).context = context;
+    }
   }
   return out;
 }
