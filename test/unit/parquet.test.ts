@@ -1,5 +1,6 @@
 import "../helpers/parquet-node";
 import { describe, expect, it } from "vitest";
+import type { StoredEvent } from "../../src/protocol/events";
 import { EventBatch } from "../../src/sinks/batch";
 import { encodeParquet } from "../../src/sinks/parquet";
 import { readParquetFiles } from "../helpers/duckdb";
@@ -45,5 +46,43 @@ describe("Parquet encoding", () => {
       seq: "BIGINT",
       data: "VARCHAR",
     });
+  });
+
+  it("writes the context columns, and DuckDB reads them beside files without them (union_by_name)", async () => {
+    const { query } = await import("../helpers/duckdb");
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const { encodeTable } = await import("../../src/sinks/parquet");
+    const [plain, located] = sampleEvents(2);
+    const context = {
+      country: "JP",
+      region: "Tokyo",
+      city: "東京",
+      timezone: "Asia/Tokyo",
+      browser: "Chrome",
+      browserVersion: "131.0",
+      os: "Android",
+      osVersion: "14",
+      deviceType: "mobile",
+      bot: false,
+      ip: "192.0.2.0",
+    };
+    const dir = mkdtempSync(join(tmpdir(), "pq-ctx-"));
+    const now = EventBatch.from([{ ...(located as StoredEvent), context }]).table();
+    writeFileSync(join(dir, "new.parquet"), encodeTable(now));
+    // A file of the first release: its 13 columns only.
+    const before = EventBatch.from([plain as StoredEvent]).table();
+    writeFileSync(
+      join(dir, "old.parquet"),
+      encodeTable(before.select(before.schema.fields.slice(0, 13).map((f) => f.name))),
+    );
+    const rows = await query(
+      `SELECT id, country, city, device_type, is_bot, ip FROM read_parquet('${dir}/*.parquet', union_by_name = true) ORDER BY country NULLS LAST`,
+    );
+    expect(rows).toEqual([
+      { id: located?.id, country: "JP", city: "東京", device_type: "mobile", is_bot: false, ip: "192.0.2.0" },
+      { id: plain?.id, country: null, city: null, device_type: null, is_bot: null, ip: null },
+    ]);
   });
 });
