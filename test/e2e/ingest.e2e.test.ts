@@ -180,7 +180,13 @@ describe("ingest end to end: ws + HTTP → R2 Parquet → DuckDB", () => {
 
     let res = await post("/e", full("http-single"));
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ received: 1, stored: 1, rejected: [], storageMode: "buffered" });
+    expect(await res.json()).toEqual({
+      received: 1,
+      stored: 1,
+      rejected: [],
+      storageMode: "buffered",
+      _shards: [{ shardId: expect.any(String), tier: 1, received: 1, stored: 1 }],
+    });
 
     const [badHttp, badCode] = INVALID.at(-1)!;
     res = await post("/e?storageMode=confirmed", [full("http-array"), bare("http-array"), badHttp]);
@@ -195,7 +201,13 @@ describe("ingest end to end: ws + HTTP → R2 Parquet → DuckDB", () => {
     const envelope = [full("http-durable"), bare("http-durable")];
     res = await post("/e", { events: envelope, storageMode: "durable" });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ received: 2, stored: 2, rejected: [], storageMode: "durable" });
+    expect(await res.json()).toEqual({
+      received: 2,
+      stored: 2,
+      rejected: [],
+      storageMode: "durable",
+      _shards: [{ shardId: expect.any(String), tier: 1, received: 2, stored: 2 }],
+    });
     {
       const { rows } = await lakeRows(mf);
       const id = envelope[0]!.id as string;
