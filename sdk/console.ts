@@ -7,6 +7,8 @@
  * console.error("payment failed", err); // an event: type "console", importance "critical"
  * ```
  *
+ * Or in code, under the original package's name: `wrapConsole({ endpoint, apiKey })`.
+ *
  * Levels map to importance: error → critical, warn → high, log/info → normal, debug → low.
  * Events go over HTTP batches by default and never hold a Node process open by themselves: when
  * a script ends, what it logged is sent at once and the process exits once the server answered,
@@ -14,7 +16,8 @@
  */
 import { DuckTailClient } from "./client";
 import type { DuckTailClientError } from "./errors";
-import type { ClientOptions, Importance, StorageMode, Transport } from "./types";
+import type { ClientOptions, FlushReport, Importance, StorageMode, Transport } from "./types";
+import { endpoints } from "./url";
 
 export const CONSOLE_LEVELS = ["log", "info", "debug", "warn", "error"] as const;
 export type ConsoleLevel = (typeof CONSOLE_LEVELS)[number];
@@ -31,7 +34,11 @@ const IMPORTANCE: Record<ConsoleLevel, Importance> = {
 const MAX_MESSAGE_CHARS = 16_000;
 
 export interface ConsoleOptions {
-  /** The DuckTail Worker's base URL. Env DUCKTAIL_ENDPOINT. Without one nothing is captured. */
+  /**
+   * The DuckTail Worker's URL (any form `DuckTailClient` takes). Env DUCKTAIL_ENDPOINT. Without
+   * one nothing is captured. An invalid one throws a TypeError when given here, and only warns
+   * (once, capturing nothing) when it comes from the environment.
+   */
   endpoint?: string;
   /** A write key. Env DUCKTAIL_API_KEY. */
   apiKey?: string;
@@ -56,6 +63,8 @@ type Writer = (...args: unknown[]) => void;
 const originals = new Map<ConsoleLevel, Writer>();
 let client: DuckTailClient | null = null;
 let settings: ConsoleOptions = {};
+/** The invalid DUCKTAIL_ENDPOINT last warned about, so a program hears of it once. */
+let badEnvEndpoint: string | undefined;
 /** True while a capture is being queued, so nothing the client prints is captured again. */
 let capturing = false;
 
@@ -175,17 +184,22 @@ export function unwrapConsole(): void {
 
 /**
  * Sends what is queued; resolves once every captured line was acked or refused, or after
- * `timeoutMs` (default 10 s) with lines still unsent, which are retried later.
+ * `timeoutMs` (default 10 s) with lines still unsent, which are retried later. Resolves with
+ * `{ acked, failed, pending }` of the lines held when it was called (all 0 without capture).
  */
-export async function flush(timeoutMs = 10_000): Promise<void> {
-  await client?.flush(timeoutMs);
+export async function flush(timeoutMs = 10_000): Promise<FlushReport> {
+  return (await client?.flush(timeoutMs)) ?? { acked: 0, failed: 0, pending: 0 };
 }
 
 /**
  * (Re)configures capture: options given here win over the environment. Without an endpoint, or
  * with `enabled: false`, the console is unwrapped. The previous client is flushed and closed.
+ * Throws a TypeError for an invalid `endpoint` given in code; an invalid DUCKTAIL_ENDPOINT is
+ * warned about once and nothing is captured.
  */
 export function configure(options: ConsoleOptions = {}): void {
+  const fromCode = options.endpoint !== undefined || settings.endpoint !== undefined;
+  if (options.endpoint !== undefined) endpoints(options.endpoint, "ducktail/console: endpoint");
   settings = { ...settings, ...options };
   const merged: ConsoleOptions = { ...optionsFromEnv(), ...definedOnly(settings) };
   const previous = client;
@@ -193,6 +207,7 @@ export function configure(options: ConsoleOptions = {}): void {
   if (previous) void previous.close();
   unwrapConsole();
   if (merged.enabled === false || !merged.endpoint) return;
+  if (!fromCode && !validEnvEndpoint(merged.endpoint)) return;
   const clientOptions: ClientOptions = {
     url: merged.endpoint,
     key: merged.apiKey,
@@ -202,10 +217,43 @@ export function configure(options: ConsoleOptions = {}): void {
     storageMode: merged.storageMode,
     transport: merged.transport ?? "http",
     holdProcess: false,
-    onError: (err: DuckTailClientError) => warn(err.message),
+    // This module warns through the original console itself, so nothing it prints is captured.
+    warnings: false,
+    onError: (err: DuckTailClientError) => {
+      // A permanent failure (wrong key or URL) is told once, not again for every line it refuses.
+      const failure = client?.failure;
+      if (failure && err.eventId !== undefined && err.code === failure.code) return;
+      warn(err.message);
+    },
   };
   client = new DuckTailClient(clientOptions);
   wrap(merged.levels ?? CONSOLE_LEVELS);
+}
+
+/**
+ * Starts capturing the console, the original package's way: `configure(options)` wraps
+ * `console.log/info/debug/warn/error`. Returns whether capture is on; without an endpoint (in
+ * `options` or DUCKTAIL_ENDPOINT) it warns and captures nothing.
+ */
+export function wrapConsole(options: ConsoleOptions = {}): boolean {
+  configure(options);
+  const merged = { ...optionsFromEnv(), ...definedOnly(settings) };
+  if (!client && merged.enabled !== false && !merged.endpoint) {
+    warn("wrapConsole(): no endpoint (pass { endpoint } or set DUCKTAIL_ENDPOINT); nothing is captured");
+  }
+  return client !== null;
+}
+
+/** Whether DUCKTAIL_ENDPOINT can be used; if not, warns once (a bad variable must not crash a program). */
+function validEnvEndpoint(endpoint: string): boolean {
+  try {
+    endpoints(endpoint, "DUCKTAIL_ENDPOINT");
+    return true;
+  } catch (err) {
+    if (badEnvEndpoint !== endpoint) warn(`${(err as Error).message}. Console capture is off.`);
+    badEnvEndpoint = endpoint;
+    return false;
+  }
 }
 
 /** Node: the loop is empty, so the unref'd batch timer would never fire; send now, once per stall. */
@@ -218,7 +266,8 @@ function beforeExit(): void {
     return;
   }
   unackedAtLastExit = unacked;
-  void client.flush();
+  // No timeout: its timer would hold the process; the POST in flight alone decides when it ends.
+  void client.flush(Number.POSITIVE_INFINITY);
 }
 
 function definedOnly(options: ConsoleOptions): ConsoleOptions {

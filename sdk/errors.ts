@@ -14,6 +14,13 @@ export const ClientErrorCode = {
   unsupported: "unsupported",
   /** An HTTP answer without a DuckTail error body. */
   http: "http_error",
+  /**
+   * The Worker cannot be reached (connection refused, DNS, 5xx, 429, a failing upgrade): events
+   * wait in the queue and the client retries with backoff. Reported once per outage.
+   */
+  unreachable: "unreachable",
+  /** The runtime refused the socket URL (e.g. `ws://` from an `https://` page). Permanent. */
+  invalidUrl: "invalid_url",
 } as const;
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
 
@@ -26,6 +33,8 @@ export class DuckTailClientError extends Error {
     readonly eventId?: string,
     /** How many events it concerns (tail drops). */
     readonly count?: number,
+    /** The HTTP status behind it, when there was one (e.g. 401 on the upgrade or the POST). */
+    readonly status?: number,
   ) {
     super(message);
     this.name = "DuckTailClientError";

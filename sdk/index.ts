@@ -7,13 +7,17 @@
  * await client.track("signup", { plan: "pro" }, { userId: "u1" });
  * for await (const event of client.subscribe({ type: "error" })) console.log(event);
  * ```
+ *
+ * `DuckTailWSClient` is the original package's call shape over the same client.
  */
-export { DuckTailClient } from "./client";
+export { DEFAULT_FLUSH_TIMEOUT_MS, DuckTailClient } from "./client";
 export { ClientErrorCode, DuckTailClientError } from "./errors";
+export type { ErrorListener } from "./reporter";
 export { TailSubscription } from "./subscription";
 export type {
   ClientOptions,
   EventInput,
+  FlushReport,
   Importance,
   IngestResult,
   Rejection,
@@ -27,3 +31,5 @@ export type {
   WebSocketConstructor,
   WebSocketLike,
 } from "./types";
+export { type Endpoints, endpoints } from "./url";
+export { DuckTailWSClient, type WSClientOptions, type WSTrackEvent } from "./ws-client";

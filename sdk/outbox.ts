@@ -129,23 +129,23 @@ export class Outbox {
   }
 
   /** Rejects every event of a batch the server refused as a whole. False if unknown. */
-  fail(id: string, code: DuckTailClientError["code"], message: string): boolean {
+  fail(id: string, code: DuckTailClientError["code"], message: string, status?: number): boolean {
     const batch = this.inFlight.get(id);
     if (!batch) return false;
     this.inFlight.delete(id);
     this.held -= batch.items.length;
-    for (const p of batch.items) this.refuse(p, code, message);
+    for (const p of batch.items) this.refuse(p, code, message, status);
     return true;
   }
 
-  /** Rejects everything held (the client is closing). */
-  failAll(code: DuckTailClientError["code"], message: string): void {
-    for (const id of [...this.inFlight.keys()]) this.fail(id, code, message);
+  /** Rejects everything held (the client is closing, or failed for good). */
+  failAll(code: DuckTailClientError["code"], message: string, status?: number): void {
+    for (const id of [...this.inFlight.keys()]) this.fail(id, code, message, status);
     const queued = this.queue.slice(this.head);
     this.queue = [];
     this.head = 0;
     this.held -= queued.length;
-    for (const p of queued) this.refuse(p, code, message);
+    for (const p of queued) this.refuse(p, code, message, status);
   }
 
   /** Promises of everything held now. */
@@ -159,8 +159,13 @@ export class Outbox {
     return this.held;
   }
 
-  private refuse(p: Pending, code: DuckTailClientError["code"], message: string): Promise<TrackResult> {
-    const err = new DuckTailClientError(code, message, p.id);
+  private refuse(
+    p: Pending,
+    code: DuckTailClientError["code"],
+    message: string,
+    status?: number,
+  ): Promise<TrackResult> {
+    const err = new DuckTailClientError(code, message, p.id, undefined, status);
     p.reject(err);
     this.report(err);
     return p.settled;

@@ -14,6 +14,11 @@ export interface SocketEvents {
   down(): void;
   /** No WebSocket implementation, or `fallbackAfter` upgrades failed in a row. The socket gave up. */
   fallback(): void;
+  /**
+   * A dial failed before the socket opened (`refused`: the constructor threw this). Resolves with
+   * what to do: dial again after backoff, give up for HTTP now, or stop (the client failed).
+   */
+  dialFailed(refused: { thrown: unknown } | null): Promise<"retry" | "fallback" | "stop">;
 }
 
 const OPEN = 1;
@@ -92,8 +97,8 @@ export class ReconnectingSocket {
     let ws: WebSocketLike;
     try {
       ws = new Impl(this.url);
-    } catch {
-      return this.retry(false, false);
+    } catch (thrown) {
+      return this.failed({ thrown });
     }
     this.ws = ws;
     let openedAt = 0;
@@ -109,7 +114,7 @@ export class ReconnectingSocket {
       } catch {
         // some implementations throw on close() while connecting; the socket is dropped anyway
       }
-      if (!this.stopped) this.retry(false, false);
+      if (!this.stopped) void this.failed(null);
     };
     // A watchdog only: the connection attempt itself is what keeps a Node process alive.
     this.upgradeTimer = setTimeout(failUpgrade, UPGRADE_TIMEOUT_MS);
@@ -144,11 +149,23 @@ export class ReconnectingSocket {
       this.ws = null;
       this.draining = false;
       if (this.stopped) return;
-      if (openedAt === 0) return this.retry(false, false);
+      if (openedAt === 0) return void this.failed(null);
       this.on.down();
       const healthy = Date.now() - openedAt >= HEALTHY_MS;
       this.retry(true, healthy || asked || event.code === 1012);
     });
+  }
+
+  /** Asks the client what a failed dial means (it probes the URL), then acts on it. */
+  private async failed(refused: { thrown: unknown } | null): Promise<void> {
+    const next = await this.on.dialFailed(refused);
+    if (this.stopped) return;
+    if (next === "stop") return this.stop();
+    if (next === "fallback") {
+      this.stopped = true;
+      return this.on.fallback();
+    }
+    this.retry(false, false);
   }
 
   /** Schedules the next dial, or gives up for HTTP after too many failed upgrades in a row. */

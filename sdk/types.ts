@@ -22,9 +22,17 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 export type Transport = "auto" | "websocket" | "http";
 
 export interface ClientOptions {
-  /** The Worker's base URL, `http(s)://…`; the socket is `ws(s)://…/ws`, HTTP ingest `…/e`. */
+  /**
+   * The Worker's URL: `http(s)://host` or `ws(s)://host`, with or without a trailing `/ws` and
+   * slashes, with a path prefix when the Worker runs on a route (`https://example.com/ducktail`).
+   * The socket is `ws(s)://host[/prefix]/ws`, HTTP ingest `http(s)://host[/prefix]/e`. Anything
+   * else throws a TypeError at construction. Required.
+   */
   url: string;
-  /** A DuckTail key: `write` to send events, `read` to subscribe. Omit on an open (keyless) Worker. */
+  /**
+   * A DuckTail key: `write` to send events, `read` to subscribe. Default: the URL's `?key=` if it
+   * has one, else none (an open, keyless Worker).
+   */
   key?: string;
   /** Most time an event waits before its batch is sent, in ms. Default 1000. */
   batchInterval?: number;
@@ -36,8 +44,17 @@ export interface ClientOptions {
   source?: string;
   /** Most events held waiting for an ack (queued offline or in flight); past it `track()` rejects with "queue_full". Default 10,000. */
   maxQueue?: number;
-  /** Called with every failure: each rejected event, queue overflow, tail drops and gaps, stray server errors. Default: none. */
+  /**
+   * Called with every failure: each rejected event, queue overflow, tail drops and gaps, stray
+   * server errors, `unreachable` once per outage, and a permanent failure (401, 403, 404, …) once
+   * before the events it rejects. Default: none.
+   */
   onError?: (error: DuckTailClientError) => void;
+  /**
+   * One `console.warn` when an outage starts (the Worker unreachable; again only after it was
+   * back) and one when a permanent failure stops the client. Default true; false silences them.
+   */
+  warnings?: boolean;
   /** Default "auto": WebSocket, falling back to HTTP when there is none or the upgrade keeps failing. */
   transport?: Transport;
   /** Consecutive failed upgrades before "auto" switches to HTTP for good. Default 3. */
@@ -64,6 +81,19 @@ export interface TrackOptions {
   source?: string;
   /** The event id (dedup key). Default: a fresh UUID, kept across re-sends. */
   id?: string;
+}
+
+/**
+ * What `flush()` resolves with, counting the events the client held when it was called:
+ * `acked + failed + pending` is that number.
+ */
+export interface FlushReport {
+  /** Acked by the server. */
+  acked: number;
+  /** Refused, by the server or the client (e.g. a permanent failure). */
+  failed: number;
+  /** Still queued or in flight when the timeout passed; they stay queued and are retried. */
+  pending: number;
 }
 
 /** What a `track()` resolves with once the server acked the event in the client's storage mode. */

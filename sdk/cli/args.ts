@@ -1,6 +1,7 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import type { Predicate, PredicateOp, TailFilter } from "../../src/gossip/filters";
 import { IMPORTANCE, type Importance } from "../../src/protocol/events";
+import { type Endpoints, endpoints } from "../url";
 
 /** A mistake in how the command was called: printed with a hint to `--help`, exit code 2. */
 export class UsageError extends Error {
@@ -16,7 +17,10 @@ export class UsageError extends Error {
 
 /** Where the Worker is and how to authenticate. */
 export interface Config {
-  /** Base URL without a trailing slash. Default http://127.0.0.1:8787 (`npm run dev`). */
+  /**
+   * The Worker's base URL, `http(s)://host[/prefix]` without a trailing slash, normalised from
+   * any form the client takes (`ws(s)://`, a trailing `/ws`). Default http://127.0.0.1:8787 (`npm run dev`).
+   */
   url: string;
   key: string | undefined;
 }
@@ -56,14 +60,22 @@ export function parseCommand<O extends Options>(command: string, argv: string[],
   return parsed;
 }
 
-/** URL and key from the flags, else DUCKTAIL_URL / DUCKTAIL_KEY, else the local dev server without a key. */
+/**
+ * URL and key from the flags, else DUCKTAIL_URL / DUCKTAIL_KEY, else the local dev server without
+ * a key. The URL takes the client's forms (sdk/url.ts); the key defaults to its `?key=` last.
+ */
 export function resolveConfig(
   values: { url?: string | undefined; key?: string | undefined },
   env: Record<string, string | undefined>,
 ): Config {
-  const url = values.url ?? env.DUCKTAIL_URL ?? DEFAULT_URL;
-  if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`--url must be http(s)://…, got "${url}"`);
-  return { url: url.replace(/\/+$/, ""), key: values.key ?? env.DUCKTAIL_KEY ?? undefined };
+  const label = values.url !== undefined ? "--url" : env.DUCKTAIL_URL ? "DUCKTAIL_URL" : "the default URL";
+  let ep: Endpoints;
+  try {
+    ep = endpoints(values.url ?? (env.DUCKTAIL_URL || DEFAULT_URL), label);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return { url: ep.base, key: values.key ?? (env.DUCKTAIL_KEY || undefined) ?? ep.key };
 }
 
 /** Repeated flags and comma lists both give lists: `--type a,b --type c` → a, b, c. */

@@ -21,7 +21,8 @@ export interface Command {
 
 /** The lines every command's help ends with. */
 export const CONNECTION_HELP = `Connection:
-  --url <url>   the Worker's base URL (env DUCKTAIL_URL; default http://127.0.0.1:8787)
+  --url <url>   the Worker's URL: http(s):// or ws(s)://, with its path prefix if it has one,
+                /ws optional (env DUCKTAIL_URL; default http://127.0.0.1:8787)
   --key <key>   a DuckTail key (env DUCKTAIL_KEY; none for an open local Worker)
   -h, --help    this help`;
 

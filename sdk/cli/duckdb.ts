@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
+import { CONTEXT_COLUMNS } from "../../src/protocol/events";
 import type { TailEvent } from "../types";
 
 /** An event as GET /events answers it (src/sinks/ndjson.ts `eventJson`). */
@@ -37,7 +38,8 @@ type Connection = {
 
 /**
  * An in-memory DuckDB (duckdb-wasm, blocking Node build) with the events in a table `events`
- * shaped like the Parquet lake (ts and received_at as TIMESTAMP, data as JSON text). duckdb-wasm
+ * shaped like the Parquet lake (ts and received_at as TIMESTAMP, data as JSON text, the context
+ * columns, null where an event has none). duckdb-wasm
  * cannot load extensions offline, so the rows go in as Arrow IPC rather than through read_json.
  */
 export async function eventsDatabase(events: QueriedEvent[]): Promise<{ query(sql: string): QueryResult }> {
@@ -77,13 +79,16 @@ export async function eventsDatabase(events: QueriedEvent[]): Promise<{ query(sq
     data: events.map((e) => (e.data === undefined || e.data === null ? null : JSON.stringify(e.data))),
     replica: text((e) => e.replica),
     seq: Float64Array.from(events, (e) => e.seq),
+    ...Object.fromEntries(CONTEXT_COLUMNS.map(([field, name]) => [name, text((e) => e.context?.[field])])),
+    is_bot: text((e) => e.context?.bot),
   });
   conn.insertArrowFromIPCStream(tableToIPC(raw, "stream"), { name: "events_raw", schema: "main", create: true });
   const v = (c: string) => `${c}::VARCHAR AS ${c}`;
   conn.query(
     `CREATE TABLE events AS SELECT ${v("id")}, ${v("tenant")}, make_timestamp_ms(ts::BIGINT) AS ts, ` +
       `make_timestamp_ms(received_at::BIGINT) AS received_at, ${v("source")}, ${v("type")}, ${v("importance")}, ` +
-      `${v("user_id")}, ${v("anonymous_id")}, ${v("session_id")}, ${v("data")}, ${v("replica")}, seq::BIGINT AS seq ` +
+      `${v("user_id")}, ${v("anonymous_id")}, ${v("session_id")}, ${v("data")}, ${v("replica")}, seq::BIGINT AS seq, ` +
+      `${CONTEXT_COLUMNS.map(([, name]) => v(name)).join(", ")}, is_bot::BOOLEAN AS is_bot ` +
       "FROM events_raw",
   );
   conn.query("DROP TABLE events_raw");

@@ -33,6 +33,22 @@ export function parseEventLine(text: string): ParsedLine {
   return { ok: true, type: e.type as string, data: e.data as Record<string, unknown> | undefined, options };
 }
 
+/**
+ * Why the server would refuse a parsed line's event, worded as the server words it, for what
+ * `track()` cannot even take (it throws a TypeError on those); null when the event may go.
+ */
+export function refusalBeforeSending(
+  line: Extract<ParsedLine, { ok: true }>,
+): { code: "invalid_field"; message: string } | null {
+  const { type, data } = line as { type: unknown; data: unknown };
+  if (type === undefined || type === null || type === "") return { code: "invalid_field", message: "type is required" };
+  if (typeof type !== "string") return { code: "invalid_field", message: "type must be a string" };
+  if (data !== undefined && data !== null && (typeof data !== "object" || Array.isArray(data))) {
+    return { code: "invalid_field", message: "data must be a JSON object" };
+  }
+  return null;
+}
+
 /** Whether a line holds nothing to send (blank lines are skipped, not errors). */
 export function isBlank(text: string): boolean {
   return text.trim() === "";

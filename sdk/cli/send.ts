@@ -7,7 +7,7 @@ import type { DuckTailClientError } from "../errors";
 import { parseCommand, positiveInt, resolveConfig, UsageError } from "./args";
 import { CONNECTION_HELP, type Command, type Io, printHelp } from "./command";
 import { get } from "./http";
-import { isBlank, parseEventLine } from "./lines";
+import { isBlank, parseEventLine, refusalBeforeSending } from "./lines";
 import { formatTable, outputMode, paint } from "./output";
 
 /** What `send` did, line by line where something went wrong. */
@@ -125,29 +125,13 @@ ${CONNECTION_HELP}`,
     });
     const bar = io.stderr.isTTY ? progress(io, outputMode(io.stderr, io.env).color) : null;
     const pending = new Set<Promise<void>>();
-    for await (const text of createInterface({ input, crlfDelay: Infinity })) {
-      const line = ++summary.lines;
-      if (isBlank(text)) continue;
-      const parsed = parseEventLine(text);
-      if (!parsed.ok) {
-        summary.invalid.push({ line, message: parsed.message });
-        continue;
-      }
-      summary.sent++;
-      const settled = client.track(parsed.type, parsed.data, parsed.options).then(
-        () => {
-          summary.accepted++;
-        },
-        (err: DuckTailClientError) => {
-          summary.rejected.push({ line, code: err.code, message: err.message });
-        },
-      );
-      const tracked = settled.finally(() => pending.delete(tracked));
-      pending.add(tracked);
-      bar?.(summary);
-      if (pending.size >= MAX_IN_FLIGHT) await client.flush();
+    try {
+      await sendLines(input, client, summary, pending, bar);
+    } catch (err) {
+      await client.close(0); // an open socket would keep the process from exiting
+      throw err;
     }
-    await client.flush();
+    await client.flush(Number.POSITIVE_INFINITY);
     await Promise.all(pending);
     await client.close();
     bar?.(summary, true);
@@ -157,3 +141,40 @@ ${CONNECTION_HELP}`,
     return summary.rejected.length + summary.invalid.length > 0 ? 1 : 0;
   },
 };
+
+/** Tracks each line's event, at most MAX_IN_FLIGHT waiting for acks at once, counting outcomes in `summary`. */
+async function sendLines(
+  input: Readable,
+  client: DuckTailClient,
+  summary: SendSummary,
+  pending: Set<Promise<void>>,
+  bar: ((s: SendSummary) => void) | null,
+): Promise<void> {
+  for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+    const line = ++summary.lines;
+    if (isBlank(text)) continue;
+    const parsed = parseEventLine(text);
+    if (!parsed.ok) {
+      summary.invalid.push({ line, message: parsed.message });
+      continue;
+    }
+    summary.sent++;
+    const refused = refusalBeforeSending(parsed);
+    if (refused) {
+      summary.rejected.push({ line, ...refused });
+      continue;
+    }
+    const settled = client.track(parsed.type, parsed.data, parsed.options).then(
+      () => {
+        summary.accepted++;
+      },
+      (err: DuckTailClientError) => {
+        summary.rejected.push({ line, code: err.code, message: err.message });
+      },
+    );
+    const tracked = settled.finally(() => pending.delete(tracked));
+    pending.add(tracked);
+    bar?.(summary);
+    if (pending.size >= MAX_IN_FLIGHT) await client.flush(Number.POSITIVE_INFINITY);
+  }
+}

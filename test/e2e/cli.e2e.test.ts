@@ -323,6 +323,22 @@ describe("ducktail CLI end to end", { timeout: 60_000 }, () => {
       ]);
     });
 
+    it("has the context columns in its events table, as the lake has them", async () => {
+      const res = await runCli(
+        [
+          "query",
+          "SELECT column_name, column_type FROM (DESCRIBE events) WHERE column_name IN ('country', 'device_type', 'is_bot') ORDER BY 1",
+        ],
+        env("query", "r"),
+      );
+      expect(res.code, res.stderr).toBe(0);
+      expect(JSON.parse(res.stdout)).toEqual([
+        { column_name: "country", column_type: "VARCHAR" },
+        { column_name: "device_type", column_type: "VARCHAR" },
+        { column_name: "is_bot", column_type: "BOOLEAN" },
+      ]);
+    });
+
     it("passes --type to GET /events, prints NDJSON with --ndjson, and gives data as JSON text", async () => {
       const res = await runCli(
         [

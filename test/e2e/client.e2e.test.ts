@@ -270,10 +270,13 @@ describe("ducktail/client end to end", { timeout: 20_000 }, () => {
     await c.close(50);
     await expect(never).rejects.toMatchObject({ code: "closed", eventId: "never-0" });
     await expect(c.track("late", {}, { id: "late-0" })).rejects.toMatchObject({ code: "closed", eventId: "late-0" });
-    expect(errors.map((e) => [e.code, e.eventId])).toEqual([
+    // Besides the refusals, at most the one report that the server cannot be reached.
+    const refusals = errors.filter((e) => e.code !== "unreachable");
+    expect(refusals.map((e) => [e.code, e.eventId])).toEqual([
       ["closed", "never-0"],
       ["closed", "late-0"],
     ]);
+    expect(errors.length - refusals.length).toBeLessThanOrEqual(1);
   });
 
   it("delivers over HTTP POST /e when told to, with per-event rejections and no live tail", async () => {

@@ -63,6 +63,24 @@ describe("ducktail CLI arguments", () => {
     expect(() => resolveConfig({ url: "localhost:8787" }, {})).toThrow(/http\(s\)/);
   });
 
+  it("takes every URL form the client takes, normalised to the Worker's base URL", () => {
+    for (const url of [
+      "ws://127.0.0.1:8787/ws",
+      "ws://127.0.0.1:8787/ws/",
+      "http://127.0.0.1:8787//",
+      "ws://127.0.0.1:8787",
+    ]) {
+      expect(resolveConfig({ url }, {}).url, url).toBe("http://127.0.0.1:8787");
+    }
+    expect(resolveConfig({}, { DUCKTAIL_URL: "wss://example.com/ducktail/ws" }).url).toBe(
+      "https://example.com/ducktail",
+    );
+    expect(resolveConfig({ url: "wss://h.example/ws?key=uk" }, {})).toEqual({ url: "https://h.example", key: "uk" });
+    expect(resolveConfig({ url: "wss://h.example/ws?key=uk", key: "fk" }, {}).key).toBe("fk");
+    expect(() => resolveConfig({ url: "ftp://h.example" }, {})).toThrow(UsageError);
+    expect(() => resolveConfig({}, { DUCKTAIL_URL: "nope" })).toThrow(/DUCKTAIL_URL "nope" is not a URL/);
+  });
+
   it("turns parseArgs errors and extra arguments into usage errors naming the command", () => {
     const options = { json: { type: "boolean" } } as const;
     expect(parseCommand("stats", ["--json", "--url", "http://x"], options, 0).values).toMatchObject({
