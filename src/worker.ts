@@ -6,6 +6,7 @@ import type { RoutingTable } from "./group/BufferCoordinator";
 import {
   authorize,
   type KeyTable,
+  type LoadedKeys,
   OPEN_TENANT,
   type Principal,
   parseKeys,
@@ -39,18 +40,25 @@ export { BufferReplica } from "./replica/BufferReplica";
 import { VERSION } from "./version";
 
 /** Per-isolate caches: parsed keys (by secret text) and routing tables (by tenant, short TTL). */
-let keyCache: { secret: string | undefined; table: KeyTable | null } | null = null;
+let keyCache: { secret: string | undefined; keys: LoadedKeys } | null = null;
 const routes = new Map<string, { table: RoutingTable; expires: number }>();
 let roundRobin = 0;
 /** When this isolate last told a tenant's coordinator about rate-limit pressure (at most once a second). */
 const pressureSent = new Map<string, number>();
 const PRESSURE_EVERY_MS = 1_000;
 
-function keysOf(env: Env): KeyTable | null {
+/** The keys of `DUCKTAIL_KEYS`, loaded once per secret; entries that cannot be used are logged once. */
+function loadedKeys(env: Env): LoadedKeys {
   if (!keyCache || keyCache.secret !== env.DUCKTAIL_KEYS) {
-    keyCache = { secret: env.DUCKTAIL_KEYS, table: parseKeys(env.DUCKTAIL_KEYS) };
+    const keys = parseKeys(env.DUCKTAIL_KEYS);
+    for (const error of keys.errors) console.error(`ducktail: ${error}`);
+    keyCache = { secret: env.DUCKTAIL_KEYS, keys };
   }
-  return keyCache.table;
+  return keyCache.keys;
+}
+
+function keysOf(env: Env): KeyTable | null {
+  return loadedKeys(env).table;
 }
 
 function coordinator(env: Env, tenant: string): DurableObjectStub {
@@ -414,12 +422,14 @@ async function shardSocket(req: Request, env: Env, url: URL, principal: Principa
  * Worker, also the tenant's tier and shard count from its routing table (cached per isolate).
  */
 async function health(req: Request, env: Env, url: URL): Promise<Response> {
-  const open = keysOf(env) === null;
+  const { table, errors } = loadedKeys(env);
+  const open = table === null;
   const body: Record<string, unknown> = {
     ok: true,
     service: "ducktail",
     version: VERSION,
     auth: open ? "open" : "keys",
+    ...(errors.length > 0 && { keyErrors: errors }),
     ...(open && { tenant: OPEN_TENANT, note: "no DUCKTAIL_KEYS configured: one open tenant, every caller is admin" }),
     pixels: { refused: { ...pixelRefusals } },
   };

@@ -15,28 +15,50 @@ export type KeyTable = Map<string, Principal>;
 export const OPEN_TENANT = "default";
 const TENANT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
-export function parseKeys(secret: string | undefined): KeyTable | null {
-  if (!secret || secret.trim() === "") return null;
+/** A key table as loaded: the valid keys, and what was wrong with the rest. */
+export interface LoadedKeys {
+  /** Null when no keys are configured (one open tenant); never null when some were given. */
+  table: KeyTable | null;
+  /** One message per entry (or for the whole secret) that could not be used; keys never appear whole. */
+  errors: string[];
+}
+
+/**
+ * Reads `DUCKTAIL_KEYS`. An entry with a bad tenant or scope is left out and named in `errors`
+ * while the valid ones serve; a secret that is not a JSON object gives an empty table (every key
+ * refused, never the open tenant) and says why.
+ */
+export function parseKeys(secret: string | undefined): LoadedKeys {
+  if (!secret || secret.trim() === "") return { table: null, errors: [] };
   let raw: unknown;
   try {
     raw = JSON.parse(secret);
   } catch {
-    throw new Error("DUCKTAIL_KEYS is not valid JSON");
+    return { table: new Map(), errors: ["DUCKTAIL_KEYS is not valid JSON: no key is accepted"] };
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new Error("DUCKTAIL_KEYS must be a JSON object of key → {tenant, scope}");
+    return {
+      table: new Map(),
+      errors: ["DUCKTAIL_KEYS must be a JSON object of key → {tenant, scope}: no key is accepted"],
+    };
   }
   const table: KeyTable = new Map();
+  const errors: string[] = [];
   for (const [key, value] of Object.entries(raw)) {
     const v = value as Partial<Principal> | null;
-    if (!v || typeof v.tenant !== "string" || !TENANT_NAME.test(v.tenant) || !SCOPES.includes(v.scope as Scope)) {
-      throw new Error(
-        `DUCKTAIL_KEYS entry for key ending "${key.slice(-4)}" needs a tenant ([A-Za-z0-9_.-]) and a scope`,
-      );
-    }
-    table.set(key, { tenant: v.tenant, scope: v.scope as Scope });
+    const named = `DUCKTAIL_KEYS entry for the key ending "${key.slice(-4)}"`;
+    if (!v || typeof v.tenant !== "string" || !validTenant(v.tenant)) {
+      errors.push(`${named}: tenant must be 1-64 of A-Z a-z 0-9 _ . - without ".." (it names R2 paths)`);
+    } else if (!SCOPES.includes(v.scope as Scope)) {
+      errors.push(`${named}: scope must be one of ${SCOPES.join(", ")}`);
+    } else table.set(key, { tenant: v.tenant, scope: v.scope as Scope });
   }
-  return table;
+  return { table, errors };
+}
+
+/** A tenant name that is safe as an R2 path segment. */
+export function validTenant(name: string): boolean {
+  return TENANT_NAME.test(name) && !name.includes("..");
 }
 
 /**

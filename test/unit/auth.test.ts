@@ -4,7 +4,7 @@ import type { DuckTailError } from "../../src/protocol/errors";
 
 const keys = parseKeys(
   JSON.stringify({ w: { tenant: "acme", scope: "write" }, a: { tenant: "acme", scope: "admin" } }),
-);
+).table;
 
 function status(fn: () => unknown): number | null {
   try {
@@ -17,7 +17,7 @@ function status(fn: () => unknown): number | null {
 
 describe("keys and scopes", () => {
   it("serves the open tenant 'default' as admin when no keys are configured", () => {
-    expect(parseKeys(undefined)).toBeNull();
+    expect(parseKeys(undefined)).toEqual({ table: null, errors: [] });
     expect(authorize(null, null, "admin")).toEqual({ tenant: "default", scope: "admin" });
   });
 
@@ -29,9 +29,26 @@ describe("keys and scopes", () => {
     expect(authorize(keys, "a", "read")).toEqual({ tenant: "acme", scope: "admin" });
   });
 
-  it("refuses malformed key tables with a clear message", () => {
-    expect(() => parseKeys("{")).toThrow(/not valid JSON/);
-    expect(() => parseKeys(JSON.stringify({ k: { tenant: "a/b", scope: "write" } }))).toThrow(/tenant/);
-    expect(() => parseKeys(JSON.stringify({ k: { tenant: "a", scope: "root" } }))).toThrow(/scope/);
+  it("serves the valid keys and names each entry it cannot use, never opening the Worker", () => {
+    const loaded = parseKeys(
+      JSON.stringify({
+        good: { tenant: "acme", scope: "write" },
+        k1: { tenant: "a/../b", scope: "write" },
+        k2: { tenant: "../x", scope: "write" },
+        k3: { tenant: "x y", scope: "write" },
+        k4: { tenant: "a..b", scope: "write" },
+        k5: { tenant: "a", scope: "root" },
+      }),
+    );
+    expect([...(loaded.table ?? new Map()).keys()]).toEqual(["good"]);
+    expect(loaded.errors).toHaveLength(5);
+    expect(loaded.errors[0]).toMatch(/ending "k1": tenant must be/);
+    expect(loaded.errors[4]).toMatch(/ending "k5": scope must be one of write, read, admin/);
+    for (const secret of ["{", "[1]", '"x"']) {
+      const broken = parseKeys(secret);
+      expect(broken.table, secret).toEqual(new Map());
+      expect(broken.errors[0]).toMatch(/no key is accepted/);
+      expect(status(() => authorize(broken.table, "good", "write"))).toBe(401);
+    }
   });
 });

@@ -1,0 +1,66 @@
+// What the edge refuses to let through: internal headers a client forges, key tables with
+// entries that cannot be used.
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import type { Env } from "../../src/env";
+import worker from "../../src/worker";
+import { eventually, tenant } from "./harness";
+
+async function call(keys: unknown, path: string, init: RequestInit = {}): Promise<Response> {
+  const e = { ...(env as unknown as Env), DUCKTAIL_KEYS: typeof keys === "string" ? keys : JSON.stringify(keys) };
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(new URL(path, "https://ducktail.test"), init), e, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+describe("the edge", () => {
+  it("counts a socket that claims to be an admin socket like any other, and its close", async () => {
+    const t = tenant("edge-admin-header");
+    const connections = async () => {
+      const list = (await (await t.fetch("/shards")).json()) as { shards: { connections: number }[] };
+      return list.shards.reduce((n, s) => n + s.connections, 0);
+    };
+    const sockets: WebSocket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await t.fetch("/ws", { headers: { Upgrade: "websocket", "x-ducktail-admin": "1" } });
+      expect(res.status).toBe(101);
+      const ws = res.webSocket as WebSocket;
+      ws.accept();
+      sockets.push(ws);
+    }
+    expect(await connections()).toBe(3);
+    for (const ws of sockets) ws.close(1000, "done");
+    await eventually(async () => (await connections()) === 0);
+  });
+
+  it("serves the valid keys of a table with bad entries, and says what is wrong in /health", async () => {
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    const keys = {
+      good_key: { tenant: "edge-keys", scope: "admin" },
+      bad_slash: { tenant: "a/../b", scope: "write" },
+      bad_dots: { tenant: "..", scope: "write" },
+      bad_space: { tenant: "x y", scope: "write" },
+    };
+    const health = await call(keys, "/health");
+    expect(health.status).toBe(200);
+    const body = (await health.json()) as { ok: boolean; keyErrors: string[] };
+    expect(body.ok).toBe(true);
+    expect(body.keyErrors).toHaveLength(3);
+    expect(body.keyErrors.join("\n")).not.toContain("bad_slash"); // keys are never shown whole
+    const stored = await call(keys, "/e?key=good_key", { method: "POST", body: '{"type":"ok"}' });
+    expect(await stored.json()).toMatchObject({ stored: 1 });
+    expect((await call(keys, "/e?key=bad_slash", { method: "POST", body: '{"type":"x"}' })).status).toBe(401);
+    expect(error).toHaveBeenCalledWith(expect.stringContaining('ending "lash": tenant must be'));
+    error.mockRestore();
+  });
+
+  it("refuses every key, never opening the Worker, when DUCKTAIL_KEYS is not a JSON object", async () => {
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    const health = (await (await call("{not json", "/health")).json()) as Record<string, unknown>;
+    expect(health).toMatchObject({ ok: true, auth: "keys", keyErrors: [expect.stringContaining("not valid JSON")] });
+    expect((await call("{not json", "/e", { method: "POST", body: '{"type":"x"}' })).status).toBe(401);
+    error.mockRestore();
+  });
+});
