@@ -15,7 +15,6 @@ import {
 } from "./protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "./protocol/errors";
 import type { EventInput, Rejection, StoredEvent } from "./protocol/events";
-import { utf8Length } from "./protocol/frames";
 import { limitsFrom } from "./protocol/limits";
 import { Header, InternalRoute } from "./protocol/routes";
 import { eventsResponse, parseEventQuery, queryEvents } from "./query";
@@ -205,9 +204,8 @@ async function segment(req: Request, env: Env, url: URL): Promise<Response> {
     throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
   }
   if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, `POST to ${url.pathname}`);
-  const text = await req.text();
   const max = call === "batch" ? SEGMENT_MAX_BATCH_BYTES : limitsFrom(env).maxEventBytes;
-  if (utf8Length(text, max) > max) throw new DuckTailError(ErrorCode.frameTooLarge, `body is larger than ${max} bytes`);
+  const text = await bodyText(req, max);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -307,8 +305,7 @@ async function ingestBody(req: Request, env: Env, url: URL, ctx: ExecutionContex
   if (Number(req.headers.get("content-length") ?? 0) > max) {
     throw new DuckTailError(ErrorCode.frameTooLarge, `body is larger than ${max} bytes`);
   }
-  const text = await req.text();
-  if (utf8Length(text, max) > max) throw new DuckTailError(ErrorCode.frameTooLarge, `body is larger than ${max} bytes`);
+  const text = await bodyText(req, max);
   // Only a body that names an "event" can be in the Analytics format: others are not parsed here.
   let analytics: ReturnType<typeof analyticsEvents> | null = null;
   if (text.includes('"event"')) {
@@ -334,6 +331,22 @@ async function ingestBody(req: Request, env: Env, url: URL, ctx: ExecutionContex
   if (!answer.error) answer._shards = [shardSummary(placed, answer.received ?? 0, answer.stored ?? 0)];
   return Response.json(answer, { status: placed.res.status });
 }
+
+/**
+ * A request body as text, refused whole when it is not UTF-8 (`req.text()` would put U+FFFD in
+ * place of the bad bytes, and the stored event would not be the one sent) or larger than `max` bytes.
+ */
+async function bodyText(req: Request, max: number): Promise<string> {
+  const bytes = await req.arrayBuffer();
+  if (bytes.byteLength > max) throw new DuckTailError(ErrorCode.frameTooLarge, `body is larger than ${max} bytes`);
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new DuckTailError(ErrorCode.invalidEncoding, "body is not valid UTF-8");
+  }
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 function parseOrUndefined(text: string): unknown {
   try {

@@ -1,6 +1,8 @@
 /** Error codes sent to clients, in frames (`error`, `ack.rejected`) and HTTP bodies. */
 export const ErrorCode = {
   badJson: "bad_json",
+  /** A body that is not UTF-8. */
+  invalidEncoding: "invalid_encoding",
   badFrame: "bad_frame",
   unknownType: "unknown_type",
   frameTooLarge: "frame_too_large",
@@ -23,6 +25,7 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   bad_json: 400,
+  invalid_encoding: 400,
   bad_frame: 400,
   unknown_type: 400,
   frame_too_large: 413,

@@ -141,10 +141,17 @@ function parseTimestamp(v: unknown, now: number): number {
   throw new Invalid(ErrorCode.invalidTimestamp, "timestamp must be epoch milliseconds or an ISO-8601 string");
 }
 
+// A lone surrogate (JSON's "\ud800") has no UTF-8: stored, it would come back as U+FFFD, not the
+// value acked. String.prototype.isWellFormed where the runtime has it (workerd, Node 20+).
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const wellFormed: (s: string) => boolean =
+  typeof String.prototype.isWellFormed === "function" ? (s) => s.isWellFormed() : (s) => !LONE_SURROGATE.test(s);
+
 function str(v: unknown, field: string): string | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== "string") throw new Invalid(ErrorCode.invalidField, `${field} must be a string`);
   if (v.length > MAX_STRING) throw new Invalid(ErrorCode.invalidField, `${field} is longer than ${MAX_STRING}`);
+  if (!wellFormed(v)) throw new Invalid(ErrorCode.invalidField, `${field} holds a lone UTF-16 surrogate (not text)`);
   return v;
 }
 

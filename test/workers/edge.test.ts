@@ -63,4 +63,43 @@ describe("the edge", () => {
     expect((await call("{not json", "/e", { method: "POST", body: '{"type":"x"}' })).status).toBe(401);
     error.mockRestore();
   });
+
+  it("rejects an event with a lone surrogate per event, storing its neighbours as sent", async () => {
+    const t = tenant("edge-surrogates");
+    // JSON's own escapes: the text is ASCII, the parsed strings are not well-formed UTF-16.
+    const body = '[{"type":"ok","id":"fine-\\u00e9"},{"type":"x","id":"x-\\ud800"},{"type":"y","userId":"\\udc00z"}]';
+    const res = await t.fetch("/e", { method: "POST", body });
+    const answer = (await res.json()) as {
+      stored: number;
+      rejected: { index: number; code: string; message: string }[];
+    };
+    expect(answer.stored).toBe(1);
+    expect(answer.rejected.map((r) => [r.index, r.code])).toEqual([
+      [1, "invalid_field"],
+      [2, "invalid_field"],
+    ]);
+    expect(answer.rejected[0]?.message).toMatch(/lone UTF-16 surrogate/);
+    const socket = await t.socket();
+    const ack = await socket.request({ type: "events", events: [{ type: "z", source: "s-\ud83d" }, { type: "ok2" }] });
+    expect(ack).toMatchObject({ stored: 1, rejected: [{ index: 0, code: "invalid_field" }] });
+    await t.post("/flush", {});
+    const stored = (await (await t.fetch("/events")).json()) as { events: { id: string; type: string }[] };
+    expect(stored.events.map((e) => e.type).sort()).toEqual(["ok", "ok2"]);
+    expect(stored.events.find((e) => e.type === "ok")?.id).toBe("fine-é");
+  });
+
+  it("refuses a body that is not UTF-8 with a 400 instead of storing U+FFFD", async () => {
+    const t = tenant("edge-utf8");
+    const bytes = new Uint8Array([
+      ...new TextEncoder().encode('{"type":"x","id":"a'),
+      0xff,
+      0xfe,
+      ...new TextEncoder().encode('"}'),
+    ]);
+    const res = await t.fetch("/e", { method: "POST", body: bytes });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: "invalid_encoding" } });
+    const segment = await t.fetch("/v1/track", { method: "POST", body: bytes });
+    expect(segment.status).toBe(400);
+  });
 });
