@@ -397,6 +397,8 @@ export class EventColumns {
   /** Each row's context: an index into `contexts`, -1 for none. A request's events share one. */
   private contextOf: Int32Array;
   private contexts: EventContext[] = [];
+  /** Each of `contexts` as the JSON text it came as: what the SQLite blob holds, never re-serialized. */
+  private contextTexts: string[] = [];
   /** `contexts` by their JSON text (what the Worker sends), so a batch looks its context up once. */
   private readonly contextIds = new Map<string, number>();
   private rows = 0;
@@ -488,6 +490,7 @@ export class EventColumns {
   clear(): void {
     for (const c of this.stringColumns()) c.clear();
     this.contexts = [];
+    this.contextTexts = [];
     this.contextIds.clear();
     this.rows = 0;
     this.byteCount = 0;
@@ -511,7 +514,11 @@ export class EventColumns {
     if (k === undefined) {
       const context = JSON.parse(json) as EventContext;
       // Nothing known (no cf, no User-Agent, IP dropped) reads back from Parquet as no context.
-      k = Object.values(context).some((v) => v !== null) ? this.contexts.push(context) - 1 : -1;
+      k = -1;
+      if (Object.values(context).some((v) => v !== null)) {
+        k = this.contexts.push(context) - 1;
+        this.contextTexts.push(json);
+      }
       this.contextIds.set(json, k);
     }
     return k;
@@ -732,7 +739,7 @@ export class EventColumns {
       contextOf[i] = k < 0 ? -1 : (local.get(k) as number);
     }
     const contextBytes =
-      local.size > 0 ? encoder.encode(JSON.stringify([...local.keys()].map((k) => this.contexts[k]))) : null;
+      local.size > 0 ? encoder.encode(`[${[...local.keys()].map((k) => this.contextTexts[k]).join(",")}]`) : null;
     const numericBytes = 16 + n * 24 + n * 4 * (STRING_COLUMNS + 1);
     const out = new Uint8Array(numericBytes + n + stringBytes + (contextBytes?.length ?? 0));
     const header = new Uint32Array(out.buffer, 0, 3);
