@@ -23,6 +23,8 @@ export interface Env extends LimitVars, TierVars {
   SEGMENT_RATE_LIMIT_RPS?: string;
   /** Segment API: how long a messageId is remembered to drop retried duplicates. Default 600,000 ms. */
   SEGMENT_DEDUP_WINDOW_MS?: string;
+  /** Most live-tail text one socket's subscriptions may hold unacknowledged before it is closed. Default 4 MiB. */
+  TAIL_MAX_BUFFERED_BYTES?: string;
   /** Built-in materialized views to keep, comma-separated; "none" for none. Default: all. */
   VIEWS?: string;
   /** The tenant that receives other Workers' tail events (DuckTail as their tail consumer). Default "default". */

@@ -1,6 +1,7 @@
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import { CONTEXT_COLUMNS, type EventContext, IMPORTANCE, type Importance } from "../protocol/events";
 import type { ViewEvent } from "../views/views";
+import { compileGlobs } from "./glob";
 
 /**
  * An event as live tail delivers it: a view event (data parsed, time of receipt) plus where it is
@@ -109,19 +110,8 @@ function validatePredicate(raw: unknown, i: number): Predicate {
 type Test = (e: TailEvent) => boolean;
 
 function globTest(patterns: string[], get: (e: TailEvent) => string): Test {
-  const exact = new Set(patterns.filter((g) => !g.includes("*")));
-  const wild = patterns.filter((g) => g.includes("*"));
-  const re = wild.length
-    ? new RegExp(`^(?:${wild.map((g) => g.split("*").map(escapeRegExp).join(".*")).join("|")})$`)
-    : null;
-  return (e) => {
-    const v = get(e);
-    return exact.has(v) || (re?.test(v) ?? false);
-  };
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const test = compileGlobs(patterns);
+  return (e) => test(get(e));
 }
 
 function getter(path: string): (e: TailEvent) => unknown {

@@ -111,59 +111,108 @@ export type TailFrame =
   | { type: "dropped"; subscription: string; count: number };
 
 /**
- * One subscriber's bounded queue on its owner replica. A server-side WebSocket in workerd has no
- * backpressure signal, so the subscriber acknowledges tail frames (`tailAck` with the last `seq`
- * it processed) and at most `window` frames are unacknowledged at a time. Past `capacity` queued
- * events the oldest go, and the next frame the subscriber can take is `{type:"dropped", count}`.
- * A subscriber that never reads costs at most `capacity` events and `window` frames of memory,
- * and never slows ingest or other subscribers.
+ * How far one `seq` is from the next: 1..2^24 at random. A server-side WebSocket in workerd has no
+ * backpressure signal (no `bufferedAmount`), so an acknowledgement is the only sign that a frame was
+ * read; with unguessable seqs, only a subscriber that read a frame can acknowledge it. A blind
+ * acker ("1, 2, 3, ...") releases nothing. 2^53 / 2^24 leaves room for 2^29 frames.
+ */
+export function randomSeqStep(): number {
+  return 1 + ((crypto.getRandomValues(new Uint32Array(1))[0] as number) & 0xffffff);
+}
+
+/**
+ * One subscriber's bounded queue on its owner replica. The subscriber acknowledges tail frames
+ * (`tailAck` with the `seq` of the last frame it processed) and at most `window` frames are
+ * unacknowledged at a time. Past `capacity` queued events the oldest go, and the next frame the
+ * subscriber can take is `{type:"dropped", count}`. Events are kept as their JSON text, so what the
+ * subscriber holds on the server is known in bytes (`heldBytes`: queued plus sent but unacknowledged,
+ * counted in UTF-16 units, a byte each for ASCII) for its owner to cap per socket.
  */
 export class TailQueue {
-  private queue: TailEvent[] = [];
+  /** Events as JSON text, oldest first. */
+  private queue: string[] = [];
+  private queuedBytes = 0;
   private dropped = 0;
+  /** Frames sent and not yet acknowledged, oldest first, with their text's size. */
+  private readonly unacked: { seq: number; bytes: number }[] = [];
+  private unackedBytes = 0;
   private seq = 0;
-  private acked = 0;
   /** Events dropped over the life of the subscription (stats). */
   droppedTotal = 0;
 
   constructor(
     readonly subscription: string,
-    private readonly deliver: (frame: TailFrame) => void,
+    private readonly deliver: (text: string) => void,
     private readonly capacity = 1000,
     private readonly window = 16,
     private readonly frameEvents = 100,
+    private readonly seqStep: () => number = randomSeqStep,
   ) {}
 
+  /** Queues events and sends what the window allows. */
   push(events: readonly TailEvent[]): void {
-    for (const e of events) this.queue.push(e);
-    const over = this.queue.length - this.capacity;
-    if (over > 0) {
-      this.queue.splice(0, over);
-      this.dropped += over;
-      this.droppedTotal += over;
-    }
-    this.pump();
+    this.enqueue(events);
+    this.send();
   }
 
-  /** The subscriber processed every frame up to `seq`. */
-  ack(seq: number): void {
-    if (Number.isInteger(seq) && seq > this.acked && seq <= this.seq) this.acked = seq;
-    this.pump();
+  /** Queues events without sending, so the owner can check what the socket holds first. */
+  enqueue(events: readonly TailEvent[]): void {
+    // Events past `capacity` in one push would be dropped at once: not worth their JSON.
+    const skip = Math.max(0, events.length - this.capacity);
+    for (let i = skip; i < events.length; i++) {
+      const text = JSON.stringify(events[i]);
+      this.queue.push(text);
+      this.queuedBytes += text.length;
+    }
+    const over = this.queue.length - this.capacity;
+    if (over > 0) this.queuedBytes -= size(this.queue.splice(0, over));
+    const lost = skip + Math.max(0, over);
+    this.dropped += lost;
+    this.droppedTotal += lost;
+  }
+
+  /**
+   * The subscriber processed every frame up to the one numbered `seq`. A seq this queue has not
+   * sent (a guess, or one from before the replica restarted) acknowledges nothing: returns false.
+   */
+  ack(seq: number): boolean {
+    const i = this.unacked.findIndex((f) => f.seq === seq);
+    if (i < 0) return false;
+    for (const f of this.unacked.splice(0, i + 1)) this.unackedBytes -= f.bytes;
+    this.send();
+    return true;
   }
 
   get queued(): number {
     return this.queue.length;
   }
 
-  private pump(): void {
-    while (this.seq - this.acked < this.window && (this.dropped > 0 || this.queue.length > 0)) {
+  /** Tail text this subscriber holds on the server: queued, plus sent and not acknowledged. */
+  get heldBytes(): number {
+    return this.queuedBytes + this.unackedBytes;
+  }
+
+  /** Sends frames while fewer than `window` are unacknowledged: the drop report first, then events. */
+  send(): void {
+    while (this.unacked.length < this.window && (this.dropped > 0 || this.queue.length > 0)) {
       if (this.dropped > 0) {
-        this.deliver({ type: "dropped", subscription: this.subscription, count: this.dropped });
+        this.deliver(JSON.stringify({ type: "dropped", subscription: this.subscription, count: this.dropped }));
         this.dropped = 0;
         continue;
       }
       const events = this.queue.splice(0, this.frameEvents);
-      this.deliver({ type: "tail", subscription: this.subscription, seq: ++this.seq, events });
+      this.queuedBytes -= size(events);
+      this.seq += this.seqStep();
+      const text = `{"type":"tail","subscription":${JSON.stringify(this.subscription)},"seq":${this.seq},"events":[${events.join(",")}]}`;
+      this.unacked.push({ seq: this.seq, bytes: text.length });
+      this.unackedBytes += text.length;
+      this.deliver(text);
     }
   }
+}
+
+function size(texts: readonly string[]): number {
+  let n = 0;
+  for (const t of texts) n += t.length;
+  return n;
 }

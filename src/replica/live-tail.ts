@@ -1,8 +1,9 @@
+import type { Env } from "../env";
 import { type TailEvent, validateFilter } from "../gossip/filters";
 import type { GossipMessage, GossipReply } from "../gossip/messages";
-import { type Subscription, type TailBatch, type TailFrame, TailQueue, TailRouter } from "../gossip/tail";
+import { type Subscription, type TailBatch, TailQueue, TailRouter } from "../gossip/tail";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
-import { attach, socketState } from "./sockets";
+import { attach, sendText, socketState } from "./sockets";
 import type { ReplicaStore } from "./store";
 
 /** What live tail needs from its replica. */
@@ -15,6 +16,29 @@ export interface TailHost {
   gossipAll(msg: GossipMessage): Promise<GossipReply[]>;
   gossipTo(replica: string, msg: GossipMessage): Promise<GossipReply | null>;
   waitUntil(p: Promise<unknown>): void;
+  /** Most tail text a socket's subscribers may hold here (see `tailBufferLimit`). */
+  maxBufferedBytes?: number;
+}
+
+/** Default `TAIL_MAX_BUFFERED_BYTES`: 4 MiB per socket. */
+export const DEFAULT_TAIL_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+/** `TAIL_MAX_BUFFERED_BYTES` from the Worker's vars, or the default. */
+export function tailBufferLimit(env: Pick<Env, "TAIL_MAX_BUFFERED_BYTES">): number {
+  const raw = env.TAIL_MAX_BUFFERED_BYTES;
+  if (raw === undefined || raw === "") return DEFAULT_TAIL_MAX_BUFFERED_BYTES;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`invalid TAIL_MAX_BUFFERED_BYTES: ${raw}`);
+  return n;
+}
+
+/** Close code for a subscriber's socket that holds too much unsent tail text (policy violation). */
+export const TAIL_NOT_READING_CLOSE_CODE = 1008;
+
+/** A subscription's queue and the socket its frames go to. */
+interface Outlet {
+  queue: TailQueue;
+  ws: WebSocket;
 }
 
 /**
@@ -23,12 +47,20 @@ export interface TailHost {
  * replica holding the subscriber (the owner), which queues them per subscriber (TailQueue) and
  * pushes `tail` frames. A replica that gets matches for a subscription its owner no longer has
  * is told so (`tail-gone`) and drops it: the table heals after an owner crash.
+ *
+ * The subscriber's acks are the only sign it reads (workerd shows no send buffer), so what a
+ * socket's subscribers hold here, queued or sent and unacknowledged, is capped in bytes: past
+ * `maxBufferedBytes` the socket is closed (1008) rather than written to without end.
  */
 export class LiveTail {
   private readonly router: TailRouter;
-  private readonly queues = new Map<string, TailQueue>();
+  private readonly outlets = new Map<string, Outlet>();
+  private readonly maxBufferedBytes: number;
+  /** Sockets closed for holding more than `maxBufferedBytes` (stats). */
+  private notReadingClosed = 0;
 
   constructor(private readonly host: TailHost) {
+    this.maxBufferedBytes = host.maxBufferedBytes ?? DEFAULT_TAIL_MAX_BUFFERED_BYTES;
     this.router = new TailRouter((owner, batches) => host.waitUntil(this.forward(owner, batches)));
     for (const sub of host.store.subscriptions()) this.router.add(sub);
   }
@@ -76,7 +108,8 @@ export class LiveTail {
     if (!socketState(ws)?.subs?.includes(subscription)) {
       throw new DuckTailError(ErrorCode.notFound, `no subscription ${subscription} on this socket`);
     }
-    this.queues.get(subscription)?.ack(seq);
+    // A seq never sent (a blind guess) releases nothing: the window stays shut and the bytes held.
+    this.outlets.get(subscription)?.queue.ack(seq);
   }
 
   /** Tail messages from other replicas. */
@@ -105,16 +138,32 @@ export class LiveTail {
     if (owned.length > 0) this.host.waitUntil(this.host.gossipAll({ type: "subscribe", subs: owned }));
   }
 
-  stats(): { subscriptions: number; subscribers: number; tailDropped: number } {
+  stats(): {
+    subscriptions: number;
+    subscribers: number;
+    tailDropped: number;
+    tailBufferedBytes: number;
+    tailNotReadingClosed: number;
+  } {
     let tailDropped = 0;
-    for (const q of this.queues.values()) tailDropped += q.droppedTotal;
-    return { subscriptions: this.router.size, subscribers: this.queues.size, tailDropped };
+    let tailBufferedBytes = 0;
+    for (const { queue } of this.outlets.values()) {
+      tailDropped += queue.droppedTotal;
+      tailBufferedBytes += queue.heldBytes;
+    }
+    return {
+      subscriptions: this.router.size,
+      subscribers: this.outlets.size,
+      tailDropped,
+      tailBufferedBytes,
+      tailNotReadingClosed: this.notReadingClosed,
+    };
   }
 
   private drop(ids: string[]): void {
     for (const id of ids) {
       this.router.remove(id);
-      this.queues.delete(id);
+      this.outlets.delete(id);
       this.host.store.deleteSubscription(id);
     }
   }
@@ -136,25 +185,51 @@ export class LiveTail {
   private deliver(batches: TailBatch[]): string[] {
     const gone: string[] = [];
     for (const b of batches) {
-      const queue = this.queues.get(b.subscription) ?? this.openQueue(b.subscription);
-      if (queue) queue.push(b.events);
-      else gone.push(b.subscription);
+      const outlet = this.outlets.get(b.subscription) ?? this.openOutlet(b.subscription);
+      if (!outlet) {
+        gone.push(b.subscription);
+        continue;
+      }
+      // Checked before sending, so what is written to a socket never passes the limit either.
+      outlet.queue.enqueue(b.events);
+      const held = this.heldBy(outlet.ws);
+      if (held > this.maxBufferedBytes) this.closeNotReading(outlet.ws, held);
+      else outlet.queue.send();
     }
     return gone;
   }
 
-  /** The queue of a subscription whose socket is here (after a wake-up, found by its attachment). */
-  private openQueue(subscription: string): TailQueue | null {
+  /** Tail text the socket's subscriptions hold here. */
+  private heldBy(ws: WebSocket): number {
+    let held = 0;
+    for (const id of socketState(ws)?.subs ?? []) held += this.outlets.get(id)?.queue.heldBytes ?? 0;
+    return held;
+  }
+
+  /**
+   * Frees what the socket held and closes it with the reason. Its subscriptions go at once (the
+   * synchronous part of `unsubscribe`), so later matches for them are answered `tail-gone`.
+   */
+  private closeNotReading(ws: WebSocket, held: number): void {
+    this.notReadingClosed++;
+    const unsubscribed = this.unsubscribe(ws, socketState(ws)?.subs ?? []);
+    this.host.waitUntil(
+      unsubscribed.catch((err) => console.error("ducktail: unsubscribe of a stalled tail failed", err)),
+    );
+    try {
+      ws.close(TAIL_NOT_READING_CLOSE_CODE, `tail: subscriber not reading; ${held} bytes unsent`);
+    } catch {
+      // already closing
+    }
+  }
+
+  /** The outlet of a subscription whose socket is here (after a wake-up, found by its attachment). */
+  private openOutlet(subscription: string): Outlet | null {
     const ws = this.host.sockets().find((w) => socketState(w)?.subs?.includes(subscription));
     if (!ws) return null;
-    const queue = new TailQueue(subscription, (frame: TailFrame) => {
-      try {
-        ws.send(JSON.stringify(frame));
-      } catch {
-        // closing: its close handler unsubscribes
-      }
-    });
-    this.queues.set(subscription, queue);
-    return queue;
+    // sendText ignores a socket that is closing: its close handler unsubscribes.
+    const outlet = { queue: new TailQueue(subscription, (text) => sendText(ws, text)), ws };
+    this.outlets.set(subscription, outlet);
+    return outlet;
   }
 }

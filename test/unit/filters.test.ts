@@ -86,8 +86,16 @@ describe("tail routing and queues", () => {
   });
 
   it("keeps at most `window` frames unacknowledged and the newest `capacity` events, reporting drops first", () => {
-    const frames: { type: string; seq?: number; count?: number; events?: unknown[] }[] = [];
-    const q = new TailQueue("s", (f) => frames.push(f), 5, 2, 2);
+    const frames: { type: string; seq?: number; count?: number; events?: TailEvent[] }[] = [];
+    // Seqs one apart here, to read; the real ones are random steps apart (below).
+    const q = new TailQueue(
+      "s",
+      (text) => frames.push(JSON.parse(text)),
+      5,
+      2,
+      2,
+      () => 1,
+    );
     q.push([1, 2, 3, 4, 5, 6, 7, 8].map((n) => event({ id: `e${n}` })));
     // 8 pushed into room for 5: the 3 oldest go, and that is said before the first frame.
     expect(frames.map((f) => [f.type, f.seq ?? f.count])).toEqual([
@@ -110,7 +118,45 @@ describe("tail routing and queues", () => {
       ["tail", 3],
       ["tail", 4],
     ]);
-    expect((frames[4]?.events as TailEvent[] | undefined)?.map((e) => e.id)).toEqual(["e9", "e10"]);
+    expect(frames[4]?.events?.map((e) => e.id)).toEqual(["e9", "e10"]);
+    expect(frames[4]?.events?.[0]).toEqual(event({ id: "e9" }));
     expect(q.droppedTotal).toBe(4);
+  });
+
+  it("releases frames only for seqs it sent: a blind acker counting 1, 2, 3... releases nothing", () => {
+    const frames: { seq: number }[] = [];
+    const q = new TailQueue("s", (text) => frames.push(JSON.parse(text)), 1000, 2, 1);
+    q.push(Array.from({ length: 10 }, (_, i) => event({ id: `e${i}` })));
+    expect(frames).toHaveLength(2);
+    const held = q.heldBytes;
+    for (let seq = -1; seq <= 10_000; seq++) expect(q.ack(seq), `seq ${seq}`).toBe(frames.some((f) => f.seq === seq));
+    expect(frames.length).toBeLessThanOrEqual(4); // a guess may hit a real seq, once in 2^23
+    const blindHits = frames.length - 2;
+    expect(q.ack(frames.at(-1)?.seq as number)).toBe(true); // the seq it was sent releases every frame before
+    expect(frames).toHaveLength(blindHits + 4);
+    expect(q.heldBytes).toBeLessThan(held);
+    // Seqs increase, by unpredictable steps.
+    const seqs = frames.map((f) => f.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs.slice(1).map((s, i) => s - (seqs[i] as number))).size).toBeGreaterThan(1);
+  });
+
+  it("counts what it holds in bytes of the text it sends: queued, plus sent and unacknowledged", () => {
+    const sent: string[] = [];
+    const q = new TailQueue("s", (text) => sent.push(text), 4, 2, 2);
+    const events = Array.from({ length: 9 }, (_, i) => event({ id: `e${i}`, data: { pad: "x".repeat(100 * i) } }));
+    q.push(events);
+    // 9 into room for 4: 5 dropped, then the "dropped" frame and two frames of 2 events; none queued.
+    const texts = sent.map((t) => JSON.parse(t) as { type: string; seq?: number });
+    expect(texts.map((f) => f.type)).toEqual(["dropped", "tail", "tail"]);
+    const frameBytes = (sent[1] as string).length + (sent[2] as string).length;
+    expect(q.heldBytes).toBe(frameBytes);
+    expect(frameBytes).toBeGreaterThan(JSON.stringify(events.slice(5)).length);
+    q.push([events[0] as TailEvent]);
+    expect(q.heldBytes).toBe(frameBytes + JSON.stringify(events[0]).length);
+    q.ack(texts[2]?.seq as number);
+    expect(q.heldBytes).toBe((sent[3] as string).length);
+    q.ack(JSON.parse(sent[3] as string).seq);
+    expect(q.heldBytes).toBe(0);
   });
 });

@@ -97,14 +97,120 @@ describe("live tail", () => {
     expect(await nextWithin(slow, 100)).toBeNull();
     const stats = (await producer.request({ type: "stats" })) as Frame;
     expect(stats.tailDropped).toBeGreaterThan(0);
-    slow.send({ type: "tailAck", subscription: s, seq: 16 });
+    const lastSeq = frames[15]?.seq as number;
+    slow.send({ type: "tailAck", subscription: s, seq: lastSeq });
     const dropped = (await slow.next()) as Frame;
     expect(dropped).toMatchObject({ type: "dropped", subscription: s, count: stats.tailDropped });
     const rest = (await slow.next()) as Frame;
-    expect(rest).toMatchObject({ type: "tail", seq: 17 });
+    expect(rest).toMatchObject({ type: "tail" });
+    expect(rest.seq).toBeGreaterThan(lastSeq);
     const firstKept = Number(String((rest.events as { id: string }[])[0]?.id).slice(2));
     expect(firstKept).toBe(16 * 100 + (stats.tailDropped as number));
     for (const c of [slow, fast, producer]) c.close();
+  });
+
+  it("closes a subscriber that acks blindly without reading once it holds 4 MiB, and ingest keeps its pace", async () => {
+    const t = tenant("tail-blind");
+    const blind = await t.socket();
+    const producer = await t.socket(); // both on shard 0: the tail is delivered on the ingest path
+    const limit = 4 * 1024 * 1024; // TAIL_MAX_BUFFERED_BYTES by default
+    // ~8 KB events, critical so the small test buffer takes them all; 20 batches of 40 is 6.4 MB.
+    const batch = (b: number) =>
+      Array.from({ length: 40 }, (_, i) =>
+        ev("blob", { id: `b-${b}-${i}`, importance: "critical", data: { pad: "x".repeat(8000) } }),
+      );
+    const ingest = async (b: number) => {
+      const start = performance.now();
+      expect(await producer.events(batch(b))).toMatchObject({ stored: 40 });
+      return performance.now() - start;
+    };
+    const baseline: number[] = [];
+    for (let b = 0; b < 5; b++) baseline.push(await ingest(b));
+
+    const { subscription } = await blind.request({ type: "subscribe", filter: { type: "blob" } });
+    let closed: { code: number; reason: string } | null = null;
+    void blind.closed.then((c) => {
+      closed = c;
+    });
+    let guess = 0;
+    const withBlind: number[] = [];
+    for (let b = 5; b < 25; b++) {
+      withBlind.push(await ingest(b));
+      // Acks for 50 more frames than could have been sent, counting up, and one far ahead.
+      for (let i = 0; i < 50 && !closed; i++) blind.send({ type: "tailAck", subscription, seq: ++guess });
+      if (!closed) blind.send({ type: "tailAck", subscription, seq: 2 ** 40 });
+    }
+    const { code, reason } = await Promise.race([
+      blind.closed,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("the blind subscriber was never closed")), 5000),
+      ),
+    ]);
+    expect(code).toBe(1008);
+    expect(reason).toMatch(/^tail: subscriber not reading; \d+ bytes unsent$/);
+    // Closed at the first delivery past the limit: over it by at most one delivery (<= 200 events).
+    const held = Number(/(\d+) bytes/.exec(reason)?.[1]);
+    expect(held).toBeGreaterThan(limit);
+    expect(held).toBeLessThan(limit + 200 * 8200);
+    // What the server wrote to it never passed the limit: its blind acks released nothing.
+    let received = 0;
+    for (let f = await nextWithin(blind, 0); f; f = await nextWithin(blind, 0)) {
+      if (f.type === "tail") received += JSON.stringify(f).length;
+    }
+    expect(received).toBeGreaterThan(0);
+    expect(received).toBeLessThanOrEqual(limit);
+    expect(await producer.request({ type: "stats" })).toMatchObject({
+      subscribers: 0,
+      tailBufferedBytes: 0,
+      tailNotReadingClosed: 1,
+    });
+    // Ingest kept its pace: every batch was stored and the slowest ack is of the order of the ones
+    // without the subscriber (generous, as two shared cores make any timing noisy).
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
+    expect(median(withBlind)).toBeLessThan(3 * median(baseline) + 50);
+    producer.close();
+  });
+
+  it("still gives an honest slow reader `dropped` counts, never a close, and frees what it held", async () => {
+    const t = tenant("tail-honest");
+    const reader = await t.socket();
+    const producer = await t.socket();
+    const { subscription } = await reader.request({ type: "subscribe", filter: { type: "view" } });
+    let delivered = 0;
+    let dropped = 0;
+    /** Reads and acks one frame (or a drop report and the frame after it). */
+    const readOne = async () => {
+      for (;;) {
+        const f = await nextWithin(reader, 5000);
+        if (!f) throw new Error(`no frame within 5 s; delivered ${delivered}, dropped ${dropped}`);
+        if (f.type === "dropped") {
+          dropped += f.count as number;
+          continue;
+        }
+        expect(f).toMatchObject({ type: "tail", subscription });
+        delivered += (f.events as unknown[]).length;
+        reader.send({ type: "tailAck", subscription, seq: f.seq });
+        return;
+      }
+    };
+    const total = 4000;
+    let peak = 0;
+    for (let b = 0; b < total / 100; b++) {
+      const batch = Array.from({ length: 100 }, (_, k) => ev("view", { id: `h-${b * 100 + k}` }));
+      expect(await producer.events(batch)).toMatchObject({ stored: 100 });
+      if (b % 4 === 0) await readOne(); // a frame now and then: far behind the producer
+      const stats = (await producer.request({ type: "stats" })) as Frame;
+      peak = Math.max(peak, stats.tailBufferedBytes as number);
+    }
+    while (delivered + dropped < total) await readOne();
+    expect(delivered + dropped).toBe(total);
+    expect(dropped).toBeGreaterThan(0);
+    expect(peak).toBeGreaterThan(0); // it held events for the reader...
+    expect(peak).toBeLessThan(4 * 1024 * 1024); // ...far below the limit, so it was never closed
+    const stats = (await producer.request({ type: "stats" })) as Frame;
+    expect(stats).toMatchObject({ tailBufferedBytes: 0, tailNotReadingClosed: 0, tailDropped: dropped });
+    expect(await reader.request({ type: "ping" })).toMatchObject({ type: "pong" });
+    for (const c of [reader, producer]) c.close();
   });
 
   it("teaches shards opened later (scale-up) the subscriptions that already exist", async () => {
