@@ -1,7 +1,7 @@
 import { DuckTailClient } from "./client";
 import { ClientErrorCode, type DuckTailClientError } from "./errors";
 import type { ErrorListener } from "./reporter";
-import type { ClientOptions, FlushReport, Importance, TrackResult } from "./types";
+import type { ClientOptions, FlushReport, TrackOptions, TrackResult } from "./types";
 import { checkObject, checkType, describe, isPlainObject } from "./validate";
 
 /** The options of the original package's `DuckTailWSClient`, next to `DuckTailClient`'s. */
@@ -16,22 +16,10 @@ export interface WSClientOptions extends Omit<ClientOptions, "key"> {
   flushInterval?: number;
 }
 
-/** What `DuckTailWSClient.track(type, event)` takes besides the type. */
-export interface WSTrackEvent {
+/** What `DuckTailWSClient.track(type, event)` takes besides the type: `DuckTailClient`'s options and `data`. */
+export interface WSTrackEvent extends TrackOptions {
   /** Free-form JSON object. */
   data?: Record<string, unknown>;
-  /** Default "normal". */
-  importance?: Importance;
-  /** Default: none. */
-  userId?: string;
-  anonymousId?: string;
-  sessionId?: string;
-  /** Client time: epoch ms, ISO-8601 or a Date. Default: the time the server receives it. */
-  timestamp?: number | string | Date;
-  /** Default: the client's `source`. */
-  source?: string;
-  /** The event id (dedup key). Default: a fresh UUID. */
-  id?: string;
 }
 
 const EVENT_FIELDS = ["data", "importance", "userId", "anonymousId", "sessionId", "timestamp", "source", "id"];
