@@ -20,7 +20,7 @@ export const TARGETS = { speed: 0.5, size: 1.05 };
 /** DuckDB thread counts: 1 is the fair match for a single-threaded Durable Object. */
 const DUCKDB_THREADS = [1, 2];
 
-/** The DESIGN.md columns, typed as DuckTail writes them, from the StoredEvent NDJSON. */
+/** The events columns (docs/ARCHITECTURE.md), typed as DuckTail writes them, from the StoredEvent NDJSON. */
 const LOAD_SQL = (path) => `
   CREATE OR REPLACE TABLE t AS
   SELECT id, tenant, epoch_ms(ts) AS ts, epoch_ms(receivedAt) AS received_at, source, type, importance,
@@ -167,7 +167,7 @@ function targetChecks(rows) {
 
 export function printEncode(result, out = console.log) {
   out(
-    "\nParquet encoding: StoredEvent[] in memory → ZSTD Parquet bytes (DESIGN.md columns)." +
+    "\nParquet encoding: StoredEvent[] in memory → ZSTD Parquet bytes (the columns of docs/ARCHITECTURE.md)." +
       "\nours = row objects → the replica's typed-array columns → Arrow → IPC → parquet-wasm, inside workerd;" +
       "\n'flush only' = the same from columns already held (a replica fills them at ingest). Timed between awaited" +
       "\nscheduler.wait(0) ticks (workerd's clock only moves across I/O), tick cost subtracted." +

@@ -2,7 +2,7 @@ import { DuckTailError, ErrorCode } from "./errors";
 import type { Rejection } from "./events";
 import type { Limits } from "./limits";
 
-/** When the ack is sent; see DESIGN.md "Storage modes". */
+/** When the ack is sent; see docs/ARCHITECTURE.md, "Storage modes". */
 export const STORAGE_MODES = ["fire-and-forget", "buffered", "confirmed", "durable"] as const;
 export type StorageMode = (typeof STORAGE_MODES)[number];
 export const DEFAULT_STORAGE_MODE: StorageMode = "buffered";

@@ -33,7 +33,7 @@ export class EventBatch {
     return new EventBatch([{ columns, start: 0, end: columns.length }]);
   }
 
-  /** The DESIGN.md columns as one Arrow table. */
+  /** The events columns (docs/ARCHITECTURE.md) as one Arrow table. */
   table(): Table {
     if (!this.cachedTable) {
       const batches = this.parts.map((p) => {

@@ -211,7 +211,7 @@ class Utf8Builder {
   }
 }
 
-/** The Parquet columns of DESIGN.md, in order. */
+/** The Parquet columns of docs/ARCHITECTURE.md, in order. */
 export const EVENT_SCHEMA = new Schema([
   new Field("id", new Utf8(), false),
   new Field("tenant", new Utf8(), false),
@@ -682,7 +682,7 @@ export class EventColumns {
     return out;
   }
 
-  /** Every row as an Arrow record batch with the DESIGN.md columns (zero-copy for the strings). */
+  /** Every row as an Arrow record batch with the events columns (zero-copy for the strings). */
   recordBatch(): RecordBatch {
     const n = this.rows;
     const importance = new Utf8Builder(n, false, 8);

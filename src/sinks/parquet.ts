@@ -22,14 +22,14 @@ function writerProperties() {
 }
 
 /**
- * Encodes a flush batch as a ZSTD Parquet file with the DESIGN.md columns.
+ * Encodes a flush batch as a ZSTD Parquet file with the events columns (docs/ARCHITECTURE.md).
  * parquet-wasm must have been initialized first (see `./wasm`).
  */
 export function encodeParquet(batch: EventBatch): Uint8Array {
   return encodeTable(batch.table());
 }
 
-/** Encodes an Arrow table with the DESIGN.md columns (compaction's merged hours) with the same settings. */
+/** Encodes an Arrow table with the events columns (docs/ARCHITECTURE.md) (compaction's merged hours) with the same settings. */
 export function encodeTable(table: Table): Uint8Array {
   return writeParquet(WasmTable.fromIPCStream(tableToIPC(table, "stream")), writerProperties());
 }

@@ -30,7 +30,7 @@ describe("Parquet encoding", () => {
     }
   });
 
-  it("writes ZSTD-compressed column chunks with the DESIGN.md types", async () => {
+  it("writes ZSTD-compressed column chunks with the types of docs/ARCHITECTURE.md", async () => {
     const { query } = await import("../helpers/duckdb");
     const { mkdtempSync, writeFileSync } = await import("node:fs");
     const { join } = await import("node:path");
