@@ -3,22 +3,17 @@
 // errors arrive over the WebSocket; with WebSockets gone they arrive over HTTP; what is queued
 // when the page goes away arrives by sendBeacon. Without Chromium the suite is skipped, unless
 // DUCKTAIL_REQUIRE_BROWSER=1 (CI installs it), where that fails.
-import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Miniflare } from "miniflare";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium, skipBrowser, warnIfSkipped } from "../helpers/browser";
 import { lakeRows } from "../helpers/lake";
 // @ts-expect-error plain .mjs helper without types
 import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const REQUIRED = process.env.DUCKTAIL_REQUIRE_BROWSER === "1";
-const available = existsSync(CHROMIUM);
-if (!available && !REQUIRED) {
-  console.warn(`\n*** ${CHROMIUM} not found: the duck.js browser tests are SKIPPED (apt-get install chromium) ***\n`);
-}
+warnIfSkipped("the duck.js browser tests");
 
 /** One tenant per test, so each reads back exactly its own events. */
 const TENANTS = ["ws", "http", "dropped", "backlog", "beacon", "return"] as const;
@@ -40,7 +35,7 @@ interface BrowserEvent {
   data: Record<string, unknown>;
 }
 
-describe.skipIf(!available && !REQUIRED)("duck.js in Chromium", () => {
+describe.skipIf(skipBrowser)("duck.js in Chromium", () => {
   let mf: Miniflare;
   let workerUrl: string;
   let site: Server;
@@ -48,7 +43,8 @@ describe.skipIf(!available && !REQUIRED)("duck.js in Chromium", () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    if (!available) throw new Error(`DUCKTAIL_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing`);
+    // First, so a required but missing Chromium fails before anything else starts.
+    browser = await launchChromium();
     ({ mf, url: workerUrl } = await startWorker(buildWorker(), { vars: { DUCKTAIL_KEYS: JSON.stringify(KEYS) } }));
     site = createServer(async (req, res) => {
       const url = new URL(req.url ?? "/", "http://site");
@@ -69,17 +65,6 @@ describe.skipIf(!available && !REQUIRED)("duck.js in Chromium", () => {
     });
     await new Promise<void>((done) => site.listen(0, "127.0.0.1", done));
     siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    });
   });
 
   afterAll(async () => {

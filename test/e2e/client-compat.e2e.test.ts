@@ -1,13 +1,13 @@
 // Code written for the original DuckTail package runs unchanged against the bundled Worker under
 // Miniflare: ws:// URLs ending in /ws for DuckTailClient and the CLI, DuckTailWSClient's call
 // shape, and ducktail/console's wrapConsole(); a bad DUCKTAIL_ENDPOINT warns instead of crashing.
-import { spawn } from "node:child_process";
-import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { DuckTailClient, DuckTailWSClient } from "../../sdk/index";
 import { ROOT, runCli } from "../helpers/cli";
+import { closedPort } from "../helpers/ports";
+import { runScript } from "../helpers/script";
 import { useWorker } from "../helpers/worker";
 
 const KEYS = {
@@ -26,43 +26,6 @@ interface StoredEvent {
   sessionId: string | null;
   ts: number;
   data: Record<string, unknown>;
-}
-
-/** A local port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((done) => server.close(done));
-  return port;
-}
-
-/** Runs an ES module script with Node and only the given environment; rejects if it has not exited in 30 s. */
-function runScript(
-  source: string,
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ["--input-type=module", "-e", source], {
-      env: { PATH: process.env.PATH ?? "", ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      fail(new Error(`script did not exit by itself\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, 30_000);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
 }
 
 describe("the original package's call shapes", { timeout: 30_000 }, () => {

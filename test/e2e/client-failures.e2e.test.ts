@@ -4,7 +4,7 @@
 // the fix (permanent failures), or the outage is reported once and flush() resolves with what is
 // still pending (transient ones).
 import { createServer as createHttpServer, type Server } from "node:http";
-import { type AddressInfo, createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import {
   type ClientOptions,
@@ -13,20 +13,12 @@ import {
   type FlushReport,
   type Transport,
 } from "../../sdk/index";
+import { closedPort } from "../helpers/ports";
 import { TcpProxy } from "../helpers/tcp-proxy";
 import { useWorker } from "../helpers/worker";
 
 const KEYS = { wk: { tenant: "fail", scope: "write" }, rk: { tenant: "fail", scope: "read" } };
 const TRANSPORTS: Transport[] = ["auto", "websocket", "http"];
-
-/** A local port nothing listens on (bound once, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((done) => server.close(done));
-  return port;
-}
 
 /** Settles like `promise`, or rejects after `ms`: a failure must not turn into a hung test. */
 function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {

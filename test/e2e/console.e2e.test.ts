@@ -1,57 +1,18 @@
 // `ducktail/console` in a real Node process (the built dist/console.js) against the bundled Worker
 // under Miniflare: what the script logs arrives as events with the level's importance, and the
 // script still exits by itself, also when the Worker cannot be reached.
-import { spawn } from "node:child_process";
 import { createServer as createHttpServer } from "node:http";
-import { type AddressInfo, createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
+import { closedPort } from "../helpers/ports";
+import { runScript } from "../helpers/script";
 import { useWorker } from "../helpers/worker";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const consoleModule = pathToFileURL(join(root, "dist/console.js")).href;
 const KEYS = { wk: { tenant: "ops", scope: "write" }, rk: { tenant: "ops", scope: "read" } };
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs an ES module script with Node and the given environment; resolves when it exits. */
-function runScript(source: string, env: Record<string, string>): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ["--input-type=module", "-e", source], {
-      env: { PATH: process.env.PATH ?? "", ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      fail(new Error(`script did not exit by itself\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, 30_000);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
-/** A local port nothing listens on (fetch refuses "bad ports" such as 9 without trying). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((done) => server.close(done));
-  return port;
-}
 
 interface ConsoleEvent {
   type: string;

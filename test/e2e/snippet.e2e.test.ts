@@ -6,22 +6,17 @@
 // behind a path prefix, and GET /snippet handing out the same form. Hosts like www.shop.test
 // resolve to 127.0.0.1 inside Chromium, so nothing leaves the machine. Without Chromium the suite
 // is skipped, unless DUCKTAIL_REQUIRE_BROWSER=1 (CI installs it), where that fails.
-import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Miniflare } from "miniflare";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { snippet } from "../../src/browser";
+import { launchChromium, skipBrowser, warnIfSkipped } from "../helpers/browser";
 // @ts-expect-error plain .mjs helper without types
 import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const REQUIRED = process.env.DUCKTAIL_REQUIRE_BROWSER === "1";
-const available = existsSync(CHROMIUM);
-if (!available && !REQUIRED) {
-  console.warn(`\n*** ${CHROMIUM} not found: the snippet browser tests are SKIPPED (apt-get install chromium) ***\n`);
-}
+warnIfSkipped("the snippet browser tests");
 
 /** The snippet the original DuckTail README documented, byte for byte. */
 const ORIGINAL_SNIPPET = `<!-- DuckTail -->
@@ -143,7 +138,7 @@ class PageWatch {
   }
 }
 
-describe.skipIf(!available && !REQUIRED)("the original DuckTail snippet in Chromium", () => {
+describe.skipIf(skipBrowser)("the original DuckTail snippet in Chromium", () => {
   let mf: Miniflare;
   let workerUrl: string;
   let site: Server;
@@ -152,7 +147,9 @@ describe.skipIf(!available && !REQUIRED)("the original DuckTail snippet in Chrom
   let browser: Browser;
 
   beforeAll(async () => {
-    if (!available) throw new Error(`DUCKTAIL_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing`);
+    // First, so a required but missing Chromium fails before anything else starts.
+    // Subdomains for the cookie tests, answered by the site server.
+    browser = await launchChromium(["--host-resolver-rules=MAP *.shop.test 127.0.0.1"]);
     ({ mf, url: workerUrl } = await startWorker(buildWorker(), {
       // BASE_PATH: the Worker also answers under /ducktail, for the path-prefix test.
       vars: { DUCKTAIL_KEYS: JSON.stringify(KEYS), BASE_PATH: "/ducktail" },
@@ -175,19 +172,6 @@ describe.skipIf(!available && !REQUIRED)("the original DuckTail snippet in Chrom
     await new Promise<void>((done) => site.listen(0, "127.0.0.1", done));
     port = (site.address() as AddressInfo).port;
     siteUrl = `http://127.0.0.1:${port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        // Subdomains for the cookie tests, answered by the site server.
-        "--host-resolver-rules=MAP *.shop.test 127.0.0.1",
-      ],
-    });
   });
 
   afterAll(async () => {
