@@ -1,4 +1,4 @@
-// `npm run bench` [ingest] [encode] [sinks] [client]: runs the sections (all by default), prints their tables and
+// `npm run bench` [ingest] [encode] [sinks] [client] [faults] [heap]: runs the sections (all by default), prints their tables and
 // writes bench/results/<timestamp>.json and bench/results/latest.json. See bench/README.md.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -7,11 +7,13 @@ import { fileURLToPath } from "node:url";
 import { buildWorker } from "../test/helpers/miniflare.mjs";
 import { clientJson, printClient, runClient } from "./client.mjs";
 import { encodeJson, printEncode, runEncode } from "./encode.mjs";
+import { faultsJson, printFaults, runFaults } from "./faults.mjs";
+import { heapJson, printHeap, runHeap } from "./heap.mjs";
 import { INGEST_CONFIG, ingestJson, printIngest, runIngest } from "./ingest.mjs";
 import { printSinks, runSinks, sinksJson } from "./sinks.mjs";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const SECTIONS = ["ingest", "encode", "sinks", "client"];
+const SECTIONS = ["ingest", "encode", "sinks", "client", "faults", "heap"];
 
 function git(...args) {
   try {
@@ -65,6 +67,18 @@ if (run("client")) {
   const result = await runClient(log);
   printClient(result);
   results.client = clientJson(result);
+}
+if (run("faults")) {
+  log("faults: building the faults worker…");
+  const result = await runFaults(log);
+  printFaults(result);
+  results.faults = faultsJson(result);
+}
+if (run("heap")) {
+  log("heap: building the Worker…");
+  const result = await runHeap(buildWorker(), log);
+  printHeap(result);
+  results.heap = heapJson(result);
 }
 results.seconds = Math.round((Date.now() - started.getTime()) / 1000);
 results.loadAvg1mAfter = Math.round(loadavg()[0] * 100) / 100;

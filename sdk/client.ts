@@ -37,6 +37,10 @@ export const DEFAULT_FLUSH_TIMEOUT_MS = 10_000;
  * Delivery is at least once: batches in flight when a socket drops are sent again after the
  * reconnect with the same event ids, and the server does not deduplicate socket frames, so an
  * event whose ack was lost with the socket may be stored twice, in any storage mode.
+ *
+ * A `durable` event the server committed but could not get into R2 in time (an R2 outage) rejects
+ * with code `durable_pending` (HTTP status 202): it is stored and will reach R2 by itself. The
+ * client never sends such a batch again; do not `track()` it again either, or it is stored twice.
  */
 export class DuckTailClient {
   private readonly endpoints: Endpoints;

@@ -1,8 +1,9 @@
 import type { TierVars } from "./group/tiers";
 import type { LimitVars } from "./protocol/limits";
+import type { RetryVars } from "./replica/retry-policy";
 
 /** Bindings and vars of the DuckTail Worker (see wrangler.toml). */
-export interface Env extends LimitVars, TierVars {
+export interface Env extends LimitVars, TierVars, RetryVars {
   COORDINATOR: DurableObjectNamespace;
   REPLICA: DurableObjectNamespace;
   EVENTS: R2Bucket;
@@ -29,7 +30,10 @@ export interface Env extends LimitVars, TierVars {
   VIEWS?: string;
   /** The tenant that receives other Workers' tail events (DuckTail as their tail consumer). Default "default". */
   TAIL_TENANT?: string;
-  /** Failed tries of one batch at one sink before it is dead-lettered to R2. Default 8. */
+  /**
+   * Tries of one batch at one sink that refuses it for good (a PermanentSinkError, see the Sink
+   * interface) before it is dead-lettered to R2. Storage outages are never dead-lettered. Default 8.
+   */
   SINK_MAX_ATTEMPTS?: string;
   /** How often a busy replica reports its load to the coordinator. Default 10,000 ms. */
   REPORT_INTERVAL_MS?: string;

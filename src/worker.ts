@@ -177,8 +177,14 @@ async function storeMapped(
       { method: "POST", body: JSON.stringify(mapped.events), headers: contextHeaders(req, env) },
       mapped.events[0]?.id ?? crypto.randomUUID(),
     );
-    const r = (await placed.res.json()) as Partial<IngestAnswer> & { error?: { code: ErrorCode; message: string } };
-    if (r.error) throw new DuckTailError(r.error.code, r.error.message);
+    const r = (await placed.res.json()) as Partial<IngestAnswer> & {
+      error?: { code: ErrorCode; message: string } & Record<string, unknown>;
+    };
+    if (r.error) {
+      // Passed on whole: a durable_pending answer's `pending` range says which rows wait for R2.
+      const { code, message, ...details } = r.error;
+      throw new DuckTailError(code, message, details);
+    }
     answer.stored = r.stored ?? 0;
     answer.duplicates = r.duplicates ?? 0;
     if (r.storageMode) answer.storageMode = r.storageMode;

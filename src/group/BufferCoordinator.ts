@@ -2,6 +2,8 @@ import { Group } from "../dog";
 import type { Env } from "../env";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
 import { DogHeader, DogRoute, Header, InternalRoute, type LoadReport } from "../protocol/routes";
+import { flushAnswerMs, retryPolicyFrom } from "../replica/retry-policy";
+import { withTimeout } from "../sinks/timeout";
 import { Registry, type Shard } from "./registry";
 import { nextTier, shardsFor, TIER_COUNT, type TierDecision, type TierPolicy, tierPolicyFrom } from "./tiers";
 
@@ -16,6 +18,18 @@ export interface RoutingTable {
 const DEFAULT_CONNECTION_LIMIT = 1000;
 const DEFAULT_ROUTING_TTL_MS = 10_000;
 const DEFAULT_REPORT_INTERVAL_MS = 10_000;
+
+/** A shard's `flush_failed` body: the sinks that failed or wait out their backoff. */
+interface FlushError {
+  message: string;
+  sinks?: { sink: string; error: string }[];
+}
+
+interface FailedShard {
+  shard: number;
+  error: string;
+  sinks?: FlushError["sinks"];
+}
 
 /** Counters a replica reports in its stats that /buffer/stats/aggregate sums over shards. */
 const AGGREGATED = [
@@ -353,22 +367,41 @@ export class BufferCoordinator extends Group {
     return out;
   }
 
-  /** Flushes every shard; answers the objects written, and which shards failed. */
-  private async flushAll(): Promise<{ files: string[]; rows: number; failed: { shard: number; error: string }[] }> {
-    const out = { files: [] as string[], rows: 0, failed: [] as { shard: number; error: string }[] };
+  /**
+   * Flushes every shard; answers the objects written. Throws `flush_failed` (502) naming each shard
+   * that failed or did not answer in time, and its sinks, with the objects the others wrote.
+   */
+  private async flushAll(): Promise<{ files: string[]; rows: number; failed: [] }> {
+    const shards = this.registry.shards();
+    const out = { files: [] as string[], rows: 0, failed: [] as FailedShard[] };
+    // A shard answers within its own deadline; this one covers a shard that cannot answer at all.
+    const ms = flushAnswerMs(retryPolicyFrom(this.env)) + 5_000;
     await Promise.all(
-      this.registry.shards().map(async (s) => {
-        const res = await this.replica(s, InternalRoute.flush, "POST");
-        const body = (await res.json()) as { files?: string[]; rows?: number; error?: { message: string } };
-        if (!res.ok) out.failed.push({ shard: s.n, error: body.error?.message ?? `status ${res.status}` });
-        else {
-          out.files.push(...(body.files ?? []));
-          out.rows += body.rows ?? 0;
+      shards.map(async (s) => {
+        try {
+          const res = await withTimeout(this.replica(s, InternalRoute.flush, "POST"), ms, `shard ${s.n} flush`);
+          const body = (await res.json()) as { files?: string[]; rows?: number; error?: FlushError };
+          if (res.ok) {
+            out.files.push(...(body.files ?? []));
+            out.rows += body.rows ?? 0;
+          } else {
+            const error = body.error?.message ?? `status ${res.status}`;
+            out.failed.push({ shard: s.n, error, ...(body.error?.sinks && { sinks: body.error.sinks }) });
+          }
+        } catch (err) {
+          out.failed.push({ shard: s.n, error: (err as Error).message });
         }
       }),
     );
     out.files.sort();
-    return out;
+    if (out.failed.length === 0) return { files: out.files, rows: out.rows, failed: [] };
+    out.failed.sort((a, b) => a.shard - b.shard);
+    const which = out.failed.map((f) => `shard ${f.shard}: ${f.error}`).join("; ");
+    throw new DuckTailError(
+      ErrorCode.flushFailed,
+      `${out.failed.length} of ${shards.length} shards did not flush, their events are kept for retry: ${which}`,
+      out,
+    );
   }
 
   // ---- tenant -------------------------------------------------------------------------------

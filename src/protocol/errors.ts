@@ -19,6 +19,12 @@ export const ErrorCode = {
   notFound: "not_found",
   methodNotAllowed: "method_not_allowed",
   flushFailed: "flush_failed",
+  /**
+   * A durable batch is committed to the replica's SQLite but not yet in R2 when its ack was due
+   * (DURABLE_ACK_TIMEOUT_MS): it will reach R2 without being sent again, so do not resend it.
+   * Carries `pending: {replica, firstSeq, lastSeq}`, the rows' `replica` and `seq` in Parquet.
+   */
+  durablePending: "durable_pending",
   internal: "internal",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -42,6 +48,8 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   method_not_allowed: 405,
   buffer_full: 503,
   flush_failed: 502,
+  // Accepted, not yet done: not a 5xx, which clients and proxies retry (a retry stores it twice).
+  durable_pending: 202,
 };
 
 /** A client-facing error: thrown inside, turned into a response or frame at the edge. */
@@ -49,6 +57,8 @@ export class DuckTailError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** More about it, sent beside `code` and `message` (e.g. which sinks failed, a pending seq range). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
     this.name = "DuckTailError";
@@ -62,5 +72,5 @@ export class DuckTailError extends Error {
 export function errorResponse(err: unknown): Response {
   const e = err instanceof DuckTailError ? err : new DuckTailError(ErrorCode.internal, "internal error");
   if (!(err instanceof DuckTailError)) console.error("ducktail: unexpected error", err);
-  return Response.json({ error: { code: e.code, message: e.message } }, { status: e.status });
+  return Response.json({ error: { ...e.details, code: e.code, message: e.message } }, { status: e.status });
 }

@@ -26,7 +26,7 @@ export interface FlushPolicy {
   highFlushIntervalMs: number;
   /** Over this many buffered bytes, `low` events are dropped first. Default 32 MiB. */
   maxBufferBytes: number;
-  /** First retry delay after a failed flush; doubles per attempt up to 5 min. Default 1 s. */
+  /** First retry delay after a failed flush; doubles per attempt, with jitter, up to FLUSH_RETRY_MAX_MS. Default 1 s. */
   flushRetryBaseMs: number;
   /** How long durable batches wait to share one object (group commit). Default 20 ms. */
   durableCommitDelayMs: number;

@@ -30,10 +30,11 @@ import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { type AnyView, BUILTIN_VIEWS } from "../views/views";
 import { EventBuffer } from "./buffer";
-import { Flusher, type FlushReport, type FlushResult } from "./flusher";
+import { DurableAckTimeout, Flusher, type FlushReport, type FlushResult } from "./flusher";
 import { GroupCommit } from "./group-commit";
-import { LiveTail } from "./live-tail";
+import { LiveTail, tailBufferLimit } from "./live-tail";
 import { LiveViews, parseWindow } from "./live-views";
+import { retryPolicyFrom } from "./retry-policy";
 import { attach, type SocketState, sendFrame, sendText, socketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
 
@@ -101,6 +102,7 @@ export class BufferReplica extends Replica {
       () => this.identity(),
       {
         retryBaseMs: this.policy.flushRetryBaseMs,
+        ...retryPolicyFrom(env),
         maxAttempts: Number(env.SINK_MAX_ATTEMPTS ?? DEFAULT_SINK_MAX_ATTEMPTS),
         bucket: env.EVENTS,
         scheduleRetry: (at) => this.scheduleAlarm(at),
@@ -120,6 +122,7 @@ export class BufferReplica extends Replica {
       gossipAll: (msg) => this.gossipAll(msg),
       gossipTo: (replica, msg) => this.gossipTo(replica, msg),
       waitUntil: (p) => this.ctx.waitUntil(p),
+      maxBufferedBytes: tailBufferLimit(env),
     });
     // dog keeps neighbors only in memory; replay the persisted ones so gossip reaches them after eviction.
     for (const n of this.store.neighbors()) void super.fetch(this.neighborRequest(n.id, n.group));
@@ -373,14 +376,12 @@ export class BufferReplica extends Replica {
   async alarm(): Promise<void> {
     this.alarmAt = null;
     if (this.window.requests > 0) this.ctx.waitUntil(this.report());
-    const now = Date.now();
-    const retryAt = this.flusher.nextRetryAt();
-    const due = this.dueAt();
-    // Sinks that failed retry after their backoff; buffered events that are old enough flush.
-    if (due !== null && due <= now) await this.flusher.flush();
-    else if (retryAt !== null && retryAt <= now) await this.flusher.retry();
-    const next = [this.flusher.nextRetryAt(), this.dueAt()].filter((t): t is number => t !== null);
-    if (next.length > 0) await this.scheduleAlarm(Math.min(...next), true);
+    // Old rows flush, failing sinks retry, each when due: a sink in backoff waits whatever is buffered.
+    const soonest = this.policy.highFlushIntervalMs;
+    await this.flusher.onAlarm(this.dueAt(), soonest);
+    const next = this.flusher.nextRunAt(this.dueAt(), soonest);
+    // Never for a time already past: the alarm would run again at once, in a loop.
+    if (next !== null) await this.scheduleAlarm(Math.max(next, Date.now() + this.policy.flushRetryBaseMs), true);
   }
 
   // ---- routes -----------------------------------------------------------------------------
@@ -532,9 +533,14 @@ export class BufferReplica extends Replica {
       try {
         await this.flusher.waitDurable(last, this.policy.durableCommitDelayMs);
       } catch (err) {
+        if (!(err instanceof DurableAckTimeout)) throw new DuckTailError(ErrorCode.flushFailed, (err as Error).message);
+        // A retry of a batch that will reach R2 anyway would store it twice: say which rows wait.
+        const pending = { replica: this.identity().name, firstSeq: last - taken.accepted.length + 1, lastSeq: last };
         throw new DuckTailError(
-          ErrorCode.flushFailed,
-          `committed to SQLite but not yet in R2 (${(err as Error).message}); the flush is retried`,
+          ErrorCode.durablePending,
+          `committed to SQLite as ${pending.replica} seq ${pending.firstSeq}..${pending.lastSeq} but not yet in R2 ` +
+            `(${err.message}); it will get there without being sent again: do not resend it`,
+          { pending },
         );
       }
     }
@@ -664,14 +670,17 @@ export class BufferReplica extends Replica {
   // ---- flush ------------------------------------------------------------------------------
 
   /**
-   * Flushes everything buffered now to every sink (and retries sinks that are behind). Throws a
-   * `flush_failed` error naming the sinks that failed; their batches are kept and retried.
+   * Flushes everything buffered now to every sink, trying a sink in backoff once (see
+   * `Flusher.flushNow`; its schedule is kept). Throws a `flush_failed` error naming the sinks
+   * that failed or still wait (`sinks`); their batches are kept and retried.
    */
   async flush(): Promise<FlushResult> {
-    const result = await this.flusher.flush();
+    const result = await this.flusher.flushNow();
     if (result.failed.length > 0) {
       const which = result.failed.map((f) => `${f.sink}: ${f.error}`).join("; ");
-      throw new DuckTailError(ErrorCode.flushFailed, `flush failed, events kept for retry: ${which}`);
+      throw new DuckTailError(ErrorCode.flushFailed, `flush failed, events kept for retry: ${which}`, {
+        sinks: result.failed,
+      });
     }
     return result;
   }
@@ -866,7 +875,9 @@ export class BufferReplica extends Replica {
 function socketError(ws: WebSocket, id: string | undefined, err: unknown): void {
   const e = err instanceof DuckTailError ? err : new DuckTailError(ErrorCode.internal, "internal error");
   if (!(err instanceof DuckTailError)) console.error("ducktail: socket frame failed", err);
-  sendFrame(ws, { type: "error", id, code: e.code, message: e.message });
+  // Details (a durable batch's pending seqs) ride beside code and message.
+  if (e.details) sendText(ws, JSON.stringify({ type: "error", id, ...e.details, code: e.code, message: e.message }));
+  else sendFrame(ws, { type: "error", id, code: e.code, message: e.message });
 }
 
 type EventsFrame = Extract<ClientFrame, { type: "events" }>;

@@ -14,5 +14,13 @@ export { R2NdjsonSink, toNdjson } from "./ndjson";
 export { encodeParquet, encodeTable } from "./parquet";
 export { objectKey, R2ParquetSink } from "./r2-parquet";
 export { readEvents } from "./read";
-export { type FlushContext, idempotencyKey, type Sink, settleAll } from "./sink";
+export {
+  type FlushContext,
+  idempotencyKey,
+  isPermanentFailure,
+  PermanentSinkError,
+  type Sink,
+  settleAll,
+} from "./sink";
+export { StorageTimeoutError, timedBucket, withTimeout } from "./timeout";
 export { type WebhookOptions, WebhookSink } from "./webhook";

@@ -3,6 +3,7 @@ import { CONTEXT_COLUMNS, type EventContext, type StoredEvent } from "../protoco
 import type { EventBatch } from "./batch";
 import { objectKey } from "./r2-parquet";
 import { type FlushContext, type Sink, settleAll } from "./sink";
+import { DEFAULT_STORAGE_TIMEOUT_MS, timedBucket } from "./timeout";
 
 /** An event as one JSON text: `data` as the object it is, times as epoch ms. */
 export function eventJson(e: StoredEvent): string {
@@ -161,7 +162,10 @@ export async function gzip(text: string | Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** Gzipped NDJSON objects in R2, one per UTC hour of the batch, at `<prefix>/tenant=…/hour=…/<replica>-<seq>.ndjson.gz`. */
+/**
+ * Gzipped NDJSON objects in R2, one per UTC hour of the batch, at `<prefix>/tenant=…/hour=…/<replica>-<seq>.ndjson.gz`.
+ * Every put is bounded by `ctx.timeoutMs`; its errors are transient (retried).
+ */
 export class R2NdjsonSink implements Sink {
   readonly name: string;
   readonly releasesBatch = true;
@@ -174,10 +178,11 @@ export class R2NdjsonSink implements Sink {
   }
 
   async write(batch: EventBatch, ctx: FlushContext): Promise<string[]> {
+    const bucket = timedBucket(this.bucket, ctx.timeoutMs ?? DEFAULT_STORAGE_TIMEOUT_MS);
     return settleAll(
       batch.byHour().map(async ([hour, rows]) => {
         const key = objectKey(this.prefix, ctx.tenant, hour, ctx.replica, ctx.seq).replace(/\.parquet$/, ".ndjson.gz");
-        await this.bucket.put(key, await gzip(ndjsonBytes(rows)), {
+        await bucket.put(key, await gzip(ndjsonBytes(rows)), {
           httpMetadata: { contentType: "application/x-ndjson", contentEncoding: "gzip" },
           customMetadata: { rows: String(rows.length), replica: ctx.replica, seq: String(ctx.seq) },
         });

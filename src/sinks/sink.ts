@@ -12,6 +12,24 @@ export interface FlushContext {
   to: number;
   /** 0 on the first try; a retry (also after a crash) counts up and must not duplicate what an earlier try wrote. */
   attempt: number;
+  /**
+   * How long one storage call of this try may take (the replica's STORAGE_TIMEOUT_MS, default
+   * 10 s): bound each call by it (see `timedBucket`), so a call that never returns fails the try.
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * Thrown by a sink that refuses the data itself (a receiver's 400 or 422, a row it cannot encode):
+ * no retry will change the answer, so once the batch has failed SINK_MAX_ATTEMPTS tries it goes
+ * to `deadletter/`. Any other error is transient (storage down, timeouts, 5xx, network): the
+ * batch is retried with capped backoff for as long as it takes, its rows kept in the replica.
+ */
+export class PermanentSinkError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "PermanentSinkError";
+  }
 }
 
 /** A destination for flushed batches. `write` resolves only once the batch is durable there. */
@@ -29,7 +47,14 @@ export interface Sink {
    */
   readonly releasesBatch?: boolean;
   /**
-   * Writes the batch and returns what it wrote (object keys, ids); throws to have it retried.
+   * Whether an error `write` threw means the sink refuses this batch for good (dead-letter it
+   * after SINK_MAX_ATTEMPTS tries) rather than "not now" (retry with backoff, forever). Default:
+   * only a {@link PermanentSinkError} is permanent.
+   */
+  isPermanent?(err: unknown): boolean;
+  /**
+   * Writes the batch and returns what it wrote (object keys, ids); throws to have it retried (see
+   * {@link PermanentSinkError} for data it refuses). Bound every storage call by `context.timeoutMs`.
    * Delivery is at least once: a retry carries the same `context.seq`, so write idempotently, or
    * hand `idempotencyKey(context)` to a receiver that dedups. Read the batch as Arrow with
    * `batch.table()` or as rows with `batch.events()`.
@@ -51,4 +76,13 @@ export async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]
 /** `<tenant>/<replica>/<seq>`: the same for every try of a batch, so receivers can dedup. */
 export function idempotencyKey(ctx: FlushContext): string {
   return `${ctx.tenant}/${ctx.replica}/${ctx.seq}`;
+}
+
+/** Whether `sink` classifies `err` as a refusal of the data for good (see {@link PermanentSinkError}). */
+export function isPermanentFailure(sink: Sink, err: unknown): boolean {
+  try {
+    return sink.isPermanent ? sink.isPermanent(err) : err instanceof PermanentSinkError;
+  } catch {
+    return false; // a classifier that throws keeps the rows: transient
+  }
 }

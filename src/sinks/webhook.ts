@@ -1,13 +1,16 @@
 import type { StoredEvent } from "../protocol/events";
 import type { EventBatch } from "./batch";
-import { type FlushContext, idempotencyKey, type Sink } from "./sink";
+import { type FlushContext, idempotencyKey, PermanentSinkError, type Sink } from "./sink";
+
+/** Answers that refuse the data itself: no retry changes them, so the batch is dead-lettered. */
+const REFUSALS = new Set([400, 413, 415, 422]);
 
 export interface WebhookOptions {
   url: string;
   /** Sent as the Authorization header, e.g. "Bearer …". */
   authorization?: string;
   headers?: Record<string, string>;
-  /** Per request. Default 10 s. */
+  /** Per request. Default: the replica's STORAGE_TIMEOUT_MS (10 s). */
   timeoutMs?: number;
   /** Only events this accepts are posted (e.g. critical ones); a batch with none posts nothing. */
   filter?: (event: StoredEvent) => boolean;
@@ -18,8 +21,9 @@ export interface WebhookOptions {
 /**
  * Posts each flushed batch as JSON: `{tenant, replica, seq, events: [...]}` with `data` as an
  * object, and an `Idempotency-Key: <tenant>/<replica>/<seq>` header that is the same on every
- * retry. Any non-2xx answer, a network error or the timeout fails the try (the flusher retries
- * with backoff, then dead-letters).
+ * retry. A 400, 413, 415 or 422 answer refuses the batch for good (dead-lettered after
+ * SINK_MAX_ATTEMPTS tries); any other non-2xx answer, a network error or the timeout fails the
+ * try, and the flusher retries with capped backoff for as long as the receiver is down.
  */
 export class WebhookSink implements Sink {
   readonly name: string;
@@ -49,10 +53,11 @@ export class WebhookSink implements Sink {
         ...(this.options.authorization && { authorization: this.options.authorization }),
         ...this.options.headers,
       },
-      signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
+      signal: AbortSignal.timeout(this.options.timeoutMs ?? ctx.timeoutMs ?? 10_000),
     });
     await res.body?.cancel();
-    if (!res.ok) throw new Error(`webhook answered ${res.status} ${res.statusText}`.trim());
-    return [`${this.options.url}#${key}`];
+    if (res.ok) return [`${this.options.url}#${key}`];
+    const message = `webhook answered ${res.status} ${res.statusText}`.trim();
+    throw REFUSALS.has(res.status) ? new PermanentSinkError(message) : new Error(message);
   }
 }

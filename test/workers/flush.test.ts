@@ -99,8 +99,8 @@ describe("flush", () => {
     await t.post("/e", { events: [ev("a"), ev("b")], storageMode: "confirmed" });
     const repair = await breakR2(t.name);
     const failed = await t.post("/flush", {});
-    expect(failed.status).toBe(200);
-    expect(await failed.json()).toMatchObject({ files: [], failed: [{ shard: 0 }] });
+    expect(failed.status).toBe(502);
+    expect(await failed.json()).toMatchObject({ error: { code: "flush_failed", files: [], failed: [{ shard: 0 }] } });
     expect(await committedRows(t.name)).toBe(2);
     const pending = await pendingFlush(t.name);
     expect(pending).toMatchObject({ attempt: 1, error: "R2 unavailable (test)" });

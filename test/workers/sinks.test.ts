@@ -3,22 +3,29 @@ import { describe, expect, it } from "vitest";
 import type { EventBatch } from "../../src/sinks/batch";
 import { R2NdjsonSink } from "../../src/sinks/ndjson";
 import { R2ParquetSink } from "../../src/sinks/r2-parquet";
-import { type FlushContext, idempotencyKey, type Sink } from "../../src/sinks/sink";
+import { type FlushContext, idempotencyKey, PermanentSinkError, type Sink } from "../../src/sinks/sink";
 import { WebhookSink } from "../../src/sinks/webhook";
 import { sampleEvents } from "../helpers/events";
 import { allRows, bucket, ev, replicaStub, tenant } from "./harness";
 
-/** A sink that records what it got, failing its first `failures` tries (Infinity: always). */
+/**
+ * A sink that records what it got, failing its first `failures` tries (Infinity: always), as down
+ * (transient) or, with `refuses`, as refusing the data (permanent).
+ */
 class RecordingSink implements Sink {
   readonly got: { ids: string[]; ctx: FlushContext }[] = [];
   tries = 0;
   constructor(
     readonly name: string,
     private failures = 0,
+    private readonly refuses = false,
   ) {}
   async write(batch: EventBatch, ctx: FlushContext): Promise<string[]> {
     this.tries++;
-    if (this.tries <= this.failures) throw new Error(`${this.name} down (try ${this.tries})`);
+    if (this.tries <= this.failures) {
+      const message = `${this.name} ${this.refuses ? "refuses" : "down"} (try ${this.tries})`;
+      throw this.refuses ? new PermanentSinkError(message) : new Error(message);
+    }
     this.got.push({ ids: batch.events().map((e) => e.id), ctx });
     return [`${this.name}:${ctx.seq}`];
   }
@@ -82,7 +89,7 @@ describe("sinks", () => {
     const flaky = new RecordingSink("flaky", 3);
     await useSinks(t.name, [new R2ParquetSink(bucket()), flaky]);
     await t.post("/e", { events: [ev("x", { id: "f1" }), ev("y", { id: "f2" })], storageMode: "confirmed" });
-    expect((await t.post("/flush", {})).status).toBe(200); // coordinator reports the shard as failed
+    expect((await t.post("/flush", {})).status).toBe(502); // coordinator reports the shard as failed
     const stats = await replicaStats(t);
     expect(stats.pendingFlush).toMatchObject({ attempt: 1, error: "flaky down (try 1)" });
     expect((stats.sinks as Record<string, { failures: number }>).flaky?.failures).toBe(1);
@@ -109,10 +116,10 @@ describe("sinks", () => {
     ).toEqual(["f1", "f2", "f3"]);
   });
 
-  it("dead-letters a batch a sink refuses SINK_MAX_ATTEMPTS times, without blocking the Parquet sink", async () => {
+  it("dead-letters a batch a sink refuses as permanent SINK_MAX_ATTEMPTS times, without blocking the Parquet sink", async () => {
     const t = tenant("sink-dead");
     await t.post("/e", [ev("warm", { id: "warm" })]);
-    const broken = new RecordingSink("broken", Number.POSITIVE_INFINITY);
+    const broken = new RecordingSink("broken", Number.POSITIVE_INFINITY, true);
     await useSinks(t.name, [new R2ParquetSink(bucket()), broken]);
     await t.post("/e", { events: [ev("x", { id: "d1" })], storageMode: "confirmed" });
     await t.post("/flush", {});
@@ -130,7 +137,7 @@ describe("sinks", () => {
     expect(dead.objects).toHaveLength(2);
     const first = await bucket().get(dead.objects[0]?.key as string);
     expect(first?.customMetadata).toMatchObject({ sink: "broken", attempts: "8" });
-    expect(first?.customMetadata?.error).toMatch(/^broken down/);
+    expect(first?.customMetadata?.error).toMatch(/^broken refuses/);
     const text = await new Response(first?.body.pipeThrough(new DecompressionStream("gzip"))).text();
     expect(
       text
