@@ -1,5 +1,6 @@
 import { duckScript, eventFromQuery, PIXEL, preflight, snippet, withCors } from "./browser";
 import { contextHeader, ipPolicy, requestContext } from "./context";
+import { listDeadLetters, replay, replayTargets } from "./dead-letter-routes";
 import { identify } from "./dog";
 import type { Env } from "./env";
 import type { RoutingTable } from "./group/BufferCoordinator";
@@ -18,6 +19,7 @@ import type { EventInput, Rejection, StoredEvent } from "./protocol/events";
 import { limitsFrom } from "./protocol/limits";
 import { Header, InternalRoute } from "./protocol/routes";
 import { eventsResponse, parseEventQuery, queryEvents } from "./query";
+import type { ReplayOutcome } from "./replica/dead-letters";
 import {
   analyticsEvents,
   isAnalyticsFormat,
@@ -420,6 +422,36 @@ async function events(env: Env, url: URL, principal: Principal): Promise<Respons
   return eventsResponse(queryEvents(env.EVENTS, principal.tenant, q, buffered.flat()), q);
 }
 
+/** POST /deadletter/replay (admin): `{keys?, sink?}`; 200 when every one was replayed, else 502 with why. */
+async function replayRoute(req: Request, env: Env, tenant: string): Promise<Response> {
+  const text = await req.text();
+  let body: unknown = {};
+  if (text.trim() !== "") {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new DuckTailError(ErrorCode.badJson, "body is not valid JSON");
+    }
+  }
+  const keys = await replayTargets(env.EVENTS, tenant, body);
+  const shards = await tenantShards(env, tenant);
+  const report = await replay(keys, async (n, group) => {
+    const shard = shards.find((s) => s.n === n);
+    if (!shard) throw new Error(`the tenant has no shard ${n}`);
+    const res = await env.REPLICA.get(env.REPLICA.idFromString(shard.id)).fetch(
+      `http://replica${InternalRoute.replay}`,
+      {
+        method: "POST",
+        headers: tenantHeaders(tenant, { [Header.shard]: String(n) }),
+        body: JSON.stringify({ keys: group }),
+      },
+    );
+    if (!res.ok) throw new Error(`shard ${n} answered ${res.status}: ${await res.text()}`);
+    return (await res.json()) as ReplayOutcome[];
+  });
+  return Response.json(report, { status: report.failed.length > 0 ? 502 : 200 });
+}
+
 /** GET /buffer/ws?shard=n (admin): a socket straight to one shard, for inspection; dog does not place it. */
 async function shardSocket(req: Request, env: Env, url: URL, principal: Principal): Promise<Response> {
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
@@ -527,6 +559,18 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
         if (req.method !== "GET") break;
         return await events(env, url, need(env, req, url, "read"));
       }
+      case "/deadletter":
+        if (req.method !== "GET") break;
+        return Response.json({
+          deadLetters: await listDeadLetters(
+            env.EVENTS,
+            need(env, req, url, "admin").tenant,
+            url.searchParams.get("sink") ?? undefined,
+          ),
+        });
+      case "/deadletter/replay":
+        if (req.method !== "POST") break;
+        return await replayRoute(req, env, need(env, req, url, "admin").tenant);
       case "/buffer/ws":
         return await shardSocket(req, env, url, need(env, req, url, "admin"));
       default: {

@@ -23,20 +23,42 @@ export async function get(
   path: string,
   params: Record<string, string | number | undefined> = {},
 ): Promise<Response> {
+  return call(config, "GET", path, params);
+}
+
+/**
+ * POSTs `body` as JSON and returns the answer's JSON: a 2xx, or any answer without an error body
+ * (a report that says what failed); throws the server's error otherwise.
+ */
+export async function postJson(config: Config, path: string, body: unknown): Promise<Record<string, unknown>> {
+  return (await (await call(config, "POST", path, {}, JSON.stringify(body))).json()) as Record<string, unknown>;
+}
+
+async function call(
+  config: Config,
+  method: "GET" | "POST",
+  path: string,
+  params: Record<string, string | number | undefined>,
+  body?: string,
+): Promise<Response> {
   const u = new URL(config.url + path);
   for (const [k, v] of Object.entries(params)) if (v !== undefined) u.searchParams.set(k, String(v));
   let res: Response;
   try {
-    res = await fetch(u, { headers: authHeaders(config) });
+    res = await fetch(u, { method, headers: authHeaders(config), body });
   } catch (err) {
     const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
     throw new RequestError(`cannot reach ${config.url} (${cause}); set --url or DUCKTAIL_URL`);
   }
   if (res.ok) return res;
-  const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
-  const code = body?.error?.code;
+  const answer = (await res
+    .clone()
+    .json()
+    .catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+  if (method === "POST" && answer && !answer.error) return res;
+  const code = answer?.error?.code;
   throw new RequestError(
-    `GET ${u.pathname} answered ${res.status}${code ? ` ${code}` : ""}: ${body?.error?.message ?? res.statusText}`,
+    `${method} ${u.pathname} answered ${res.status}${code ? ` ${code}` : ""}: ${answer?.error?.message ?? res.statusText}`,
     code,
   );
 }

@@ -1,5 +1,6 @@
 import { UsageError } from "./args";
 import type { Command, Io } from "./command";
+import { deadletter } from "./deadletter";
 import { RequestError } from "./http";
 import { mv } from "./mv";
 import { query } from "./query";
@@ -7,12 +8,12 @@ import { send } from "./send";
 import { stats } from "./stats";
 import { tail } from "./tail";
 
-export const COMMANDS: Command[] = [tail, send, mv, stats, query];
+export const COMMANDS: Command[] = [tail, send, mv, stats, query, deadletter];
 
 export const TOP_HELP = `Usage: ducktail <command> [options]
 
 Commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(7)} ${c.summary}`).join("\n")}
+${COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join("\n")}
 
 Every command takes --url (env DUCKTAIL_URL, default http://127.0.0.1:8787), --key (env
 DUCKTAIL_KEY) and --help. Output is for people on a terminal and JSON when piped.

@@ -53,6 +53,8 @@ export const InternalRoute = {
   mv: "/_/mv",
   /** Buffered (not yet flushed) events matching a GET /events query, newest first. */
   buffered: "/_/buffered",
+  /** Worker → replica: send these dead letters of the replica to their sinks again. */
+  replay: "/_/deadletter/replay",
 } as const;
 
 /** What a replica reports to its coordinator (POST /_/report). */

@@ -30,6 +30,7 @@ import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { type AnyView, BUILTIN_VIEWS } from "../views/views";
 import { EventBuffer } from "./buffer";
+import { replayDeadLetters } from "./dead-letters";
 import { DurableAckTimeout, Flusher, type FlushReport, type FlushResult } from "./flusher";
 import { GroupCommit } from "./group-commit";
 import { LiveTail, tailBufferLimit } from "./live-tail";
@@ -98,7 +99,7 @@ export class BufferReplica extends Replica {
     this.flusher = new Flusher(
       this.store,
       this.buffer,
-      () => (this.sinkList ??= this.sinks(this.env)),
+      () => this.sinkSet(),
       () => this.identity(),
       {
         retryBaseMs: this.policy.flushRetryBaseMs,
@@ -431,9 +432,26 @@ export class BufferReplica extends Replica {
       case InternalRoute.drain:
         if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST to drain");
         return Response.json(await this.drain());
+      case InternalRoute.replay: {
+        if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST dead-letter keys");
+        const { keys } = (await this.readJson(req)) as { keys?: unknown };
+        if (!Array.isArray(keys) || keys.some((k) => typeof k !== "string")) {
+          throw new DuckTailError(ErrorCode.badRequest, "keys must be a list of dead-letter object keys");
+        }
+        const timeoutMs = retryPolicyFrom(this.env).storageTimeoutMs;
+        return Response.json(
+          await replayDeadLetters(this.env.EVENTS, this.sinkSet(), this.identity(), keys, timeoutMs),
+        );
+      }
       default:
         throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
     }
+  }
+
+  /** The sinks of the `sinks()` hook, built once. */
+  private sinkSet(): Sink[] {
+    this.sinkList ??= this.sinks(this.env);
+    return this.sinkList;
   }
 
   private accept(req: Request, url: URL): Response {
