@@ -20,6 +20,7 @@ import { limitsFrom } from "./protocol/limits";
 import { Header, InternalRoute } from "./protocol/routes";
 import { eventsResponse, parseEventQuery, queryEvents } from "./query";
 import type { ReplayOutcome } from "./replica/dead-letters";
+import { retryPolicyFrom } from "./replica/retry-policy";
 import {
   analyticsEvents,
   isAnalyticsFormat,
@@ -32,6 +33,7 @@ import {
   segmentWriteKey,
 } from "./segment";
 import { compactAll, compactTenant } from "./sinks/compaction";
+import { timedBucket } from "./sinks/timeout";
 import { traceEvents } from "./tail-logs";
 import { hash32 } from "./views/hll";
 
@@ -105,6 +107,11 @@ async function checkPressure(env: Env, tenant: string, ctx: ExecutionContext): P
       })
       .catch((err) => console.error("ducktail: pressure signal failed", err)),
   );
+}
+
+/** The bucket with every call bounded by STORAGE_TIMEOUT_MS, as the replicas' sinks have it. */
+function storage(env: Env): R2Bucket {
+  return timedBucket(env.EVENTS, retryPolicyFrom(env).storageTimeoutMs);
 }
 
 /** The internal header that gives a replica the context of the request (src/context.ts). */
@@ -419,7 +426,7 @@ async function events(env: Env, url: URL, principal: Principal): Promise<Respons
       return (await res.json()) as StoredEvent[];
     }),
   );
-  return eventsResponse(queryEvents(env.EVENTS, principal.tenant, q, buffered.flat()), q);
+  return eventsResponse(queryEvents(storage(env), principal.tenant, q, buffered.flat()), q);
 }
 
 /** POST /deadletter/replay (admin): `{keys?, sink?}`; 200 when every one was replayed, else 502 with why. */
@@ -553,7 +560,7 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
         // Admin: compact the tenant's closed hours now instead of waiting for the cron.
         if (req.method !== "POST") break;
         const tenant = need(env, req, url, "admin").tenant;
-        return Response.json({ hours: await compactTenant(env.EVENTS, tenant, Date.now()) });
+        return Response.json({ hours: await compactTenant(storage(env), tenant, Date.now()) });
       }
       case "/events": {
         if (req.method !== "GET") break;
@@ -647,7 +654,7 @@ export default {
    * into one sorted, deduplicated object per hour, with an hourly rollup beside the lake.
    */
   async scheduled(_controller: ScheduledController, env: Env): Promise<void> {
-    const run = await compactAll(env.EVENTS, Date.now());
+    const run = await compactAll(storage(env), Date.now());
     const skipped = run.summaries.filter((s) => s.skipped);
     console.log(
       `ducktail: compacted ${run.summaries.length - skipped.length} hours, skipped ${skipped.length}, ${run.remaining.length} left for the next run`,

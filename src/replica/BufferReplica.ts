@@ -43,6 +43,8 @@ const DEFAULT_REPORT_INTERVAL_MS = 10_000;
 const DEFAULT_SINK_MAX_ATTEMPTS = 8;
 const DEFAULT_DEDUP_WINDOW_MS = 10 * 60_000;
 const MAX_RECENT_IDS = 100_000;
+/** Critical events are taken until the buffer holds this many times MAX_BUFFER_BYTES. */
+const CRITICAL_HEADROOM = 2;
 
 /**
  * A buffer shard of one tenant: a dog Replica that takes events over hibernating WebSockets
@@ -658,10 +660,13 @@ export class BufferReplica extends Replica {
     this.counters.dropped += this.buffer.dropLow(limit);
     if (this.buffer.bytes <= limit) return events;
     this.flushInBackground();
+    // Critical events get room past the limit, but not without end: through a long storage outage
+    // they too are refused (buffer_full, for the client to retry) once the buffer holds twice it.
+    const criticalRoom = this.buffer.bytes < CRITICAL_HEADROOM * limit;
     const kept: NormalizedEvent[] = [];
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as NormalizedEvent;
-      if (e.importance === "critical") {
+      if (e.importance === "critical" && criticalRoom) {
         kept.push(e);
         continue;
       }

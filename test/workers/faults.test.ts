@@ -180,6 +180,34 @@ describe("R2 outages", () => {
     expect(await committedRows(t.name)).toBe(0);
   });
 
+  it("takes critical events past MAX_BUFFER_BYTES through an outage, but refuses them too at twice it", async () => {
+    const t = tenant("faults-critical-cap");
+    const faults = await behindFaults(t);
+    faults.down();
+    const pad = "c".repeat(900);
+    const acked: string[] = [];
+    let refused = 0;
+    // MAX_BUFFER_BYTES is 60,000 here (vitest.config.ts): ~1 KB events, far past twice it.
+    for (let batch = 0; batch < 20 && refused === 0; batch++) {
+      const ids = Array.from({ length: 10 }, (_, i) => `c${batch}-${i}`);
+      const events = ids.map((id) => ev("crit", { id, importance: "critical", data: { pad } }));
+      const answer = (await (await t.post("/e", { events, storageMode: "confirmed" })).json()) as {
+        rejected: { index: number; code: string }[];
+      };
+      const no = new Set(answer.rejected.map((r) => r.index));
+      ids.forEach((id, i) => (no.has(i) ? refused++ : acked.push(id)));
+      expect(answer.rejected.every((r) => r.code === "buffer_full")).toBe(true);
+    }
+    expect(refused).toBeGreaterThan(0);
+    expect(acked.length).toBeGreaterThan(60); // well past the limit before the cap
+    const stats = await shardStats(t);
+    expect(stats.bufferedBytes as number).toBeLessThanOrEqual(2 * 60_000 + 10 * 1100);
+    // Nothing acked is lost: once R2 is back every acked event is stored.
+    faults.up();
+    expect((await t.post("/flush", {})).status).toBe(200);
+    expect((await allRows(t.name)).map((r) => r.id).sort()).toEqual([...acked].sort());
+  });
+
   it("fails a try whose R2 call never returns after STORAGE_TIMEOUT_MS, answers POST /flush in bounded time, and flushes once R2 answers", async () => {
     const t = tenant("faults-hang");
     const faults = await behindFaults(t, { storageTimeoutMs: 200 });
