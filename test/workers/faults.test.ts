@@ -195,7 +195,10 @@ describe("R2 outages", () => {
         rejected: { index: number; code: string }[];
       };
       const no = new Set(answer.rejected.map((r) => r.index));
-      ids.forEach((id, i) => (no.has(i) ? refused++ : acked.push(id)));
+      for (const [i, id] of ids.entries()) {
+        if (no.has(i)) refused++;
+        else acked.push(id);
+      }
       expect(answer.rejected.every((r) => r.code === "buffer_full")).toBe(true);
     }
     expect(refused).toBeGreaterThan(0);
