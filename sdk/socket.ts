@@ -1,10 +1,9 @@
-import type { TailFrame } from "../src/gossip/tail";
 import type { ServerFrame } from "../src/protocol/frames";
 import { backoffDelay } from "./backoff";
 import type { WebSocketConstructor, WebSocketLike } from "./types";
 
 /** Every frame the server sends on /ws. */
-export type IncomingFrame = ServerFrame | TailFrame;
+export type IncomingFrame = ServerFrame;
 
 export interface SocketEvents {
   /** A socket is open (the first one or after a reconnect). */

@@ -1,4 +1,4 @@
-import type { TailFrame } from "../src/gossip/tail";
+import type { TailFrame } from "../src/protocol/tail";
 import type { DuckTailClientError } from "./errors";
 import type { TailEvent, TailFilter } from "./types";
 

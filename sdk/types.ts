@@ -1,9 +1,9 @@
-import type { TailEvent, TailFilter } from "../src/gossip/filters";
 import type { EventInput, Importance, Rejection } from "../src/protocol/events";
-import type { StorageMode } from "../src/protocol/frames";
+import type { IngestResult, StorageMode } from "../src/protocol/frames";
+import type { TailEvent, TailFilter } from "../src/protocol/tail";
 import type { DuckTailClientError } from "./errors";
 
-export type { EventInput, Importance, Rejection, StorageMode, TailEvent, TailFilter };
+export type { EventInput, Importance, IngestResult, Rejection, StorageMode, TailEvent, TailFilter };
 
 /** The smallest WebSocket surface the client needs: the browser's, Node 22's global, or `ws`. */
 export interface WebSocketLike {
@@ -99,14 +99,6 @@ export interface FlushReport {
 /** What a `track()` resolves with once the server acked the event in the client's storage mode. */
 export interface TrackResult {
   id: string;
-}
-
-/** The answer to an `events` frame or an HTTP POST /e. */
-export interface IngestResult {
-  received: number;
-  stored: number;
-  rejected: Rejection[];
-  storageMode: StorageMode;
 }
 
 export interface SubscribeOptions {

@@ -4,7 +4,6 @@
  */
 
 export type { Env } from "./env";
-export type { Predicate, TailEvent, TailFilter } from "./gossip/filters";
 export { BufferCoordinator, type RoutingTable } from "./group/BufferCoordinator";
 export * from "./protocol/index";
 export { createEvent, type EventFields, normalizeEvent } from "./protocol/schema";

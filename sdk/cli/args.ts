@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import type { Predicate, PredicateOp, TailFilter } from "../../src/gossip/filters";
 import { IMPORTANCE, type Importance } from "../../src/protocol/events";
+import type { Predicate, PredicateOp, TailFilter } from "../../src/protocol/tail";
 import { type Endpoints, endpoints } from "../url";
 
 /** A mistake in how the command was called: printed with a hint to `--help`, exit code 2. */

@@ -1,36 +1,7 @@
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import { CONTEXT_COLUMNS, type EventContext, IMPORTANCE, type Importance } from "../protocol/events";
-import type { ViewEvent } from "../views/views";
+import { PREDICATE_OPS, type Predicate, type PredicateOp, type TailEvent, type TailFilter } from "../protocol/tail";
 import { compileGlobs } from "./glob";
-
-/**
- * An event as live tail delivers it: a view event (data parsed, time of receipt) plus where it is
- * stored, and the context of the request that carried it (when there was one).
- */
-export type TailEvent = ViewEvent & { replica: string; seq: number; context?: EventContext };
-
-export const PREDICATE_OPS = ["eq", "ne", "prefix", "gt", "gte", "lt", "lte"] as const;
-export type PredicateOp = (typeof PREDICATE_OPS)[number];
-
-/**
- * `{path: "data.status", op: "gte", value: 500}`; `path` is a top-level field, `context.` + a
- * context field (`context.country`, `context.bot`, ...) or `data.` + a dotted path.
- */
-export interface Predicate {
-  path: string;
-  op: PredicateOp;
-  value: string | number | boolean | null;
-}
-
-/** What a `subscribe` frame asks for; every part is optional and all given parts must match. */
-export interface TailFilter {
-  /** `*` globs, e.g. "web-*"; a list matches any of them. */
-  source?: string | string[];
-  type?: string | string[];
-  /** low < normal < high < critical. */
-  minImportance?: Importance;
-  where?: Predicate[];
-}
 
 const FIELDS = new Set([
   "id",

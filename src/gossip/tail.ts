@@ -1,4 +1,5 @@
-import { compileFilter, type TailEvent, type TailFilter } from "./filters";
+import type { TailEvent, TailFilter } from "../protocol/tail";
+import { compileFilter } from "./filters";
 
 /** A live-tail subscription, known to every replica of the tenant. */
 export interface Subscription {
@@ -106,9 +107,6 @@ export class TailRouter {
 }
 
 /** Frames a subscriber's queue sends. */
-export type TailFrame =
-  | { type: "tail"; subscription: string; seq: number; events: TailEvent[] }
-  | { type: "dropped"; subscription: string; count: number };
 
 /**
  * How far one `seq` is from the next: 1..2^24 at random. A server-side WebSocket in workerd has no

@@ -1,6 +1,7 @@
 import { DuckTailError, ErrorCode } from "./errors";
 import type { Rejection } from "./events";
 import type { Limits } from "./limits";
+import type { TailFrame } from "./tail";
 
 /** When the ack is sent; see docs/ARCHITECTURE.md, "Storage modes". */
 export const STORAGE_MODES = ["fire-and-forget", "buffered", "confirmed", "durable"] as const;
@@ -37,8 +38,9 @@ export interface IngestResult {
   duplicates?: number;
 }
 
-/** Server → client frames of protocol v1. */
+/** Server → client frames of protocol v1 (the live tail's are in ./tail). */
 export type ServerFrame =
+  | TailFrame
   | ({ type: "ack"; id?: string } & IngestResult)
   | ({ type: "stats"; id?: string } & Record<string, unknown>)
   | { type: "flushed"; id?: string; files: string[] }

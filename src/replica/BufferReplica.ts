@@ -1,7 +1,6 @@
 import "../sinks/wasm";
 import { Replica } from "../dog";
 import type { Env } from "../env";
-import type { TailEvent } from "../gossip/filters";
 import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from "../gossip/messages";
 import { allows, type Scope } from "../protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
@@ -25,6 +24,7 @@ import {
 } from "../protocol/frames";
 import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
 import { DogHeader, DogRoute, Header, InternalRoute, isDogRoute, type LoadReport } from "../protocol/routes";
+import type { TailEvent } from "../protocol/tail";
 import { matchesQuery, newestFirst, parseEventQuery } from "../query";
 import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";

@@ -1,8 +1,9 @@
 import type { Env } from "../env";
-import { type TailEvent, validateFilter } from "../gossip/filters";
+import { validateFilter } from "../gossip/filters";
 import type { GossipMessage, GossipReply } from "../gossip/messages";
 import { type Subscription, type TailBatch, TailQueue, TailRouter } from "../gossip/tail";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
+import type { TailEvent } from "../protocol/tail";
 import { attach, sendText, socketState } from "./sockets";
 import type { ReplicaStore } from "./store";
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { compileFilter, type TailEvent, validateFilter } from "../../src/gossip/filters";
+import { compileFilter, validateFilter } from "../../src/gossip/filters";
 import { TailQueue, TailRouter } from "../../src/gossip/tail";
+import type { TailEvent } from "../../src/protocol/tail";
 
 const event = (over: Partial<TailEvent> = {}): TailEvent => ({
   id: "e1",

@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compileFilter, type TailEvent, validateFilter } from "../../src/gossip/filters";
+import { compileFilter, validateFilter } from "../../src/gossip/filters";
 import { compileGlob, compileGlobs } from "../../src/gossip/glob";
+import type { TailEvent } from "../../src/protocol/tail";
 
 /** What a glob means, as a regular expression: fine for small inputs, exponential for bad ones. */
 function referenceRegExp(glob: string): RegExp {
