@@ -4,6 +4,8 @@ import { listDeadLetters, replay, replayTargets } from "./dead-letter-routes";
 import { identify } from "./dog";
 import type { Env } from "./env";
 import type { RoutingTable } from "./group/BufferCoordinator";
+import { hash32 } from "./hash";
+import { compactAll, compactTenant } from "./lake/compaction";
 import {
   authorize,
   type KeyTable,
@@ -32,10 +34,8 @@ import {
   segmentEvents,
   segmentWriteKey,
 } from "./segment";
-import { compactAll, compactTenant } from "./sinks/compaction";
 import { timedBucket } from "./sinks/timeout";
 import { traceEvents } from "./tail-logs";
-import { hash32 } from "./views/hll";
 
 export { BufferCoordinator } from "./group/BufferCoordinator";
 export { BufferReplica } from "./replica/BufferReplica";

@@ -1,4 +1,4 @@
-import "../sinks/wasm";
+import "../columns/wasm";
 import { Replica } from "../dog";
 import type { Env } from "../env";
 import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from "../gossip/messages";

@@ -1,6 +1,6 @@
+import { type BatchPart, EventBatch } from "../columns/batch";
+import { EventColumns } from "../columns/columns";
 import type { NormalizedEvent } from "../protocol/events";
-import { type BatchPart, EventBatch } from "../sinks/batch";
-import { EventColumns } from "../sinks/columns";
 
 /** Rows per block before the next batch opens a new one: bounds the copy when a block grows. */
 const BLOCK_ROWS = 8192;
@@ -17,7 +17,7 @@ export interface BufferOwner {
 
 /**
  * The replica's in-memory buffer: every unflushed event, committed or not, in seq order, held
- * as blocks of columns (see src/sinks/columns.ts). Blocks are never changed while a batch can see
+ * as blocks of columns (see src/columns/columns.ts). Blocks are never changed while a batch can see
  * them: appends go past every row a batch holds, removals replace a block with a copy, and a
  * flushed block is refilled only once the flusher vouches that no sink still reads it.
  */

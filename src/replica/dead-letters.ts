@@ -1,4 +1,4 @@
-import { EventBatch } from "../sinks/batch";
+import { EventBatch } from "../columns/batch";
 import { parseDeadLetterKey, readDeadLetter } from "../sinks/dead-letter";
 import type { FlushContext, Sink } from "../sinks/sink";
 import { timedBucket, withTimeout } from "../sinks/timeout";

@@ -1,4 +1,4 @@
-import type { EventBatch } from "../sinks/batch";
+import type { EventBatch } from "../columns/batch";
 import { deadLetter } from "../sinks/dead-letter";
 import { type FlushContext, isPermanentFailure, type Sink, settleAll } from "../sinks/sink";
 import { StorageTimeoutError, withTimeout } from "../sinks/timeout";

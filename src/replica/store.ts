@@ -1,6 +1,6 @@
+import { EventColumns } from "../columns/columns";
 import type { Subscription } from "../gossip/tail";
 import type { StoredEvent } from "../protocol/events";
-import { EventColumns } from "../sinks/columns";
 
 /**
  * A flush: the buffered events with `afterSeq` < seq ≤ `maxEventSeq`, recorded before any sink

@@ -1,5 +1,5 @@
+import type { EventBatch } from "../columns/batch";
 import type { StoredEvent } from "../protocol/events";
-import type { EventBatch } from "./batch";
 import { gzip, ndjsonBytes } from "./ndjson";
 import type { FlushContext } from "./sink";
 import { DEFAULT_STORAGE_TIMEOUT_MS, timedBucket } from "./timeout";

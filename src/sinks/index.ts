@@ -1,5 +1,7 @@
-export { type BatchPart, EventBatch } from "./batch";
-export { EVENT_SCHEMA, EventColumns } from "./columns";
+export { type BatchPart, EventBatch } from "../columns/batch";
+export { EVENT_SCHEMA, EventColumns } from "../columns/columns";
+export { encodeParquet, encodeTable } from "../columns/parquet";
+export { readEvents } from "../columns/read";
 export {
   type CompactionOptions,
   type CompactionRun,
@@ -8,12 +10,10 @@ export {
   compactHour,
   compactTenant,
   type HourRollup,
-} from "./compaction";
+} from "../lake/compaction";
 export { deadLetterKey } from "./dead-letter";
 export { R2NdjsonSink, toNdjson } from "./ndjson";
-export { encodeParquet, encodeTable } from "./parquet";
 export { objectKey, R2ParquetSink } from "./r2-parquet";
-export { readEvents } from "./read";
 export {
   type FlushContext,
   idempotencyKey,

@@ -1,6 +1,6 @@
 import type { Bool, Data, Int64, Utf8 } from "apache-arrow";
+import type { EventBatch } from "../columns/batch";
 import { CONTEXT_COLUMNS, type EventContext, type StoredEvent } from "../protocol/events";
-import type { EventBatch } from "./batch";
 import { objectKey } from "./r2-parquet";
 import { type FlushContext, type Sink, settleAll } from "./sink";
 import { DEFAULT_STORAGE_TIMEOUT_MS, timedBucket } from "./timeout";

@@ -1,5 +1,5 @@
-import type { EventBatch } from "./batch";
-import { encodeParquet } from "./parquet";
+import type { EventBatch } from "../columns/batch";
+import { encodeParquet } from "../columns/parquet";
 import { type FlushContext, PermanentSinkError, type Sink, settleAll } from "./sink";
 import { DEFAULT_STORAGE_TIMEOUT_MS, timedBucket } from "./timeout";
 

@@ -1,4 +1,4 @@
-import type { EventBatch } from "./batch";
+import type { EventBatch } from "../columns/batch";
 
 /** What a sink is told about the batch it writes. */
 export interface FlushContext {

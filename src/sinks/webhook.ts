@@ -1,5 +1,5 @@
+import type { EventBatch } from "../columns/batch";
 import type { StoredEvent } from "../protocol/events";
-import type { EventBatch } from "./batch";
 import { type FlushContext, idempotencyKey, PermanentSinkError, type Sink } from "./sink";
 
 /** Answers that refuse the data itself: no retry changes them, so the batch is dead-lettered. */

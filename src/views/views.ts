@@ -1,6 +1,7 @@
+import { hash32i } from "../hash";
 import type { NormalizedEvent, StoredEvent, TransformEvent } from "../protocol/events";
 import { LogHistogram } from "./histogram";
-import { HyperLogLog, hash32i } from "./hll";
+import { HyperLogLog } from "./hll";
 
 /** What a view sees of an event: normalized, `data` parsed, and when it was received. */
 export type ViewEvent = TransformEvent & { receivedAt: number };

@@ -4,9 +4,9 @@
 import "../helpers/parquet-node";
 import type { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EventBatch } from "../../src/columns/batch";
+import { encodeParquet } from "../../src/columns/parquet";
 import type { StoredEvent } from "../../src/protocol/events";
-import { EventBatch } from "../../src/sinks/batch";
-import { encodeParquet } from "../../src/sinks/parquet";
 import { objectKey } from "../../src/sinks/r2-parquet";
 import { duplicates, lakeRows } from "../helpers/lake";
 // @ts-expect-error plain .mjs helper without types

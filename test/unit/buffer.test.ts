@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { EventBatch } from "../../src/columns/batch";
+import { EventColumns } from "../../src/columns/columns";
 import { EventBuffer } from "../../src/replica/buffer";
-import { EventBatch } from "../../src/sinks/batch";
-import { EventColumns } from "../../src/sinks/columns";
 import { sampleEvents } from "../helpers/events";
 
 const owner = () => ({ tenant: "acme", name: "acme-0" });

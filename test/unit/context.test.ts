@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
+import { EventColumns } from "../../src/columns/columns";
 import { contextHeader, ipPolicy, parseAgent, requestContext, truncateIp } from "../../src/context";
 import type { EventContext, StoredEvent } from "../../src/protocol/events";
-import { EventColumns } from "../../src/sinks/columns";
 
 const FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
 const IPAD =

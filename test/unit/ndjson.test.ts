@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { EventBatch } from "../../src/columns/batch";
 import type { StoredEvent } from "../../src/protocol/events";
-import { EventBatch } from "../../src/sinks/batch";
 import { eventJson, ndjsonBytes, toNdjson } from "../../src/sinks/ndjson";
 import { sampleEvents } from "../helpers/events";
 

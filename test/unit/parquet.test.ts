@@ -1,8 +1,8 @@
 import "../helpers/parquet-node";
 import { describe, expect, it } from "vitest";
+import { EventBatch } from "../../src/columns/batch";
+import { encodeParquet } from "../../src/columns/parquet";
 import type { StoredEvent } from "../../src/protocol/events";
-import { EventBatch } from "../../src/sinks/batch";
-import { encodeParquet } from "../../src/sinks/parquet";
 import { readParquetFiles } from "../helpers/duckdb";
 import { sampleEvents } from "../helpers/events";
 
@@ -53,7 +53,7 @@ describe("Parquet encoding", () => {
     const { mkdtempSync, writeFileSync } = await import("node:fs");
     const { join } = await import("node:path");
     const { tmpdir } = await import("node:os");
-    const { encodeTable } = await import("../../src/sinks/parquet");
+    const { encodeTable } = await import("../../src/columns/parquet");
     const [plain, located] = sampleEvents(2);
     const context = {
       country: "JP",

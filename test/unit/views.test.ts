@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { hash32, hash32i } from "../../src/hash";
 import type { StoredEvent } from "../../src/protocol/events";
 import {
   BUCKET_MS,
@@ -11,7 +12,7 @@ import {
   ViewStore,
 } from "../../src/views/buckets";
 import { LogHistogram } from "../../src/views/histogram";
-import { HyperLogLog, hash32, hash32i } from "../../src/views/hll";
+import { HyperLogLog } from "../../src/views/hll";
 import {
   type AnyView,
   BUILTIN_VIEWS,

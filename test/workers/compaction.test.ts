@@ -1,25 +1,22 @@
-import "../../src/sinks/wasm";
+import "../../src/columns/wasm";
 import { env } from "cloudflare:workers";
 import { tableFromIPC } from "apache-arrow";
 import { ParquetFile, readParquet } from "parquet-wasm/esm";
 import { describe, expect, it } from "vitest";
+import { EventBatch } from "../../src/columns/batch";
+import { encodeParquet } from "../../src/columns/parquet";
 import type { Env } from "../../src/env";
-import type { StoredEvent } from "../../src/protocol/events";
-import { EventBatch } from "../../src/sinks/batch";
 import {
   type CompactionSummary,
   compactAll,
-  compactedKey,
   compactHour,
   compactTenant,
   type HourRollup,
-  hourPrefix,
   listTenants,
-  manifestKey,
   pendingHours,
-  rollupKey,
-} from "../../src/sinks/compaction";
-import { encodeParquet } from "../../src/sinks/parquet";
+} from "../../src/lake/compaction";
+import { compactedKey, hourPrefix, manifestKey, rollupKey } from "../../src/lake/keys";
+import type { StoredEvent } from "../../src/protocol/events";
 import { objectKey } from "../../src/sinks/r2-parquet";
 import { sampleEvents } from "../helpers/events";
 

@@ -2,9 +2,9 @@
 // the IP under IP_POLICY, stored as columns of their own on every path (HTTP, socket, Segment),
 // filterable in the live tail and GET /events, and never written over the client's data.
 import { describe, expect, it } from "vitest";
-import { EventColumns } from "../../src/sinks/columns";
-import { compactHour } from "../../src/sinks/compaction";
-import { encodeTable } from "../../src/sinks/parquet";
+import { EventColumns } from "../../src/columns/columns";
+import { encodeTable } from "../../src/columns/parquet";
+import { compactHour } from "../../src/lake/compaction";
 import { allRows, bucket, ev, tenant } from "./harness";
 
 const CHROME_MAC =

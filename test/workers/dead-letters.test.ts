@@ -2,7 +2,7 @@
 // their sink again under their original flush seq (the same idempotency key) and removes them.
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { EventBatch } from "../../src/sinks/batch";
+import type { EventBatch } from "../../src/columns/batch";
 import { R2ParquetSink } from "../../src/sinks/r2-parquet";
 import { type FlushContext, idempotencyKey, PermanentSinkError, type Sink } from "../../src/sinks/sink";
 import { bucket, ev, replicaStub, tenant } from "./harness";

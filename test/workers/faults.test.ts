@@ -3,8 +3,8 @@
 // FLUSH_RETRY_BASE_MS is 50 (vitest.config.ts), timeouts are shortened per replica below.
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { EventBatch } from "../../src/columns/batch";
 import type { Env } from "../../src/env";
-import { EventBatch } from "../../src/sinks/batch";
 import { R2ParquetSink } from "../../src/sinks/r2-parquet";
 import { type FlushContext, isPermanentFailure, PermanentSinkError, type Sink } from "../../src/sinks/sink";
 import { WebhookSink } from "../../src/sinks/webhook";

@@ -130,7 +130,7 @@ export async function objectKeys(tenantName: string): Promise<string[]> {
 
 /** Reads a Parquet object from R2 back into plain rows (parquet-wasm → Arrow), inside workerd. */
 export async function readObject(key: string): Promise<Record<string, unknown>[]> {
-  await import("../../src/sinks/wasm");
+  await import("../../src/columns/wasm");
   const { readParquet } = await import("parquet-wasm/esm");
   const { tableFromIPC } = await import("apache-arrow");
   const obj = await bucket().get(key);

@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { EventBatch } from "../../src/sinks/batch";
+import type { EventBatch } from "../../src/columns/batch";
 import { R2NdjsonSink } from "../../src/sinks/ndjson";
 import { R2ParquetSink } from "../../src/sinks/r2-parquet";
 import { type FlushContext, idempotencyKey, PermanentSinkError, type Sink } from "../../src/sinks/sink";

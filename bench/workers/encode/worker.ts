@@ -1,5 +1,5 @@
 // Times DuckTail's flush encoder inside workerd, where it runs in production, on the rows
-// bench/lib/events.mjs generates. A replica holds events as columns (src/sinks/columns.ts),
+// bench/lib/events.mjs generates. A replica holds events as columns (src/columns/columns.ts),
 // filled at ingest; `ms` times the whole way from row objects (building those columns, then
 // Arrow → IPC → parquet-wasm ZSTD), `flushMs` only what a flush does with columns already held.
 //
@@ -12,10 +12,10 @@
 // workerd's clocks stand still while JavaScript runs and only advance across I/O (a Spectre
 // mitigation), so the encode is bracketed by an awaited `scheduler.wait(0)`: the clock read
 // after it is the real time. An empty bracket is timed too (`tickMs`); the runner subtracts it.
-import "../../../src/sinks/wasm";
+import "../../../src/columns/wasm";
+import { EventBatch } from "../../../src/columns/batch";
+import { encodeParquet } from "../../../src/columns/parquet";
 import type { StoredEvent } from "../../../src/protocol/events";
-import { EventBatch } from "../../../src/sinks/batch";
-import { encodeParquet } from "../../../src/sinks/parquet";
 import { storedEvents } from "../../lib/events.mjs";
 
 /** Generated rows by count, kept across requests: in production they are already in memory. */

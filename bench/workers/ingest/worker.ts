@@ -3,9 +3,10 @@
 // (wrangler.toml), so the buffer stays as small as it would in production; only the Parquet
 // encoding and the R2 write are left out, and those are measured on their own (encode.mjs, and
 // the "sustained" rows, which use the real sink).
+
+import type { EventBatch } from "../../../src/columns/batch";
 import { BufferReplica as DuckTailReplica } from "../../../src/replica/BufferReplica";
 import { attach } from "../../../src/replica/sockets";
-import type { EventBatch } from "../../../src/sinks/batch";
 import type { Sink } from "../../../src/sinks/sink";
 // @ts-expect-error plain JS helper shared with the load generator
 import { frameBuilder } from "../../lib/frames.mjs";

@@ -15,10 +15,10 @@
 // workerd's clocks stand still while JavaScript runs and only advance across I/O, so the work is
 // bracketed by an awaited `scheduler.wait(0)`; an empty bracket (`tickMs`) is timed too and the
 // runner subtracts it (see workers/encode/worker.ts).
-import "../../../src/sinks/wasm";
+import "../../../src/columns/wasm";
+import { EventBatch } from "../../../src/columns/batch";
+import { type CompactionOptions, compactHour } from "../../../src/lake/compaction";
 import type { StoredEvent } from "../../../src/protocol/events";
-import { EventBatch } from "../../../src/sinks/batch";
-import { type CompactionOptions, compactHour } from "../../../src/sinks/compaction";
 import { R2NdjsonSink } from "../../../src/sinks/ndjson";
 import { R2ParquetSink } from "../../../src/sinks/r2-parquet";
 import type { FlushContext, Sink } from "../../../src/sinks/sink";

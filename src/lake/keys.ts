@@ -1,0 +1,58 @@
+// How the lake names things: an hour's folder, its compacted object or parts, the manifest of a
+// split under way, its spill folder, and the hour's rollup. Pure functions of their arguments.
+
+const COMPACTED_NAME = /^compacted-\d+\.parquet$/;
+const PART_NAME = /^compacted-\d+-([0-9a-z]+)-(\d+)of(\d+)\.parquet$/;
+export const MANIFEST_NAME = "_compaction.json";
+
+/** `<prefix>/tenant=<t>/dt=<YYYY-MM-DD>/hour=<HH>/`: the folder `objectKey` writes an hour's objects to. */
+export function hourPrefix(prefix: string, tenant: string, hourStart: number): string {
+  const iso = new Date(hourStart).toISOString();
+  return `${prefix}/tenant=${tenant}/dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/`;
+}
+
+/** The one object a compacted hour holds. */
+export function compactedKey(prefix: string, tenant: string, hourStart: number): string {
+  return `${hourPrefix(prefix, tenant, hourStart)}compacted-${hourStart}.parquet`;
+}
+
+/** Part `k` of `parts` of an hour split by the compaction generation `gen`. */
+export function partKey(
+  prefix: string,
+  tenant: string,
+  hourStart: number,
+  gen: string,
+  k: number,
+  parts: number,
+): string {
+  return `${hourPrefix(prefix, tenant, hourStart)}compacted-${hourStart}-${gen}-${k}of${parts}.parquet`;
+}
+
+/** The manifest of a split compaction under way. */
+export function manifestKey(prefix: string, tenant: string, hourStart: number): string {
+  return `${hourPrefix(prefix, tenant, hourStart)}${MANIFEST_NAME}`;
+}
+
+/** Whether an hour holding objects of these names is compacted: one compacted object, or every part of one split. */
+export function isCompacted(names: string[]): boolean {
+  if (names.length === 1 && COMPACTED_NAME.test(names[0] as string)) return true;
+  const parts = names.map((name) => PART_NAME.exec(name));
+  const first = parts[0];
+  if (!first || parts.some((p) => !p || p[1] !== first[1] || p[3] !== first[3])) return false;
+  return new Set(parts.map((p) => p?.[2])).size === Number(first[3]) && names.length === Number(first[3]);
+}
+
+/** Where the rollup of an hour is written. */
+export function rollupKey(rollupPrefix: string, tenant: string, hourStart: number): string {
+  return `${hourPrefix(rollupPrefix, tenant, hourStart)}rollup.json`;
+}
+
+/** Where a split keeps its intermediate objects: outside the events prefix, so no reader sees them. */
+export function spillPrefix(prefix: string, tenant: string, hour: number, gen: string): string {
+  return `${prefix}-spill/tenant=${tenant}/hour=${hour}/${gen}/`;
+}
+
+/** The last segment of a key: the object's name in its folder. */
+export function nameOf(key: string): string {
+  return key.slice(key.lastIndexOf("/") + 1);
+}
