@@ -1,4 +1,5 @@
 import { DuckTailError, ErrorCode } from "./protocol/errors";
+import { shardNumber } from "./protocol/routes";
 import type { ReplayOutcome } from "./replica/dead-letters";
 import { parseDeadLetterKey } from "./sinks/dead-letter";
 import { timedBucket } from "./sinks/timeout";
@@ -88,7 +89,7 @@ export async function replay(
 ): Promise<{ replayed: ReplayOutcome[]; failed: ReplayOutcome[] }> {
   const byShard = new Map<number, string[]>();
   for (const key of keys) {
-    const shard = Number(/-(\d+)$/.exec(parseDeadLetterKey(key)?.replica ?? "")?.[1]);
+    const shard = shardNumber(parseDeadLetterKey(key)?.replica ?? "") ?? Number.NaN;
     const group = byShard.get(shard) ?? [];
     group.push(key);
     byShard.set(shard, group);

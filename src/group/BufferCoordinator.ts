@@ -1,7 +1,7 @@
 import { Group } from "../dog";
 import type { Env } from "../env";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
-import { DogHeader, DogRoute, Header, InternalRoute, type LoadReport } from "../protocol/routes";
+import { DogHeader, DogRoute, Header, InternalRoute, type LoadReport, shardName } from "../protocol/routes";
 import { flushAnswerMs, retryPolicyFrom } from "../replica/retry-policy";
 import { withTimeout } from "../sinks/timeout";
 import { Registry, type Shard } from "./registry";
@@ -239,7 +239,7 @@ export class BufferCoordinator extends Group {
     return {
       tenant,
       tier: this.tier(),
-      shards: shards.map((s) => ({ n: s.n, id: s.id, name: `${tenant}-${s.n}` })),
+      shards: shards.map((s) => ({ n: s.n, id: s.id, name: shardName(tenant, s.n) })),
       ttlMs,
     };
   }
@@ -318,7 +318,7 @@ export class BufferCoordinator extends Group {
       shards: this.registry.shards().map((s) => ({
         n: s.n,
         id: s.id,
-        name: `${this.tenant()}-${s.n}`,
+        name: shardName(this.tenant(), s.n),
         state: s.n < active ? "routed" : s.draining ? "draining" : "sockets-only",
         connections: s.connections,
         health: health(s, now, this.reportIntervalMs),

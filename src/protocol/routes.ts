@@ -72,3 +72,14 @@ export interface LoadReport {
   /** Epoch ms the report was made. */
   at: number;
 }
+
+/** A shard's name, `<tenant>-<n>`: the replica column of its rows and the prefix of its objects. */
+export function shardName(tenant: string, n: number): string {
+  return `${tenant}-${n}`;
+}
+
+/** The shard number in a name `shardName` made, or null. */
+export function shardNumber(name: string): number | null {
+  const m = /-(\d+)$/.exec(name);
+  return m ? Number(m[1]) : null;
+}

@@ -23,7 +23,7 @@ import {
   utf8Length,
 } from "../protocol/frames";
 import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
-import { DogHeader, DogRoute, Header, InternalRoute, isDogRoute, type LoadReport } from "../protocol/routes";
+import { DogHeader, DogRoute, Header, InternalRoute, isDogRoute, type LoadReport, shardName } from "../protocol/routes";
 import type { TailEvent } from "../protocol/tail";
 import { matchesQuery, newestFirst, parseEventQuery } from "../query";
 import { R2ParquetSink } from "../sinks/r2-parquet";
@@ -815,7 +815,7 @@ export class BufferReplica extends Replica {
     const tenant = req.headers.get(Header.tenant);
     const shard = req.headers.get(Header.shard);
     if (tenant && shard !== null) {
-      this.cachedIdentity = { tenant, shard: Number(shard), name: `${tenant}-${shard}` };
+      this.cachedIdentity = { tenant, shard: Number(shard), name: shardName(tenant, Number(shard)) };
       this.store.setIdentity(this.cachedIdentity);
     }
   }
