@@ -6,6 +6,7 @@ import type { Env } from "./env";
 import type { RoutingTable } from "./group/BufferCoordinator";
 import { hash32 } from "./hash";
 import { compactAll, compactTenant } from "./lake/compaction";
+import { eventsResponse, parseEventQuery, queryEvents } from "./lake/query";
 import {
   authorize,
   type KeyTable,
@@ -20,7 +21,6 @@ import { DuckTailError, ErrorCode, errorResponse } from "./protocol/errors";
 import type { EventInput, Rejection, StoredEvent } from "./protocol/events";
 import { limitsFrom } from "./protocol/limits";
 import { Header, InternalRoute } from "./protocol/routes";
-import { eventsResponse, parseEventQuery, queryEvents } from "./query";
 import type { ReplayOutcome } from "./replica/dead-letters";
 import { retryPolicyFrom } from "./replica/retry-policy";
 import {

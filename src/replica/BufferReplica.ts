@@ -2,6 +2,7 @@ import "../columns/wasm";
 import { Replica } from "../dog";
 import type { Env } from "../env";
 import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from "../gossip/messages";
+import { matchesQuery, newestFirst, parseEventQuery } from "../lake/query";
 import { allows, type Scope } from "../protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
 import {
@@ -25,7 +26,6 @@ import {
 import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
 import { DogHeader, DogRoute, Header, InternalRoute, isDogRoute, type LoadReport, shardName } from "../protocol/routes";
 import type { TailEvent } from "../protocol/tail";
-import { matchesQuery, newestFirst, parseEventQuery } from "../query";
 import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { type AnyView, BUILTIN_VIEWS } from "../views/views";

@@ -1,27 +1,10 @@
 import type { Bool, Data, Int64, Utf8 } from "apache-arrow";
 import type { EventBatch } from "../columns/batch";
-import { CONTEXT_COLUMNS, type EventContext, type StoredEvent } from "../protocol/events";
+import { eventJson } from "../columns/json";
+import { CONTEXT_COLUMNS } from "../protocol/events";
 import { objectKey } from "./r2-parquet";
 import { type FlushContext, type Sink, settleAll } from "./sink";
 import { DEFAULT_STORAGE_TIMEOUT_MS, timedBucket } from "./timeout";
-
-/** An event as one JSON text: `data` as the object it is, times as epoch ms. */
-export function eventJson(e: StoredEvent): string {
-  return (
-    `{"id":${JSON.stringify(e.id)},"tenant":${JSON.stringify(e.tenant)},"ts":${e.ts},"receivedAt":${e.receivedAt},` +
-    `"source":${JSON.stringify(e.source)},"type":${JSON.stringify(e.type)},"importance":"${e.importance}",` +
-    `"userId":${JSON.stringify(e.userId)},"anonymousId":${JSON.stringify(e.anonymousId)},` +
-    `"sessionId":${JSON.stringify(e.sessionId)},"data":${e.data},"replica":${JSON.stringify(e.replica)},"seq":${e.seq}` +
-    `${e.context ? `,"context":${contextJson(e.context)}` : ""}}`
-  );
-}
-
-/** A context's JSON, its fields in column order and `bot` last (what `ndjsonBytes` writes too). */
-function contextJson(c: EventContext): string {
-  let out = "{";
-  for (const [field] of CONTEXT_COLUMNS) out += `"${field}":${JSON.stringify(c[field] ?? null)},`;
-  return `${out}"bot":${c.bot ?? null}}`;
-}
 
 /**
  * One NDJSON line per event (see {@link eventJson}), as UTF-8 written straight from the batch's

@@ -1,8 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EventBatch } from "../../src/columns/batch";
+import { eventJson } from "../../src/columns/json";
 import type { StoredEvent } from "../../src/protocol/events";
-import { eventJson, ndjsonBytes, toNdjson } from "../../src/sinks/ndjson";
+import { ndjsonBytes, toNdjson } from "../../src/sinks/ndjson";
 import { sampleEvents } from "../helpers/events";
 
 /** The slow, obviously right NDJSON: JSON.stringify per field of each decoded row. */

@@ -1,7 +1,7 @@
-import { readEvents } from "./columns/read";
-import { DuckTailError, ErrorCode } from "./protocol/errors";
-import { CONTEXT_COLUMNS, type EventContext, IMPORTANCE, type Importance, type StoredEvent } from "./protocol/events";
-import { eventJson } from "./sinks/ndjson";
+import { eventJson } from "../columns/json";
+import { readEvents } from "../columns/read";
+import { DuckTailError, ErrorCode } from "../protocol/errors";
+import { CONTEXT_COLUMNS, type EventContext, IMPORTANCE, type Importance, type StoredEvent } from "../protocol/events";
 
 /** GET /events: a time range of receipt, optional filters, how many and in what format. */
 export interface EventQuery {
