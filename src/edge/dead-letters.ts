@@ -1,8 +1,8 @@
-import { DuckTailError, ErrorCode } from "./protocol/errors";
-import { shardNumber } from "./protocol/routes";
-import type { ReplayOutcome } from "./replica/dead-letters";
-import { parseDeadLetterKey } from "./sinks/dead-letter";
-import { timedBucket } from "./sinks/timeout";
+import { DuckTailError, ErrorCode } from "../protocol/errors";
+import { shardNumber } from "../protocol/routes";
+import type { ReplayOutcome } from "../replica/dead-letters";
+import { parseDeadLetterKey } from "../sinks/dead-letter";
+import { timedBucket } from "../sinks/timeout";
 
 /**
  * The dead-letter API (admin): GET /deadletter lists a tenant's dead-lettered batches, POST

@@ -1,0 +1,169 @@
+import { contextHeader, ipPolicy, requestContext } from "../context";
+import type { Env } from "../env";
+import type { RoutingTable } from "../group/BufferCoordinator";
+import { hash32 } from "../hash";
+import {
+  authorize,
+  type KeyTable,
+  type LoadedKeys,
+  type Principal,
+  parseKeys,
+  requestKey,
+  type Scope,
+} from "../protocol/auth";
+import { DuckTailError, ErrorCode } from "../protocol/errors";
+import { Header, InternalRoute } from "../protocol/routes";
+import { retryPolicyFrom } from "../replica/retry-policy";
+import { timedBucket } from "../sinks/timeout";
+
+/**
+ * What every route of the Worker needs to reach a tenant: its keys, its coordinator, its routing
+ * table (cached per isolate, so the coordinator is not on the path of every request), its shards.
+ */
+
+/** Per-isolate caches: parsed keys (by secret text) and routing tables (by tenant, short TTL). */
+let keyCache: { secret: string | undefined; keys: LoadedKeys } | null = null;
+const routes = new Map<string, { table: RoutingTable; expires: number }>();
+let roundRobin = 0;
+/** When this isolate last told a tenant's coordinator about rate-limit pressure (at most once a second). */
+const pressureSent = new Map<string, number>();
+const PRESSURE_EVERY_MS = 1_000;
+
+/** The keys of `DUCKTAIL_KEYS`, loaded once per secret; entries that cannot be used are logged once. */
+export function loadedKeys(env: Env): LoadedKeys {
+  if (!keyCache || keyCache.secret !== env.DUCKTAIL_KEYS) {
+    const keys = parseKeys(env.DUCKTAIL_KEYS);
+    for (const error of keys.errors) console.error(`ducktail: ${error}`);
+    keyCache = { secret: env.DUCKTAIL_KEYS, keys };
+  }
+  return keyCache.keys;
+}
+
+export function keysOf(env: Env): KeyTable | null {
+  return loadedKeys(env).table;
+}
+
+export function coordinator(env: Env, tenant: string): DurableObjectStub {
+  return env.COORDINATOR.get(env.COORDINATOR.idFromName(tenant));
+}
+
+export function tenantHeaders(tenant: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { [Header.tenant]: tenant, ...extra };
+}
+
+/** The tenant's routing table, from the per-isolate cache or (on miss/expiry) its coordinator. */
+export async function routingTable(env: Env, tenant: string): Promise<RoutingTable> {
+  const hit = routes.get(tenant);
+  if (hit && hit.expires > Date.now()) return hit.table;
+  const res = await coordinator(env, tenant).fetch(`http://coordinator${InternalRoute.routing}`, {
+    headers: tenantHeaders(tenant),
+  });
+  if (!res.ok) throw new DuckTailError(ErrorCode.internal, `coordinator answered ${res.status}`);
+  return cacheRoutes((await res.json()) as RoutingTable);
+}
+
+function cacheRoutes(table: RoutingTable): RoutingTable {
+  routes.set(table.tenant, { table, expires: Date.now() + table.ttlMs });
+  return table;
+}
+
+/**
+ * The optional rate-limit binding, keyed by tenant, is an early warning: past its limit the
+ * coordinator scales the tenant up a tier at once (and this isolate takes the new routing table)
+ * instead of waiting for the replicas' next reports. Requests are never refused because of it.
+ */
+export async function checkPressure(env: Env, tenant: string, ctx: ExecutionContext): Promise<void> {
+  if (!env.RATE_LIMITER) return;
+  const { success } = await env.RATE_LIMITER.limit({ key: tenant });
+  const now = Date.now();
+  if (success || now - (pressureSent.get(tenant) ?? 0) < PRESSURE_EVERY_MS) return;
+  pressureSent.set(tenant, now);
+  ctx.waitUntil(
+    coordinator(env, tenant)
+      .fetch(`http://coordinator${InternalRoute.pressure}`, { method: "POST", headers: tenantHeaders(tenant) })
+      .then(async (res) => {
+        if (res.ok) cacheRoutes((await res.json()) as RoutingTable);
+      })
+      .catch((err) => console.error("ducktail: pressure signal failed", err)),
+  );
+}
+
+/** The bucket with every call bounded by STORAGE_TIMEOUT_MS, as the replicas' sinks have it. */
+export function storage(env: Env): R2Bucket {
+  return timedBucket(env.EVENTS, retryPolicyFrom(env).storageTimeoutMs);
+}
+
+/** The internal header that gives a replica the context of the request (src/context.ts). */
+export function contextHeaders(req: Request, env: Env): Record<string, string> {
+  return { [Header.context]: contextHeader(requestContext(req, ipPolicy(env.IP_POLICY))) };
+}
+
+/** Where an ingest request went: the shard and the tier it belongs to (the answers' `_shards`). */
+export interface Placed {
+  res: Response;
+  shard: RoutingTable["shards"][number];
+  tier: number;
+}
+
+/**
+ * Sends an internal request to one of the tenant's shards, spread round-robin, or chosen by
+ * `shardKey` (the same key always lands on the same shard of a tier).
+ */
+export async function toShard(
+  env: Env,
+  tenant: string,
+  route: string,
+  init: RequestInit,
+  shardKey?: string,
+): Promise<Placed> {
+  const table = await routingTable(env, tenant);
+  const pick = shardKey === undefined ? roundRobin++ : hash32(shardKey);
+  const shard = table.shards[pick % table.shards.length];
+  if (!shard) throw new DuckTailError(ErrorCode.internal, "tenant has no shards");
+  const stub = env.REPLICA.get(env.REPLICA.idFromString(shard.id));
+  const headers = new Headers(init.headers);
+  headers.set(Header.tenant, tenant);
+  headers.set(Header.shard, String(shard.n));
+  const res = await stub.fetch(`http://replica${route}`, { ...init, headers });
+  return { res, shard, tier: table.tier };
+}
+
+export async function toReplica(
+  env: Env,
+  tenant: string,
+  route: string,
+  init: RequestInit,
+  shardKey?: string,
+): Promise<Response> {
+  return (await toShard(env, tenant, route, init, shardKey)).res;
+}
+
+export async function adminCall(
+  env: Env,
+  tenant: string,
+  route: string,
+  method: string,
+  body?: BodyInit,
+): Promise<Response> {
+  return coordinator(env, tenant).fetch(`http://coordinator${route}`, { method, headers: tenantHeaders(tenant), body });
+}
+
+/** Every shard of the tenant, routed or not, from its coordinator's registry. */
+export async function tenantShards(env: Env, tenant: string): Promise<{ n: number; id: string }[]> {
+  const list = (await (await adminCall(env, tenant, InternalRoute.shards, "GET")).json()) as {
+    shards: { n: number; id: string }[];
+  };
+  return list.shards;
+}
+
+export function need(env: Env, req: Request, url: URL, scope: Scope | null): Principal {
+  const keys = keysOf(env);
+  const key = requestKey(req, url);
+  // A socket takes any valid key: the replica checks each frame against the key's scope.
+  return authorize(keys, key, scope ?? "write", scope === null);
+}
+
+/** Drops this isolate's cached routing table of a tenant (it scaled): the next request asks again. */
+export function forgetRoutes(tenant: string): void {
+  routes.delete(tenant);
+}
