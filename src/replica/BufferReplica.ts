@@ -1,5 +1,4 @@
 import "../columns/wasm";
-import { Replica } from "../dog";
 import type { Env } from "../env";
 import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from "../gossip/messages";
 import { allows, type Scope } from "../protocol/auth";
@@ -23,7 +22,7 @@ import {
   utf8Length,
 } from "../protocol/frames";
 import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
-import { DogHeader, DogRoute, Header, InternalRoute, isDogRoute, type LoadReport } from "../protocol/routes";
+import { DogHeader, Header, InternalRoute, type LoadReport } from "../protocol/routes";
 import type { TailEvent } from "../protocol/tail";
 import { matchesQuery, newestFirst, parseEventQuery } from "../query";
 import { R2ParquetSink } from "../sinks/r2-parquet";
@@ -33,10 +32,11 @@ import { EventBuffer } from "./buffer";
 import { replayDeadLetters } from "./dead-letters";
 import { DurableAckTimeout, Flusher, type FlushReport, type FlushResult } from "./flusher";
 import { GroupCommit } from "./group-commit";
+import { HibernatingReplica } from "./hibernating";
 import { LiveTail, tailBufferLimit } from "./live-tail";
 import { LiveViews, parseWindow } from "./live-views";
 import { retryPolicyFrom } from "./retry-policy";
-import { attach, type SocketState, sendFrame, sendText, socketState } from "./sockets";
+import { type SocketState, sendFrame, sendText, socketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
 
 const DEFAULT_REPORT_INTERVAL_MS = 10_000;
@@ -47,14 +47,13 @@ const MAX_RECENT_IDS = 100_000;
 const CRITICAL_HEADROOM = 2;
 
 /**
- * A buffer shard of one tenant: a dog Replica that takes events over hibernating WebSockets
- * and HTTP, holds them with the durability each batch asked for, and flushes them to sinks.
+ * A buffer shard of one tenant: a dog Replica (over hibernating sockets, see HibernatingReplica)
+ * that takes events over WebSockets and HTTP, holds them with the durability each batch asked
+ * for, and flushes them to sinks.
  *
  * Subclasses override the hooks (`sinks`), never `fetch` or the socket handlers.
  */
-export class BufferReplica extends Replica {
-  protected readonly ctx: DurableObjectState;
-  protected readonly env: Env;
+export class BufferReplica extends HibernatingReplica<Env> {
   protected readonly limits: Limits;
   protected readonly policy: FlushPolicy;
   private readonly store: ReplicaStore;
@@ -88,9 +87,7 @@ export class BufferReplica extends Replica {
   private cachedIdentity: ReplicaIdentity | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env as never);
-    this.ctx = ctx;
-    this.env = env;
+    super(ctx, env);
     this.limits = limitsFrom(env);
     this.policy = flushPolicyFrom(env);
     this.reportIntervalMs = Number(env.REPORT_INTERVAL_MS ?? DEFAULT_REPORT_INTERVAL_MS);
@@ -127,18 +124,11 @@ export class BufferReplica extends Replica {
       waitUntil: (p) => this.ctx.waitUntil(p),
       maxBufferedBytes: tailBufferLimit(env),
     });
-    // dog keeps neighbors only in memory; replay the persisted ones so gossip reaches them after eviction.
-    for (const n of this.store.neighbors()) void super.fetch(this.neighborRequest(n.id, n.group));
   }
 
   /** dog: which namespaces hold the group and the replicas. */
   link(env: Env) {
     return { parent: env.COORDINATOR, self: env.REPLICA };
-  }
-
-  /** dog requires it; every request DuckTail sends is handled in `route`. */
-  receive(): Response {
-    return new Response("not found", { status: 404 });
   }
 
   // ---- hooks ------------------------------------------------------------------------------
@@ -184,16 +174,8 @@ export class BufferReplica extends Replica {
 
   /** Sends a message to one replica of the tenant through dog's gossip route (its `ongossip` answers). */
   async gossipTo(replica: string, msg: GossipMessage): Promise<GossipReply | null> {
-    const group = this.store.neighbors().find((n) => n.id === replica)?.group;
-    if (!group) return null;
-    const stub = this.env.REPLICA.get(this.env.REPLICA.idFromString(replica));
-    const res = await stub.fetch(`http://dog${DogRoute.gossip}`, {
-      method: "POST",
-      headers: { [DogHeader.replica]: replica, [DogHeader.group]: group, [DogHeader.neighbor]: this.uid },
-      body: JSON.stringify(encodeGossip(msg)),
-    });
-    if (!res.ok) throw new Error(`gossip to ${replica} answered ${res.status}`);
-    return decodeGossip<GossipReply>(await res.json());
+    const reply = await this.gossipOne(replica, encodeGossip(msg));
+    return reply === undefined ? null : decodeGossip<GossipReply>(reply);
   }
 
   /** Sends a message to every neighbor replica through dog and decodes their replies. */
@@ -202,76 +184,19 @@ export class BufferReplica extends Replica {
     return replies.map((r) => decodeGossip<GossipReply>(r)).filter((r): r is GossipReply => r !== null);
   }
 
-  // ---- dog messaging over hibernated sockets -------------------------------------------------
-  //
-  // dog's Replica keeps its sockets in a private in-memory pool filled by `server.accept()`, so
-  // its emit/broadcast/whisper reach nobody for sockets accepted with the Hibernation API, and
-  // nobody at all after an eviction. Without forking dog, DuckTail keeps dog's routes and its
-  // neighbor fan-out and swaps the local delivery: these overrides (and the interception of
-  // dog's broadcast/whisper routes in `fetch`) send through `ctx.getWebSockets()`, whose sockets
-  // and attachments survive hibernation and eviction. Neighbors are persisted and replayed into
-  // dog on construction, so the fan-out survives too.
-
-  /** dog: sends a message to every socket on this replica. */
-  override emit(msg: string | Record<string, unknown>): void {
-    this.sendToSockets(typeof msg === "string" ? msg : JSON.stringify(msg), () => true);
-  }
-
-  /** dog: sends a message to every socket on every replica of the tenant. */
-  override async broadcast(msg: string | Record<string, unknown>): Promise<void> {
-    this.emit(msg);
-    await super.broadcast(msg); // dog's own local pool is empty: this only fans out
-  }
-
-  /** dog: sends a message to one client's sockets, wherever its replica is. */
-  override async whisper(target: string, msg: string | Record<string, unknown>): Promise<void> {
-    const text = typeof msg === "string" ? msg : JSON.stringify(msg);
-    if (this.sendToSockets(text, (s) => s.client === target) > 0) return;
-    await super.whisper(target, msg);
-  }
-
-  /** Sends raw text to this replica's sockets whose state passes `match`; returns how many. */
-  private sendToSockets(text: string, match: (state: SocketState) => boolean): number {
-    let sent = 0;
-    for (const ws of this.ctx.getWebSockets()) {
-      const state = socketState(ws);
-      if (!state || !match(state)) continue;
-      try {
-        ws.send(text);
-        sent++;
-      } catch {
-        // closing: skip
-      }
-    }
-    return sent;
-  }
-
   // ---- entry points -----------------------------------------------------------------------
 
-  override async fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
-    const req = new Request(input, init);
-    const url = new URL(req.url);
-    if (isDogRoute(url.pathname)) {
-      if (url.pathname === DogRoute.neighbor) {
-        const id = req.headers.get(DogHeader.neighbor);
-        const group = req.headers.get(DogHeader.group);
-        if (id && group) this.store.addNeighbor(id, group);
-        const res = await super.fetch(req);
-        this.tail.announce(); // the newcomer learns the subscriptions held here
-        return res;
-      }
-      // A neighbor's broadcast or whisper: deliver it to our hibernated sockets (see `emit`).
-      if (url.pathname === DogRoute.broadcast) {
-        this.sendToSockets(await req.text(), (s) => s.client !== req.headers.get(DogHeader.client));
-        return new Response();
-      }
-      if (url.pathname === DogRoute.whisper) {
-        const target = req.headers.get(DogHeader.target);
-        this.sendToSockets(await req.text(), (s) => s.client === target);
-        return new Response();
-      }
-      return super.fetch(req);
-    }
+  /** The group introduced a neighbor: the newcomer learns the subscriptions held here. */
+  protected override onneighbor(): void {
+    this.tail.announce();
+  }
+
+  protected override async onsocketclose(ws: WebSocket): Promise<void> {
+    await this.tail.closed(ws).catch((err) => console.error("ducktail: unsubscribe on close failed", err));
+  }
+
+  /** Every request but dog's own (see HibernatingReplica). */
+  protected override async onrequest(req: Request, url: URL): Promise<Response> {
     try {
       this.adoptIdentity(req);
       return await this.route(req, url);
@@ -356,24 +281,6 @@ export class BufferReplica extends Replica {
         return sendFrame(ws, { type: "mv", id, ...result });
       }
     }
-  }
-
-  async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    try {
-      ws.close(code === 1005 ? 1000 : code, reason);
-    } catch {
-      // already closed
-    }
-    await this.socketGone(ws);
-  }
-
-  async webSocketError(ws: WebSocket): Promise<void> {
-    await this.socketGone(ws);
-  }
-
-  private async socketGone(ws: WebSocket): Promise<void> {
-    await this.tail.closed(ws).catch((err) => console.error("ducktail: unsubscribe on close failed", err));
-    await this.reportClose(ws);
   }
 
   async alarm(): Promise<void> {
@@ -467,10 +374,7 @@ export class BufferReplica extends Replica {
     const scope = (req.headers.get(Header.scope) ?? "write") as Scope;
     const context = req.headers.get(Header.context);
     const storageMode = parseStorageMode(url.searchParams.get("storageMode") ?? undefined);
-    const { 0: clientSide, 1: server } = new WebSocketPair();
-    // Hibernation API: idle sockets cost no duration and outlive this object's eviction.
-    this.ctx.acceptWebSocket(server);
-    attach(server, {
+    const res = this.acceptSocket<SocketState>({
       client,
       group,
       scope,
@@ -480,7 +384,7 @@ export class BufferReplica extends Replica {
       ...(context !== null && { context }),
     });
     this.draining = false;
-    return new Response(null, { status: 101, webSocket: clientSide });
+    return res;
   }
 
   // ---- ingest -----------------------------------------------------------------------------
@@ -734,7 +638,7 @@ export class BufferReplica extends Replica {
       {
         uid: this.uid,
         sql: this.ctx.storage.sql,
-        neighbors: () => this.store.neighbors().map((n) => n.id),
+        neighbors: () => this.neighbors(),
         gossipTo: (replica, msg) => this.gossipTo(replica, msg),
       },
       this.views(),
@@ -867,30 +771,6 @@ export class BufferReplica extends Replica {
     } catch {
       throw new DuckTailError(ErrorCode.badJson, "body is not valid JSON");
     }
-  }
-
-  /** Tells the coordinator a socket left, in dog's `/~$~/close` protocol, so its count drops. */
-  private async reportClose(ws: WebSocket): Promise<void> {
-    const state = socketState(ws);
-    if (!state || state.admin) return;
-    const headers = new Headers({
-      [DogHeader.group]: state.group,
-      [DogHeader.replica]: this.uid,
-      [DogHeader.client]: state.client,
-      [DogHeader.empty]: "1",
-    });
-    const stub = this.env.COORDINATOR.get(this.env.COORDINATOR.idFromString(state.group));
-    try {
-      await stub.fetch(`http://dog${DogRoute.close}`, { headers });
-    } catch (err) {
-      console.error("ducktail: close report failed", err);
-    }
-  }
-
-  private neighborRequest(id: string, group: string): Request {
-    return new Request(`http://dog${DogRoute.neighbor}`, {
-      headers: { [DogHeader.replica]: this.uid, [DogHeader.neighbor]: id, [DogHeader.group]: group },
-    });
   }
 }
 
