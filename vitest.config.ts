@@ -1,5 +1,5 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
@@ -25,7 +25,28 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"], testTimeout: 20_000 },
+        test: {
+          name: "workers",
+          include: ["test/workers/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, "test/workers/hibernating/**"],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        // HibernatingReplica on its own: a bare dog Group and replica from a test-only Worker.
+        plugins: [
+          cloudflareTest({
+            main: "./test/workers/hibernating/worker.ts",
+            miniflare: {
+              compatibilityDate: "2026-11-01",
+              durableObjects: {
+                GROUP: { className: "FixtureGroup", useSQLite: true },
+                REPLICA: { className: "FixtureReplica", useSQLite: true },
+              },
+            },
+          }),
+        ],
+        test: { name: "hibernating", include: ["test/workers/hibernating/**/*.test.ts"], testTimeout: 20_000 },
       },
       {
         test: {

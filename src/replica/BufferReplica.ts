@@ -1,18 +1,10 @@
 import "../columns/wasm";
-import { Replica } from "../dog";
 import type { Env } from "../env";
 import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from "../gossip/messages";
 import { matchesQuery, newestFirst, parseEventQuery } from "../lake/query";
 import { allows, type Scope } from "../protocol/auth";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
-import {
-  type EventContext,
-  type NormalizedEvent,
-  type Rejection,
-  type TransformEvent,
-  type ValidatedBatch,
-  validateBatch,
-} from "../protocol/events";
+import type { NormalizedEvent, TransformEvent } from "../protocol/events";
 import {
   ackFrame,
   type ClientFrame,
@@ -24,37 +16,33 @@ import {
   utf8Length,
 } from "../protocol/frames";
 import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
-import { DogHeader, DogRoute, Header, InternalRoute, isDogRoute, type LoadReport, shardName } from "../protocol/routes";
-import type { TailEvent } from "../protocol/tail";
+import { DogHeader, Header, InternalRoute, type LoadReport, shardName } from "../protocol/routes";
 import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { type AnyView, BUILTIN_VIEWS } from "../views/views";
 import { EventBuffer } from "./buffer";
 import { replayDeadLetters } from "./dead-letters";
-import { DurableAckTimeout, Flusher, type FlushReport, type FlushResult } from "./flusher";
+import { Flusher, type FlushReport, type FlushResult } from "./flusher";
 import { GroupCommit } from "./group-commit";
+import { HibernatingReplica } from "./hibernating";
+import { DEFAULT_DEDUP_WINDOW_MS, Ingest } from "./ingest";
 import { LiveTail, tailBufferLimit } from "./live-tail";
 import { LiveViews, parseWindow } from "./live-views";
 import { retryPolicyFrom } from "./retry-policy";
-import { attach, type SocketState, sendFrame, sendText, socketState } from "./sockets";
+import { type SocketState, sendFrame, sendText, socketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
 
 const DEFAULT_REPORT_INTERVAL_MS = 10_000;
 const DEFAULT_SINK_MAX_ATTEMPTS = 8;
-const DEFAULT_DEDUP_WINDOW_MS = 10 * 60_000;
-const MAX_RECENT_IDS = 100_000;
-/** Critical events are taken until the buffer holds this many times MAX_BUFFER_BYTES. */
-const CRITICAL_HEADROOM = 2;
 
 /**
- * A buffer shard of one tenant: a dog Replica that takes events over hibernating WebSockets
- * and HTTP, holds them with the durability each batch asked for, and flushes them to sinks.
+ * A buffer shard of one tenant: a dog Replica (over hibernating sockets, see HibernatingReplica)
+ * that takes events over WebSockets and HTTP, holds them with the durability each batch asked
+ * for, and flushes them to sinks.
  *
  * Subclasses override the hooks (`sinks`), never `fetch` or the socket handlers.
  */
-export class BufferReplica extends Replica {
-  protected readonly ctx: DurableObjectState;
-  protected readonly env: Env;
+export class BufferReplica extends HibernatingReplica<Env> {
   protected readonly limits: Limits;
   protected readonly policy: FlushPolicy;
   private readonly store: ReplicaStore;
@@ -63,17 +51,7 @@ export class BufferReplica extends Replica {
   private readonly commits: GroupCommit;
   private readonly tail: LiveTail;
   private viewsCache: LiveViews | null = null;
-  private readonly counters = {
-    requests: 0,
-    received: 0,
-    stored: 0,
-    rejected: 0,
-    dropped: 0,
-    filtered: 0,
-    duplicates: 0,
-  };
-  /** Event ids taken lately (Segment's messageId dedup), with when each may be taken again. */
-  private readonly recentIds = new Map<string, number>();
+  private readonly pipeline: Ingest;
   /** Requests and events since the last load report to the coordinator. */
   private window = { requests: 0, events: 0, since: Date.now() };
   private readonly reportIntervalMs: number;
@@ -88,9 +66,7 @@ export class BufferReplica extends Replica {
   private cachedIdentity: ReplicaIdentity | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env as never);
-    this.ctx = ctx;
-    this.env = env;
+    super(ctx, env);
     this.limits = limitsFrom(env);
     this.policy = flushPolicyFrom(env);
     this.reportIntervalMs = Number(env.REPORT_INTERVAL_MS ?? DEFAULT_REPORT_INTERVAL_MS);
@@ -127,18 +103,34 @@ export class BufferReplica extends Replica {
       waitUntil: (p) => this.ctx.waitUntil(p),
       maxBufferedBytes: tailBufferLimit(env),
     });
-    // dog keeps neighbors only in memory; replay the persisted ones so gossip reaches them after eviction.
-    for (const n of this.store.neighbors()) void super.fetch(this.neighborRequest(n.id, n.group));
+    this.pipeline = new Ingest(
+      {
+        limits: this.limits,
+        policy: this.policy,
+        store: this.store,
+        buffer: this.buffer,
+        commits: this.commits,
+        flusher: this.flusher,
+        tail: this.tail,
+        identity: () => this.identity(),
+        liveViews: () => this.liveViews(),
+        transforms: () => this.transform !== BufferReplica.prototype.transform,
+        transform: (event) => this.transform(event),
+        alarmBy: (at) => this.alarmBy(at),
+        flushInBackground: () => this.flushInBackground(),
+        counted: (events, now) => {
+          this.window.requests++;
+          this.window.events += events;
+          if (now - this.window.since >= this.reportIntervalMs) this.ctx.waitUntil(this.report());
+        },
+      },
+      Number(env.SEGMENT_DEDUP_WINDOW_MS ?? DEFAULT_DEDUP_WINDOW_MS),
+    );
   }
 
   /** dog: which namespaces hold the group and the replicas. */
   link(env: Env) {
     return { parent: env.COORDINATOR, self: env.REPLICA };
-  }
-
-  /** dog requires it; every request DuckTail sends is handled in `route`. */
-  receive(): Response {
-    return new Response("not found", { status: 404 });
   }
 
   // ---- hooks ------------------------------------------------------------------------------
@@ -184,16 +176,8 @@ export class BufferReplica extends Replica {
 
   /** Sends a message to one replica of the tenant through dog's gossip route (its `ongossip` answers). */
   async gossipTo(replica: string, msg: GossipMessage): Promise<GossipReply | null> {
-    const group = this.store.neighbors().find((n) => n.id === replica)?.group;
-    if (!group) return null;
-    const stub = this.env.REPLICA.get(this.env.REPLICA.idFromString(replica));
-    const res = await stub.fetch(`http://dog${DogRoute.gossip}`, {
-      method: "POST",
-      headers: { [DogHeader.replica]: replica, [DogHeader.group]: group, [DogHeader.neighbor]: this.uid },
-      body: JSON.stringify(encodeGossip(msg)),
-    });
-    if (!res.ok) throw new Error(`gossip to ${replica} answered ${res.status}`);
-    return decodeGossip<GossipReply>(await res.json());
+    const reply = await this.gossipOne(replica, encodeGossip(msg));
+    return reply === undefined ? null : decodeGossip<GossipReply>(reply);
   }
 
   /** Sends a message to every neighbor replica through dog and decodes their replies. */
@@ -202,76 +186,19 @@ export class BufferReplica extends Replica {
     return replies.map((r) => decodeGossip<GossipReply>(r)).filter((r): r is GossipReply => r !== null);
   }
 
-  // ---- dog messaging over hibernated sockets -------------------------------------------------
-  //
-  // dog's Replica keeps its sockets in a private in-memory pool filled by `server.accept()`, so
-  // its emit/broadcast/whisper reach nobody for sockets accepted with the Hibernation API, and
-  // nobody at all after an eviction. Without forking dog, DuckTail keeps dog's routes and its
-  // neighbor fan-out and swaps the local delivery: these overrides (and the interception of
-  // dog's broadcast/whisper routes in `fetch`) send through `ctx.getWebSockets()`, whose sockets
-  // and attachments survive hibernation and eviction. Neighbors are persisted and replayed into
-  // dog on construction, so the fan-out survives too.
-
-  /** dog: sends a message to every socket on this replica. */
-  override emit(msg: string | Record<string, unknown>): void {
-    this.sendToSockets(typeof msg === "string" ? msg : JSON.stringify(msg), () => true);
-  }
-
-  /** dog: sends a message to every socket on every replica of the tenant. */
-  override async broadcast(msg: string | Record<string, unknown>): Promise<void> {
-    this.emit(msg);
-    await super.broadcast(msg); // dog's own local pool is empty: this only fans out
-  }
-
-  /** dog: sends a message to one client's sockets, wherever its replica is. */
-  override async whisper(target: string, msg: string | Record<string, unknown>): Promise<void> {
-    const text = typeof msg === "string" ? msg : JSON.stringify(msg);
-    if (this.sendToSockets(text, (s) => s.client === target) > 0) return;
-    await super.whisper(target, msg);
-  }
-
-  /** Sends raw text to this replica's sockets whose state passes `match`; returns how many. */
-  private sendToSockets(text: string, match: (state: SocketState) => boolean): number {
-    let sent = 0;
-    for (const ws of this.ctx.getWebSockets()) {
-      const state = socketState(ws);
-      if (!state || !match(state)) continue;
-      try {
-        ws.send(text);
-        sent++;
-      } catch {
-        // closing: skip
-      }
-    }
-    return sent;
-  }
-
   // ---- entry points -----------------------------------------------------------------------
 
-  override async fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
-    const req = new Request(input, init);
-    const url = new URL(req.url);
-    if (isDogRoute(url.pathname)) {
-      if (url.pathname === DogRoute.neighbor) {
-        const id = req.headers.get(DogHeader.neighbor);
-        const group = req.headers.get(DogHeader.group);
-        if (id && group) this.store.addNeighbor(id, group);
-        const res = await super.fetch(req);
-        this.tail.announce(); // the newcomer learns the subscriptions held here
-        return res;
-      }
-      // A neighbor's broadcast or whisper: deliver it to our hibernated sockets (see `emit`).
-      if (url.pathname === DogRoute.broadcast) {
-        this.sendToSockets(await req.text(), (s) => s.client !== req.headers.get(DogHeader.client));
-        return new Response();
-      }
-      if (url.pathname === DogRoute.whisper) {
-        const target = req.headers.get(DogHeader.target);
-        this.sendToSockets(await req.text(), (s) => s.client === target);
-        return new Response();
-      }
-      return super.fetch(req);
-    }
+  /** The group introduced a neighbor: the newcomer learns the subscriptions held here. */
+  protected override onneighbor(): void {
+    this.tail.announce();
+  }
+
+  protected override async onsocketclose(ws: WebSocket): Promise<void> {
+    await this.tail.closed(ws).catch((err) => console.error("ducktail: unsubscribe on close failed", err));
+  }
+
+  /** Every request but dog's own (see HibernatingReplica). */
+  protected override async onrequest(req: Request, url: URL): Promise<Response> {
     try {
       this.adoptIdentity(req);
       return await this.route(req, url);
@@ -306,7 +233,7 @@ export class BufferReplica extends Replica {
     let stored: IngestResult | Promise<IngestResult>;
     try {
       this.require(state.scope, "write");
-      stored = this.take(frame.events, frame.storageMode ?? state.storageMode, false, state.context ?? null);
+      stored = this.pipeline.take(frame.events, frame.storageMode ?? state.storageMode, false, state.context ?? null);
     } catch (err) {
       return socketError(ws, frame.id, err);
     }
@@ -356,24 +283,6 @@ export class BufferReplica extends Replica {
         return sendFrame(ws, { type: "mv", id, ...result });
       }
     }
-  }
-
-  async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    try {
-      ws.close(code === 1005 ? 1000 : code, reason);
-    } catch {
-      // already closed
-    }
-    await this.socketGone(ws);
-  }
-
-  async webSocketError(ws: WebSocket): Promise<void> {
-    await this.socketGone(ws);
-  }
-
-  private async socketGone(ws: WebSocket): Promise<void> {
-    await this.tail.closed(ws).catch((err) => console.error("ducktail: unsubscribe on close failed", err));
-    await this.reportClose(ws);
   }
 
   async alarm(): Promise<void> {
@@ -467,10 +376,7 @@ export class BufferReplica extends Replica {
     const scope = (req.headers.get(Header.scope) ?? "write") as Scope;
     const context = req.headers.get(Header.context);
     const storageMode = parseStorageMode(url.searchParams.get("storageMode") ?? undefined);
-    const { 0: clientSide, 1: server } = new WebSocketPair();
-    // Hibernation API: idle sockets cost no duration and outlive this object's eviction.
-    this.ctx.acceptWebSocket(server);
-    attach(server, {
+    const res = this.acceptSocket<SocketState>({
       client,
       group,
       scope,
@@ -480,7 +386,7 @@ export class BufferReplica extends Replica {
       ...(context !== null && { context }),
     });
     this.draining = false;
-    return new Response(null, { status: 101, webSocket: clientSide });
+    return res;
   }
 
   // ---- ingest -----------------------------------------------------------------------------
@@ -490,199 +396,12 @@ export class BufferReplica extends Replica {
    * may be sent (at once for buffered and fire-and-forget).
    */
   async ingest(raw: unknown[], mode: StorageMode, dedup = false, context: string | null = null): Promise<IngestResult> {
-    return this.take(raw, mode, dedup, context);
+    return this.pipeline.take(raw, mode, dedup, context);
   }
 
-  /**
-   * {@link ingest} without a promise where none is needed: the result itself once the events are
-   * in the buffer (fire-and-forget, buffered), a promise only for modes that wait on storage.
-   */
-  private take(
-    raw: unknown[],
-    mode: StorageMode,
-    dedup: boolean,
-    context: string | null,
-  ): IngestResult | Promise<IngestResult> {
-    if (raw.length > this.limits.maxBatchEvents) {
-      throw new DuckTailError(ErrorCode.batchTooLarge, `at most ${this.limits.maxBatchEvents} events per batch`);
-    }
-    this.identity(); // a replica not yet named by the Worker cannot stamp rows
-    const now = Date.now();
-    const batch = validateBatch(raw, now, this.limits);
-    const rejected = batch.rejected;
-    const duplicates = dedup ? this.dropSeen(batch, now) : 0;
-    const transformed = this.transform === BufferReplica.prototype.transform ? null : this.applyTransform(batch);
-    const accepted = this.admit(batch.events, batch.indexes, rejected);
-    this.counters.requests++;
-    this.window.requests++;
-    this.window.events += raw.length;
-    this.counters.received += raw.length;
-    this.counters.rejected += rejected.length;
-    this.counters.stored += accepted.length;
-    const result: IngestResult = { received: raw.length, stored: accepted.length, rejected, storageMode: mode };
-    if (dedup) result.duplicates = duplicates;
-    if (now - this.window.since >= this.reportIntervalMs) this.ctx.waitUntil(this.report());
-    if (accepted.length === 0) return result;
-
-    let urgent = false;
-    let soon = false;
-    for (const e of accepted) {
-      if (e.importance === "critical") urgent = true;
-      else if (e.importance === "high") soon = true;
-    }
-    const alarm = this.alarmBy(now + (soon || urgent ? this.policy.highFlushIntervalMs : this.policy.flushIntervalMs));
-    const taken: Taken = { raw, batch, accepted, now, transformed, urgent, context };
-    if (mode === "confirmed" || mode === "durable") return this.takeStored(taken, mode, alarm, result);
-    this.afterAppend(taken, this.append(accepted, now, false, context));
-    return result;
-  }
-
-  /** The rest of {@link take} for confirmed and durable batches: commit, then (durable) wait for R2. */
-  private async takeStored(
-    taken: Taken,
-    mode: StorageMode,
-    alarm: Promise<void> | null,
-    result: IngestResult,
-  ): Promise<IngestResult> {
-    // Seqs are taken when the group is written, so the buffer stays in seq order, and rows
-    // enter the buffer only with their SQLite row: a flush never takes uncommitted ones.
-    const last = await this.commits.run(() => this.append(taken.accepted, taken.now, true, taken.context));
-    await alarm;
-    this.afterAppend(taken, last);
-    if (mode === "durable") {
-      try {
-        await this.flusher.waitDurable(last, this.policy.durableCommitDelayMs);
-      } catch (err) {
-        if (!(err instanceof DurableAckTimeout)) throw new DuckTailError(ErrorCode.flushFailed, (err as Error).message);
-        // A retry of a batch that will reach R2 anyway would store it twice: say which rows wait.
-        const pending = { replica: this.identity().name, firstSeq: last - taken.accepted.length + 1, lastSeq: last };
-        throw new DuckTailError(
-          ErrorCode.durablePending,
-          `committed to SQLite as ${pending.replica} seq ${pending.firstSeq}..${pending.lastSeq} but not yet in R2 ` +
-            `(${err.message}); it will get there without being sent again: do not resend it`,
-          { pending },
-        );
-      }
-    }
-    return result;
-  }
-
-  /** Live tail, views and the flush check for a batch just appended (seqs up to `last`). */
-  private afterAppend(taken: Taken, last: number): void {
-    const { raw, batch, accepted, now, transformed, urgent } = taken;
-    const views = this.liveViews();
-    if (this.tail.active) {
-      const events = tailEvents(taken, last, this.identity().name);
-      this.tail.offer(events);
-      views.add(events);
-    } else if (views.size > 0) {
-      // The common case, no subscriber: views read the normalized events and their parsed data
-      // without an object per event, unless admission or a transform changed the batch.
-      if (accepted === batch.events && transformed === null) views.addEach(accepted, raw, batch.indexes, now);
-      else views.add(tailEvents(taken, last, this.identity().name));
-    }
-    if (urgent || this.overThreshold()) this.flushInBackground();
-  }
-
-  /**
-   * Drops events whose id this replica took within the dedup window (Segment retries a batch with
-   * the same messageIds; the Worker sends a batch to the same shard every time). Returns how many.
-   */
-  private dropSeen(batch: ValidatedBatch, now: number): number {
-    const window = Number(this.env.SEGMENT_DEDUP_WINDOW_MS ?? DEFAULT_DEDUP_WINDOW_MS);
-    const events: NormalizedEvent[] = [];
-    const indexes: number[] = [];
-    batch.events.forEach((e, k) => {
-      const seen = this.recentIds.get(e.id);
-      if (seen !== undefined && seen > now) return;
-      this.recentIds.delete(e.id); // re-inserted last: the map stays in expiry order
-      this.recentIds.set(e.id, now + window);
-      events.push(e);
-      indexes.push(batch.indexes[k] as number);
-    });
-    for (const [id, expires] of this.recentIds) {
-      if (expires > now && this.recentIds.size <= MAX_RECENT_IDS) break;
-      this.recentIds.delete(id);
-    }
-    const dropped = batch.events.length - events.length;
-    this.counters.duplicates += dropped;
-    batch.events = events;
-    batch.indexes = indexes;
-    return dropped;
-  }
-
-  /**
-   * Runs `transform` over the batch in place: dropped events leave it (counted as `filtered`), an
-   * event whose transform throws is rejected with the error. Returns each kept event's parsed data.
-   */
-  private applyTransform(batch: ValidatedBatch): Map<NormalizedEvent, Record<string, unknown>> {
-    const parsed = new Map<NormalizedEvent, Record<string, unknown>>();
-    const events: NormalizedEvent[] = [];
-    const indexes: number[] = [];
-    batch.events.forEach((e, k) => {
-      const index = batch.indexes[k] as number;
-      try {
-        const out = this.transform({ ...e, data: JSON.parse(e.data) as Record<string, unknown> });
-        if (out === null) {
-          this.counters.filtered++;
-          return;
-        }
-        const next: NormalizedEvent = { ...out, data: JSON.stringify(out.data ?? {}) };
-        parsed.set(next, out.data ?? {});
-        events.push(next);
-        indexes.push(index);
-      } catch (err) {
-        batch.rejected.push({ index, code: ErrorCode.invalidEvent, message: `transform: ${(err as Error).message}` });
-      }
-    });
-    batch.rejected.sort((a, b) => a.index - b.index);
-    batch.events = events;
-    batch.indexes = indexes;
-    return parsed;
-  }
-
-  /** Stamps and buffers accepted events (and commits them to SQLite); returns the last seq. */
+  /** Stamps and buffers events as given, past every check (tests fill the buffer with it); returns the last seq. */
   private append(events: NormalizedEvent[], receivedAt: number, committed: boolean, context: string | null): number {
-    const first = this.store.allocateSeqs(events.length);
-    const last = first + events.length - 1;
-    const part = this.buffer.append(events, receivedAt, first, committed, context);
-    if (committed) this.store.insertBatch(first, last, part.columns.encode(part.start, part.end));
-    return last;
-  }
-
-  /**
-   * Applies the buffer limit: over it, buffered `low` events go first (counted as dropped), then
-   * incoming `low` ones; if still over, non-critical events are rejected so the client can retry.
-   */
-  private admit(events: NormalizedEvent[], indexes: number[], rejected: Rejection[]): NormalizedEvent[] {
-    const limit = this.policy.maxBufferBytes;
-    if (this.buffer.bytes <= limit) return events;
-    this.counters.dropped += this.buffer.dropLow(limit);
-    if (this.buffer.bytes <= limit) return events;
-    this.flushInBackground();
-    // Critical events get room past the limit, but not without end: through a long storage outage
-    // they too are refused (buffer_full, for the client to retry) once the buffer holds twice it.
-    const criticalRoom = this.buffer.bytes < CRITICAL_HEADROOM * limit;
-    const kept: NormalizedEvent[] = [];
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i] as NormalizedEvent;
-      if (e.importance === "critical" && criticalRoom) {
-        kept.push(e);
-        continue;
-      }
-      if (e.importance === "low") this.counters.dropped++;
-      rejected.push({
-        index: indexes[i] as number,
-        code: ErrorCode.bufferFull,
-        message: "buffer is full; retry later",
-      });
-    }
-    rejected.sort((a, b) => a.index - b.index);
-    return kept;
-  }
-
-  private overThreshold(): boolean {
-    return this.buffer.rows >= this.policy.flushThresholdRows || this.buffer.bytes >= this.policy.flushThresholdBytes;
+    return this.pipeline.append(events, receivedAt, committed, context);
   }
 
   /** When the oldest buffered event is due for an age flush. */
@@ -734,7 +453,7 @@ export class BufferReplica extends Replica {
       {
         uid: this.uid,
         sql: this.ctx.storage.sql,
-        neighbors: () => this.store.neighbors().map((n) => n.id),
+        neighbors: () => this.neighbors(),
         gossipTo: (replica, msg) => this.gossipTo(replica, msg),
       },
       this.views(),
@@ -832,7 +551,7 @@ export class BufferReplica extends Replica {
     return {
       replica: id?.name ?? null,
       tenant: id?.tenant ?? null,
-      ...this.counters,
+      ...this.pipeline.counters,
       flushed: this.flusher.flushedRows,
       files: this.flusher.files,
       flushFailures: this.flusher.failures,
@@ -868,30 +587,6 @@ export class BufferReplica extends Replica {
       throw new DuckTailError(ErrorCode.badJson, "body is not valid JSON");
     }
   }
-
-  /** Tells the coordinator a socket left, in dog's `/~$~/close` protocol, so its count drops. */
-  private async reportClose(ws: WebSocket): Promise<void> {
-    const state = socketState(ws);
-    if (!state || state.admin) return;
-    const headers = new Headers({
-      [DogHeader.group]: state.group,
-      [DogHeader.replica]: this.uid,
-      [DogHeader.client]: state.client,
-      [DogHeader.empty]: "1",
-    });
-    const stub = this.env.COORDINATOR.get(this.env.COORDINATOR.idFromString(state.group));
-    try {
-      await stub.fetch(`http://dog${DogRoute.close}`, { headers });
-    } catch (err) {
-      console.error("ducktail: close report failed", err);
-    }
-  }
-
-  private neighborRequest(id: string, group: string): Request {
-    return new Request(`http://dog${DogRoute.neighbor}`, {
-      headers: { [DogHeader.replica]: this.uid, [DogHeader.neighbor]: id, [DogHeader.group]: group },
-    });
-  }
 }
 
 /** Answers a frame that failed with an error frame (internal errors are logged, not described). */
@@ -905,22 +600,6 @@ function socketError(ws: WebSocket, id: string | undefined, err: unknown): void 
 
 type EventsFrame = Extract<ClientFrame, { type: "events" }>;
 
-/** A validated batch on its way into the buffer (see `BufferReplica.take`). */
-interface Taken {
-  raw: unknown[];
-  batch: ValidatedBatch;
-  /** The events admitted to the buffer. */
-  accepted: NormalizedEvent[];
-  /** Receipt time, stamped on every row. */
-  now: number;
-  /** Each event's data after `transform`, or null when the replica does not transform. */
-  transformed: Map<NormalizedEvent, Record<string, unknown>> | null;
-  /** Some event is critical: flush now. */
-  urgent: boolean;
-  /** The request's context as the Worker sent it (JSON), or null. */
-  context: string | null;
-}
-
 /** The three body shapes of an ingest request: one event, an array, or `{events, storageMode}`. */
 function eventsOf(body: unknown, url: URL): { events: unknown[]; storageMode: StorageMode } {
   const fromQuery = url.searchParams.get("storageMode") ?? undefined;
@@ -930,29 +609,4 @@ function eventsOf(body: unknown, url: URL): { events: unknown[]; storageMode: St
     return { events: b.events, storageMode: parseStorageMode(b.storageMode ?? fromQuery) };
   }
   return { events: [body], storageMode: parseStorageMode(fromQuery) };
-}
-
-/**
- * Accepted events as live tail delivers them, `data` taken from the parsed input (no re-parse).
- * `accepted` is the batch's events or, when the buffer limit turned some away, a subset of them.
- */
-function tailEvents(
-  { accepted, raw, batch, now: receivedAt, transformed, context }: Taken,
-  lastSeq: number,
-  replica: string,
-): TailEvent[] {
-  const rawOf = new Map<NormalizedEvent, unknown>();
-  batch.events.forEach((e, k) => {
-    rawOf.set(e, transformed ? { data: transformed.get(e) } : raw[batch.indexes[k] as number]);
-  });
-  const first = lastSeq - accepted.length + 1;
-  const parsedContext = context === null ? null : (JSON.parse(context) as EventContext);
-  return accepted.map((e, i) => ({
-    ...e,
-    data: ((rawOf.get(e) as { data?: Record<string, unknown> } | undefined)?.data ?? {}) as Record<string, unknown>,
-    receivedAt,
-    replica,
-    seq: first + i,
-    ...(parsedContext && { context: parsedContext }),
-  }));
 }

@@ -36,7 +36,7 @@ export interface ReplicaIdentity {
 // a crash skips the rest of the block, so seqs stay unique.
 const SEQ_BLOCK = 100_000;
 
-/** The replica's SQLite storage: identity, counters, confirmed batches, open flushes, neighbors, subscriptions. */
+/** The replica's SQLite storage: identity, counters, confirmed batches, open flushes, subscriptions (neighbors: HibernatingReplica). */
 export class ReplicaStore {
   private seqReserved: number;
   private nextSeqValue: number;
@@ -52,7 +52,6 @@ export class ReplicaStore {
     sql.exec(
       `CREATE TABLE IF NOT EXISTS deliveries (flush_seq INTEGER NOT NULL, sink TEXT NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL, retry_at INTEGER NOT NULL, error TEXT, PRIMARY KEY (flush_seq, sink))`,
     );
-    sql.exec(`CREATE TABLE IF NOT EXISTS neighbors (id TEXT PRIMARY KEY, group_id TEXT NOT NULL)`);
     sql.exec(`CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, body TEXT NOT NULL)`);
     this.seqReserved = Number(this.meta("seq_reserved") ?? 0);
     this.nextSeqValue = this.seqReserved;
@@ -204,16 +203,5 @@ export class ReplicaStore {
 
   deleteSubscription(id: string): void {
     this.sql.exec(`DELETE FROM subscriptions WHERE id = ?`, id);
-  }
-
-  neighbors(): { id: string; group: string }[] {
-    return this.sql
-      .exec<{ id: string; group_id: string }>(`SELECT id, group_id FROM neighbors`)
-      .toArray()
-      .map((r) => ({ id: r.id, group: r.group_id }));
-  }
-
-  addNeighbor(id: string, group: string): void {
-    this.sql.exec(`INSERT OR IGNORE INTO neighbors (id, group_id) VALUES (?, ?)`, id, group);
   }
 }
