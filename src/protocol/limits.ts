@@ -56,30 +56,31 @@ export interface LimitVars {
   DURABLE_COMMIT_DELAY_MS?: string;
 }
 
-function positive(value: string | undefined, fallback: number): number {
+/** A numeric var, or `fallback` when it is unset; throws for text, negatives, and 0 unless `zeroOk`. */
+export function numericVar(value: string | undefined, fallback: number, zeroOk = true): number {
   if (value === undefined || value === "") return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`invalid numeric var: ${value}`);
+  if (!Number.isFinite(n) || n < 0 || (n === 0 && !zeroOk)) throw new Error(`invalid numeric var: ${value}`);
   return n;
 }
 
 export function limitsFrom(vars: LimitVars): Limits {
   return {
-    maxEventBytes: positive(vars.MAX_EVENT_BYTES, DEFAULT_LIMITS.maxEventBytes),
-    maxBatchEvents: positive(vars.MAX_BATCH_EVENTS, DEFAULT_LIMITS.maxBatchEvents),
-    maxFrameBytes: positive(vars.MAX_FRAME_BYTES, DEFAULT_LIMITS.maxFrameBytes),
+    maxEventBytes: numericVar(vars.MAX_EVENT_BYTES, DEFAULT_LIMITS.maxEventBytes),
+    maxBatchEvents: numericVar(vars.MAX_BATCH_EVENTS, DEFAULT_LIMITS.maxBatchEvents),
+    maxFrameBytes: numericVar(vars.MAX_FRAME_BYTES, DEFAULT_LIMITS.maxFrameBytes),
   };
 }
 
 export function flushPolicyFrom(vars: LimitVars): FlushPolicy {
   const d = DEFAULT_FLUSH_POLICY;
   return {
-    flushThresholdRows: positive(vars.FLUSH_THRESHOLD_ROWS, d.flushThresholdRows),
-    flushThresholdBytes: positive(vars.FLUSH_THRESHOLD_BYTES, d.flushThresholdBytes),
-    flushIntervalMs: positive(vars.FLUSH_INTERVAL_MS, d.flushIntervalMs),
-    highFlushIntervalMs: positive(vars.HIGH_FLUSH_INTERVAL_MS, d.highFlushIntervalMs),
-    maxBufferBytes: positive(vars.MAX_BUFFER_BYTES, d.maxBufferBytes),
-    flushRetryBaseMs: positive(vars.FLUSH_RETRY_BASE_MS, d.flushRetryBaseMs),
-    durableCommitDelayMs: positive(vars.DURABLE_COMMIT_DELAY_MS, d.durableCommitDelayMs),
+    flushThresholdRows: numericVar(vars.FLUSH_THRESHOLD_ROWS, d.flushThresholdRows),
+    flushThresholdBytes: numericVar(vars.FLUSH_THRESHOLD_BYTES, d.flushThresholdBytes),
+    flushIntervalMs: numericVar(vars.FLUSH_INTERVAL_MS, d.flushIntervalMs),
+    highFlushIntervalMs: numericVar(vars.HIGH_FLUSH_INTERVAL_MS, d.highFlushIntervalMs),
+    maxBufferBytes: numericVar(vars.MAX_BUFFER_BYTES, d.maxBufferBytes),
+    flushRetryBaseMs: numericVar(vars.FLUSH_RETRY_BASE_MS, d.flushRetryBaseMs),
+    durableCommitDelayMs: numericVar(vars.DURABLE_COMMIT_DELAY_MS, d.durableCommitDelayMs),
   };
 }

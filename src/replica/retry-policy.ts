@@ -1,3 +1,4 @@
+import { numericVar } from "../protocol/limits";
 import { DEFAULT_STORAGE_TIMEOUT_MS } from "../sinks/timeout";
 
 /** How a replica rides out a failing sink. Vars of the same names (decimal ms) override the defaults. */
@@ -26,19 +27,12 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   retryMaxMs: 10_000,
 };
 
-function ms(value: string | undefined, fallback: number): number {
-  if (value === undefined || value === "") return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`invalid numeric var: ${value}`);
-  return n;
-}
-
 export function retryPolicyFrom(vars: RetryVars): RetryPolicy {
   const d = DEFAULT_RETRY_POLICY;
   return {
-    storageTimeoutMs: ms(vars.STORAGE_TIMEOUT_MS, d.storageTimeoutMs),
-    durableAckTimeoutMs: ms(vars.DURABLE_ACK_TIMEOUT_MS, d.durableAckTimeoutMs),
-    retryMaxMs: ms(vars.FLUSH_RETRY_MAX_MS, d.retryMaxMs),
+    storageTimeoutMs: numericVar(vars.STORAGE_TIMEOUT_MS, d.storageTimeoutMs, false),
+    durableAckTimeoutMs: numericVar(vars.DURABLE_ACK_TIMEOUT_MS, d.durableAckTimeoutMs, false),
+    retryMaxMs: numericVar(vars.FLUSH_RETRY_MAX_MS, d.retryMaxMs, false),
   };
 }
 
