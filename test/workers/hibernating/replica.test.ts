@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { identify } from "../../../src/dog";
+import { eventually } from "../../helpers/eventually";
 import type { FixtureEnv, FixtureReplica } from "./worker";
 
 const e = env as unknown as FixtureEnv;
@@ -26,16 +27,6 @@ function replica(id: string): DurableObjectStub {
 
 function inside<R>(id: string, fn: (r: FixtureReplica, state: DurableObjectState) => R | Promise<R>): Promise<R> {
   return runInDurableObject(replica(id), (instance, state) => fn(instance as unknown as FixtureReplica, state));
-}
-
-async function eventually<T>(check: () => Promise<T | null | undefined | false> | T, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Two clients on two replicas the group has introduced to each other. */
