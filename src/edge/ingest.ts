@@ -118,9 +118,10 @@ export async function segment(req: Request, env: Env, url: URL): Promise<Respons
   }
   const mapped = segmentEvents(body, call as SegmentType | "batch", Date.now());
   const received = call === "batch" ? (batch?.length ?? 0) : 1;
-  const { stored, duplicates = 0, rejected } = await storeMapped(req, env, principal.tenant, mapped, received, null);
+  const answer = await storeMapped(req, env, principal.tenant, mapped, received, null);
+  const { stored, duplicates = 0, rejected, _shards } = answer;
   const ok = stored + duplicates > 0 || rejected.length === 0;
-  return Response.json({ success: ok, received, stored, duplicates, rejected }, { status: ok ? 200 : 400 });
+  return Response.json({ success: ok, received, stored, duplicates, rejected, _shards }, { status: ok ? 200 : 400 });
 }
 
 /** Per-isolate counts of pixel requests that stored nothing, by reason: GET /health shows them. */

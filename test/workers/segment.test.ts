@@ -101,8 +101,13 @@ describe("Segment-compatible API", () => {
     };
     const res = await segment(t, "/v1/batch", batch);
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { stored: number; rejected: { index: number; message: string }[] };
+    const body = (await res.json()) as {
+      stored: number;
+      rejected: { index: number; message: string }[];
+      _shards: unknown[];
+    };
     expect(body.stored).toBe(2);
+    expect(body._shards).toEqual([{ shardId: expect.stringMatching(/-\d+$/), tier: 1, received: 2, stored: 2 }]);
     expect(body.rejected.map((r) => [r.index, r.message])).toEqual([
       [1, "track needs an event name"],
       [3, "type must be one of track, page, screen, identify, group, alias"],
