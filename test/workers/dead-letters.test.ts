@@ -3,6 +3,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { EventBatch } from "../../src/columns/batch";
+import type { DeadLetter } from "../../src/edge/dead-letters";
 import { R2ParquetSink } from "../../src/sinks/r2-parquet";
 import { type FlushContext, idempotencyKey, PermanentSinkError, type Sink } from "../../src/sinks/sink";
 import { bucket, ev, replicaStub, tenant } from "./harness";
@@ -20,15 +21,7 @@ class ToggledSink implements Sink {
 }
 
 interface Listed {
-  deadLetters: {
-    key: string;
-    sink: string;
-    replica: string;
-    seq: number;
-    rows: number;
-    attempts: number;
-    error: string;
-  }[];
+  deadLetters: DeadLetter[];
 }
 
 async function deadLetterOne(t: ReturnType<typeof tenant>, sink: ToggledSink): Promise<void> {
