@@ -4,27 +4,26 @@ import { identify } from "./dog";
 import { listDeadLetters, replay, replayTargets } from "./edge/dead-letters";
 import { ingestBody, ingestQuery, pixel, pixelRefusalCounts, segment } from "./edge/ingest";
 import {
-  adminCall,
   checkPressure,
+  coordinator,
   forgetRoutes,
   keysOf,
   loadedKeys,
   need,
+  place,
+  replica,
   routingTable,
   storage,
-  tenantHeaders,
   tenantShards,
-  toReplica,
 } from "./edge/tenancy";
 import type { Env } from "./env";
 import { compactAll, compactTenant } from "./lake/compaction";
 import { eventsResponse, parseEventQuery, queryEvents } from "./lake/query";
 import { authorize, OPEN_TENANT, type Principal, requestKey } from "./protocol/auth";
+import { ReplicaCalls } from "./protocol/calls";
 import { DuckTailError, ErrorCode, errorResponse } from "./protocol/errors";
-import type { StoredEvent } from "./protocol/events";
 import { limitsFrom } from "./protocol/limits";
 import { Header, InternalRoute } from "./protocol/routes";
-import type { ReplayOutcome } from "./replica/dead-letters";
 import { traceEvents } from "./tail-logs";
 
 export { BufferCoordinator } from "./group/BufferCoordinator";
@@ -52,11 +51,10 @@ async function socket(req: Request, env: Env, url: URL, principal: Principal): P
   };
   const client = url.searchParams.get("client") ?? crypto.randomUUID();
   const stub = await identify(ns.idFromName(tenant), client, { parent, child: env.REPLICA });
-  const upstream = new Request(`http://replica${InternalRoute.ws}${url.search}`, req);
-  upstream.headers.set(Header.scope, principal.scope);
-  upstream.headers.set(Header.tenant, tenant);
-  upstream.headers.set(Header.context, contextHeader(requestContext(req, ipPolicy(env.IP_POLICY))));
-  return stub.fetch(upstream);
+  return new ReplicaCalls(stub, tenant, null).socket(req, url.search, {
+    [Header.scope]: principal.scope,
+    [Header.context]: contextHeader(requestContext(req, ipPolicy(env.IP_POLICY))),
+  });
 }
 
 /** GET /events: the tenant's Parquet objects in the range plus what its replicas still buffer. */
@@ -65,16 +63,7 @@ async function events(env: Env, url: URL, principal: Principal): Promise<Respons
   const shards = await tenantShards(env, principal.tenant);
   const query = new URLSearchParams(url.searchParams);
   query.delete("key");
-  const buffered = await Promise.all(
-    shards.map(async (s) => {
-      const res = await env.REPLICA.get(env.REPLICA.idFromString(s.id)).fetch(
-        `http://replica${InternalRoute.buffered}?${query}`,
-        { headers: tenantHeaders(principal.tenant, { [Header.shard]: String(s.n) }) },
-      );
-      if (!res.ok) throw new DuckTailError(ErrorCode.internal, `shard ${s.n} answered ${res.status}`);
-      return (await res.json()) as StoredEvent[];
-    }),
-  );
+  const buffered = await Promise.all(shards.map((s) => replica(env, principal.tenant, s).buffered(query)));
   return eventsResponse(queryEvents(storage(env), principal.tenant, q, buffered.flat()), q);
 }
 
@@ -94,16 +83,7 @@ async function replayRoute(req: Request, env: Env, tenant: string): Promise<Resp
   const report = await replay(keys, async (n, group) => {
     const shard = shards.find((s) => s.n === n);
     if (!shard) throw new Error(`the tenant has no shard ${n}`);
-    const res = await env.REPLICA.get(env.REPLICA.idFromString(shard.id)).fetch(
-      `http://replica${InternalRoute.replay}`,
-      {
-        method: "POST",
-        headers: tenantHeaders(tenant, { [Header.shard]: String(n) }),
-        body: JSON.stringify({ keys: group }),
-      },
-    );
-    if (!res.ok) throw new Error(`shard ${n} answered ${res.status}: ${await res.text()}`);
-    return (await res.json()) as ReplayOutcome[];
+    return replica(env, tenant, shard).replay(group);
   });
   return Response.json(report, { status: report.failed.length > 0 ? 502 : 200 });
 }
@@ -116,12 +96,10 @@ async function shardSocket(req: Request, env: Env, url: URL, principal: Principa
   const n = Number(url.searchParams.get("shard"));
   const shard = (await tenantShards(env, principal.tenant)).find((s) => s.n === n);
   if (!shard) throw new DuckTailError(ErrorCode.notFound, `tenant has no shard ${url.searchParams.get("shard")}`);
-  const upstream = new Request(`http://replica${InternalRoute.ws}${url.search}`, req);
-  upstream.headers.set(Header.scope, principal.scope);
-  upstream.headers.set(Header.tenant, principal.tenant);
-  upstream.headers.set(Header.shard, String(n));
-  upstream.headers.set(Header.admin, "1");
-  return env.REPLICA.get(env.REPLICA.idFromString(shard.id)).fetch(upstream);
+  return replica(env, principal.tenant, shard).socket(req, url.search, {
+    [Header.scope]: principal.scope,
+    [Header.admin]: "1",
+  });
 }
 
 /**
@@ -183,18 +161,18 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
         return snippet(url, env.BASE_PATH);
       case "/flush":
         if (req.method !== "POST") break;
-        return await adminCall(env, need(env, req, url, "admin").tenant, InternalRoute.flush, "POST");
+        return await coordinator(env, need(env, req, url, "admin").tenant).send(InternalRoute.flush, "POST");
       case "/stats":
       case "/buffer/stats":
-        return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.stats, "GET");
+        return await coordinator(env, need(env, req, url, "read").tenant).send(InternalRoute.stats);
       case "/buffer/stats/aggregate":
-        return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.aggregate, "GET");
+        return await coordinator(env, need(env, req, url, "read").tenant).send(InternalRoute.aggregate);
       case "/shards":
-        return await adminCall(env, need(env, req, url, "read").tenant, InternalRoute.shards, "GET");
+        return await coordinator(env, need(env, req, url, "read").tenant).send(InternalRoute.shards);
       case "/buffer/scale": {
         if (req.method !== "POST") break;
         const tenant = need(env, req, url, "admin").tenant;
-        const res = await adminCall(env, tenant, InternalRoute.scale, "POST", await req.text());
+        const res = await coordinator(env, tenant).send(InternalRoute.scale, "POST", await req.text());
         if (res.ok) forgetRoutes(tenant); // this isolate routes by the new tier at once
         return res;
       }
@@ -231,7 +209,7 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
         const query = new URLSearchParams(url.searchParams);
         query.delete("key");
         query.set("name", mv[1] as string);
-        return await toReplica(env, need(env, req, url, "read").tenant, `${InternalRoute.mv}?${query}`, {});
+        return await (await place(env, need(env, req, url, "read").tenant)).replica.mv(query);
       }
     }
     throw new DuckTailError(ErrorCode.methodNotAllowed, `${req.method} is not allowed on ${url.pathname}`);
@@ -283,11 +261,14 @@ export default {
     const tenant = env.TAIL_TENANT ?? OPEN_TENANT;
     const max = limitsFrom(env).maxBatchEvents;
     for (let i = 0; i < events.length; i += max) {
-      const res = await toReplica(env, tenant, InternalRoute.events, {
-        method: "POST",
-        body: JSON.stringify(events.slice(i, i + max)),
-      });
-      if (!res.ok) console.error(`ducktail: tail events answered ${res.status}: ${await res.text()}`);
+      try {
+        const { status, answer } = await (await place(env, tenant)).replica.events(
+          JSON.stringify(events.slice(i, i + max)),
+        );
+        if (status !== 200) console.error("ducktail: tail events rejected", answer.rejected);
+      } catch (err) {
+        console.error("ducktail: tail events failed", err);
+      }
     }
   },
 

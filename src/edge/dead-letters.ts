@@ -1,6 +1,6 @@
+import type { ReplayOutcome } from "../protocol/calls";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import { shardNumber } from "../protocol/routes";
-import type { ReplayOutcome } from "../replica/dead-letters";
 import { parseDeadLetterKey } from "../sinks/dead-letter";
 import { timedBucket } from "../sinks/timeout";
 

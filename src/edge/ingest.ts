@@ -4,7 +4,6 @@ import { authorize, type Principal, requestKey } from "../protocol/auth";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import type { EventInput, Rejection } from "../protocol/events";
 import { limitsFrom } from "../protocol/limits";
-import { InternalRoute } from "../protocol/routes";
 import {
   analyticsEvents,
   isAnalyticsFormat,
@@ -16,7 +15,7 @@ import {
   segmentEvents,
   segmentWriteKey,
 } from "../segment";
-import { checkPressure, contextHeaders, keysOf, need, type Placed, toReplica, toShard } from "./tenancy";
+import { checkPressure, contextHeaders, keysOf, need, type Placed, place } from "./tenancy";
 
 /**
  * HTTP ingest at the edge: POST /e (DuckTail events or the original's Analytics format), GET /e,
@@ -48,22 +47,13 @@ async function storeMapped(
 ): Promise<IngestAnswer> {
   const answer: IngestAnswer = { received, stored: 0, duplicates: 0, rejected: [...mapped.rejected], _shards: [] };
   if (mapped.events.length > 0) {
-    const query = storageMode ? `&storageMode=${encodeURIComponent(storageMode)}` : "";
-    const placed = await toShard(
-      env,
-      tenant,
-      `${InternalRoute.events}?dedup=1${query}`,
-      { method: "POST", body: JSON.stringify(mapped.events), headers: contextHeaders(req, env) },
-      mapped.events[0]?.id ?? crypto.randomUUID(),
-    );
-    const r = (await placed.res.json()) as Partial<IngestAnswer> & {
-      error?: { code: ErrorCode; message: string } & Record<string, unknown>;
-    };
-    if (r.error) {
-      // Passed on whole: a durable_pending answer's `pending` range says which rows wait for R2.
-      const { code, message, ...details } = r.error;
-      throw new DuckTailError(code, message, details);
-    }
+    const placed = await place(env, tenant, mapped.events[0]?.id ?? crypto.randomUUID());
+    // A refusal is thrown whole: a durable_pending answer's `pending` range says which rows wait for R2.
+    const { answer: r } = await placed.replica.events(JSON.stringify(mapped.events), {
+      dedup: true,
+      storageMode,
+      headers: contextHeaders(req, env),
+    });
     answer.stored = r.stored ?? 0;
     answer.duplicates = r.duplicates ?? 0;
     if (r.storageMode) answer.storageMode = r.storageMode;
@@ -145,18 +135,19 @@ export async function pixel(req: Request, env: Env, url: URL, ctx: ExecutionCont
     const principal = need(env, req, url, "write");
     await checkPressure(env, principal.tenant, ctx);
     const event = eventFromQuery(url, req.headers.get("referer"));
-    const placed = await toShard(env, principal.tenant, InternalRoute.events + storageModeQuery(url), {
-      method: "POST",
-      body: JSON.stringify(event),
+    const placed = await place(env, principal.tenant);
+    const { status, answer } = await placed.replica.events(JSON.stringify(event), {
+      storageMode: url.searchParams.get("storageMode"),
       headers: contextHeaders(req, env),
     });
-    if (!placed.res.ok) {
-      refusal = placed.res.status >= 500 ? "failed" : "badEvent";
-      reason = await placed.res.text();
+    if (status !== 200) {
+      refusal = "badEvent";
+      reason = JSON.stringify(answer.rejected);
     }
   } catch (err) {
-    const code = err instanceof DuckTailError ? err.code : ErrorCode.internal;
-    refusal = code === ErrorCode.unauthorized || code === ErrorCode.forbidden ? "badKey" : "failed";
+    const e = err instanceof DuckTailError ? err : null;
+    if (e?.code === ErrorCode.unauthorized || e?.code === ErrorCode.forbidden) refusal = "badKey";
+    else refusal = e && e.status < 500 ? "badEvent" : "failed";
     reason = err instanceof Error ? err.message : String(err);
   }
   if (refusal) {
@@ -170,20 +161,15 @@ export async function pixel(req: Request, env: Env, url: URL, ctx: ExecutionCont
   return new Response(PIXEL, { headers: { "content-type": "image/gif", "cache-control": "no-store" } });
 }
 
-function storageModeQuery(url: URL): string {
-  const storageMode = url.searchParams.get("storageMode");
-  return storageMode ? `?storageMode=${encodeURIComponent(storageMode)}` : "";
-}
-
 /** GET /e: one event from the query string; 204 when stored. */
 export async function ingestQuery(req: Request, env: Env, url: URL, principal: Principal): Promise<Response> {
   const event = eventFromQuery(url);
-  const res = await toReplica(env, principal.tenant, InternalRoute.events + storageModeQuery(url), {
-    method: "POST",
-    body: JSON.stringify(event),
+  const placed = await place(env, principal.tenant);
+  const { status, answer } = await placed.replica.events(JSON.stringify(event), {
+    storageMode: url.searchParams.get("storageMode"),
     headers: contextHeaders(req, env),
   });
-  return res.ok ? new Response(null, { status: 204 }) : res;
+  return status === 200 ? new Response(null, { status: 204 }) : Response.json(answer, { status });
 }
 
 /**
@@ -213,14 +199,13 @@ export async function ingestBody(req: Request, env: Env, url: URL, ctx: Executio
     const status = answer.stored + (answer.duplicates ?? 0) === 0 && answer.rejected.length > 0 ? 400 : 200;
     return Response.json(answer, { status });
   }
-  const placed = await toShard(env, principal.tenant, InternalRoute.events + storageModeQuery(url), {
-    method: "POST",
-    body: text,
+  const placed = await place(env, principal.tenant);
+  const { status, answer } = await placed.replica.events(text, {
+    storageMode: url.searchParams.get("storageMode"),
     headers: contextHeaders(req, env),
   });
-  const answer = (await placed.res.json()) as Partial<IngestAnswer> & { error?: unknown };
-  if (!answer.error) answer._shards = [shardSummary(placed, answer.received ?? 0, answer.stored ?? 0)];
-  return Response.json(answer, { status: placed.res.status });
+  const _shards = [shardSummary(placed, answer.received, answer.stored)];
+  return Response.json({ ...answer, _shards } satisfies IngestAnswer, { status });
 }
 
 /**

@@ -1,6 +1,5 @@
 import { contextHeader, ipPolicy, requestContext } from "../context";
 import type { Env } from "../env";
-import type { RoutingTable } from "../group/BufferCoordinator";
 import { hash32 } from "../hash";
 import {
   authorize,
@@ -11,8 +10,9 @@ import {
   requestKey,
   type Scope,
 } from "../protocol/auth";
+import { CoordinatorCalls, ReplicaCalls, type RoutingTable, type ShardRef } from "../protocol/calls";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
-import { Header, InternalRoute } from "../protocol/routes";
+import { Header } from "../protocol/routes";
 import { retryPolicyFrom } from "../replica/retry-policy";
 import { timedBucket } from "../sinks/timeout";
 
@@ -43,23 +43,20 @@ export function keysOf(env: Env): KeyTable | null {
   return loadedKeys(env).table;
 }
 
-export function coordinator(env: Env, tenant: string): DurableObjectStub {
-  return env.COORDINATOR.get(env.COORDINATOR.idFromName(tenant));
+export function coordinator(env: Env, tenant: string): CoordinatorCalls {
+  return new CoordinatorCalls(env.COORDINATOR.get(env.COORDINATOR.idFromName(tenant)), tenant);
 }
 
-export function tenantHeaders(tenant: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { [Header.tenant]: tenant, ...extra };
+/** The internal routes of one of the tenant's shards. */
+export function replica(env: Env, tenant: string, shard: ShardRef): ReplicaCalls {
+  return new ReplicaCalls(env.REPLICA.get(env.REPLICA.idFromString(shard.id)), tenant, shard.n);
 }
 
 /** The tenant's routing table, from the per-isolate cache or (on miss/expiry) its coordinator. */
 export async function routingTable(env: Env, tenant: string): Promise<RoutingTable> {
   const hit = routes.get(tenant);
   if (hit && hit.expires > Date.now()) return hit.table;
-  const res = await coordinator(env, tenant).fetch(`http://coordinator${InternalRoute.routing}`, {
-    headers: tenantHeaders(tenant),
-  });
-  if (!res.ok) throw new DuckTailError(ErrorCode.internal, `coordinator answered ${res.status}`);
-  return cacheRoutes((await res.json()) as RoutingTable);
+  return cacheRoutes(await coordinator(env, tenant).routing());
 }
 
 function cacheRoutes(table: RoutingTable): RoutingTable {
@@ -80,10 +77,8 @@ export async function checkPressure(env: Env, tenant: string, ctx: ExecutionCont
   pressureSent.set(tenant, now);
   ctx.waitUntil(
     coordinator(env, tenant)
-      .fetch(`http://coordinator${InternalRoute.pressure}`, { method: "POST", headers: tenantHeaders(tenant) })
-      .then(async (res) => {
-        if (res.ok) cacheRoutes((await res.json()) as RoutingTable);
-      })
+      .pressure()
+      .then(cacheRoutes)
       .catch((err) => console.error("ducktail: pressure signal failed", err)),
   );
 }
@@ -98,62 +93,28 @@ export function contextHeaders(req: Request, env: Env): Record<string, string> {
   return { [Header.context]: contextHeader(requestContext(req, ipPolicy(env.IP_POLICY))) };
 }
 
-/** Where an ingest request went: the shard and the tier it belongs to (the answers' `_shards`). */
+/** Where an ingest request goes: the shard, its calls, and the tier it belongs to (the answers' `_shards`). */
 export interface Placed {
-  res: Response;
+  replica: ReplicaCalls;
   shard: RoutingTable["shards"][number];
   tier: number;
 }
 
 /**
- * Sends an internal request to one of the tenant's shards, spread round-robin, or chosen by
+ * One of the tenant's routed shards for an ingest request, spread round-robin, or chosen by
  * `shardKey` (the same key always lands on the same shard of a tier).
  */
-export async function toShard(
-  env: Env,
-  tenant: string,
-  route: string,
-  init: RequestInit,
-  shardKey?: string,
-): Promise<Placed> {
+export async function place(env: Env, tenant: string, shardKey?: string): Promise<Placed> {
   const table = await routingTable(env, tenant);
   const pick = shardKey === undefined ? roundRobin++ : hash32(shardKey);
   const shard = table.shards[pick % table.shards.length];
   if (!shard) throw new DuckTailError(ErrorCode.internal, "tenant has no shards");
-  const stub = env.REPLICA.get(env.REPLICA.idFromString(shard.id));
-  const headers = new Headers(init.headers);
-  headers.set(Header.tenant, tenant);
-  headers.set(Header.shard, String(shard.n));
-  const res = await stub.fetch(`http://replica${route}`, { ...init, headers });
-  return { res, shard, tier: table.tier };
-}
-
-export async function toReplica(
-  env: Env,
-  tenant: string,
-  route: string,
-  init: RequestInit,
-  shardKey?: string,
-): Promise<Response> {
-  return (await toShard(env, tenant, route, init, shardKey)).res;
-}
-
-export async function adminCall(
-  env: Env,
-  tenant: string,
-  route: string,
-  method: string,
-  body?: BodyInit,
-): Promise<Response> {
-  return coordinator(env, tenant).fetch(`http://coordinator${route}`, { method, headers: tenantHeaders(tenant), body });
+  return { replica: replica(env, tenant, shard), shard, tier: table.tier };
 }
 
 /** Every shard of the tenant, routed or not, from its coordinator's registry. */
-export async function tenantShards(env: Env, tenant: string): Promise<{ n: number; id: string }[]> {
-  const list = (await (await adminCall(env, tenant, InternalRoute.shards, "GET")).json()) as {
-    shards: { n: number; id: string }[];
-  };
-  return list.shards;
+export async function tenantShards(env: Env, tenant: string): Promise<ShardRef[]> {
+  return coordinator(env, tenant).shards();
 }
 
 export function need(env: Env, req: Request, url: URL, scope: Scope | null): Principal {

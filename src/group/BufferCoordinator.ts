@@ -1,5 +1,6 @@
 import { Group } from "../dog";
 import type { Env } from "../env";
+import { ReplicaCalls, type RoutingTable } from "../protocol/calls";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
 import { DogHeader, DogRoute, Header, InternalRoute, type LoadReport, shardName } from "../protocol/routes";
 import { flushAnswerMs, retryPolicyFrom } from "../replica/retry-policy";
@@ -7,28 +8,17 @@ import { withTimeout } from "../sinks/timeout";
 import { Registry, type Shard } from "./registry";
 import { nextTier, shardsFor, TIER_COUNT, type TierDecision, type TierPolicy, tierPolicyFrom } from "./tiers";
 
-/** What the Worker caches per tenant to route HTTP ingest without asking the coordinator. */
-export interface RoutingTable {
-  tenant: string;
-  tier: number;
-  shards: { n: number; id: string; name: string }[];
-  ttlMs: number;
-}
+export type { RoutingTable } from "../protocol/calls";
 
 const DEFAULT_CONNECTION_LIMIT = 1000;
 const DEFAULT_ROUTING_TTL_MS = 10_000;
 const DEFAULT_REPORT_INTERVAL_MS = 10_000;
 
-/** A shard's `flush_failed` body: the sinks that failed or wait out their backoff. */
-interface FlushError {
-  message: string;
-  sinks?: { sink: string; error: string }[];
-}
-
 interface FailedShard {
   shard: number;
   error: string;
-  sinks?: FlushError["sinks"];
+  /** A shard's `flush_failed` details: the sinks that failed or wait out their backoff. */
+  sinks?: { sink: string; error: string }[];
 }
 
 /** Counters a replica reports in its stats that /buffer/stats/aggregate sums over shards. */
@@ -205,7 +195,7 @@ export class BufferCoordinator extends Group {
   private async openShard(n: number): Promise<Shard> {
     const id = this.clusterize(n).toString();
     const existing = this.registry.shards();
-    await this.replica({ n, id }, InternalRoute.init);
+    await this.replica({ n, id }).init();
     await Promise.all(existing.flatMap((s) => [this.introduce(id, s.id), this.introduce(s.id, id)]));
     return this.registry.addShard(n, id);
   }
@@ -217,13 +207,9 @@ export class BufferCoordinator extends Group {
     });
   }
 
-  /** Calls an internal route of one shard, naming it (tenant, shard) so it knows itself. */
-  private replica(shard: Pick<Shard, "n" | "id">, route: string, method = "GET"): Promise<Response> {
-    const stub = this.env.REPLICA.get(this.env.REPLICA.idFromString(shard.id));
-    return stub.fetch(`http://replica${route}`, {
-      method,
-      headers: { [Header.tenant]: this.tenant(), [Header.shard]: String(shard.n) },
-    });
+  /** The internal routes of one shard. */
+  private replica(shard: Pick<Shard, "n" | "id">): ReplicaCalls {
+    return new ReplicaCalls(this.env.REPLICA.get(this.env.REPLICA.idFromString(shard.id)), this.tenant(), shard.n);
   }
 
   /** The shards HTTP ingest is spread over: the current tier's (opened on first use). */
@@ -296,10 +282,9 @@ export class BufferCoordinator extends Group {
     });
     for (const s of leaving) {
       this.ctx.waitUntil(
-        this.replica(s, InternalRoute.drain, "POST").then(
-          (res) => (res.ok ? undefined : console.error(`ducktail: drain of shard ${s.n} answered ${res.status}`)),
-          (err) => console.error(`ducktail: drain of shard ${s.n} failed`, err),
-        ),
+        this.replica(s)
+          .drain()
+          .catch((err) => console.error(`ducktail: drain of shard ${s.n} failed`, err)),
       );
     }
   }
@@ -330,7 +315,7 @@ export class BufferCoordinator extends Group {
   /** The registry plus each shard's own stats (GET /buffer/stats). */
   private async stats(): Promise<Record<string, unknown>> {
     const list = this.shardList();
-    const replicas = await this.fanOut(InternalRoute.stats);
+    const replicas = await this.allStats();
     return {
       ...list,
       connectionLimit: this.limit,
@@ -341,7 +326,7 @@ export class BufferCoordinator extends Group {
 
   /** Counters summed over every shard (GET /buffer/stats/aggregate); shards that fail are named. */
   private async aggregate(): Promise<Record<string, unknown>> {
-    const replicas = await this.fanOut(InternalRoute.stats);
+    const replicas = await this.allStats();
     const totals: Record<string, number> = Object.fromEntries(AGGREGATED.map((k) => [k, 0]));
     const missing: number[] = [];
     for (const [n, stats] of replicas) {
@@ -351,14 +336,13 @@ export class BufferCoordinator extends Group {
     return { tenant: this.tenant(), tier: this.tier(), shards: replicas.size, missing, ...totals };
   }
 
-  /** GETs an internal route of every shard; a shard that fails maps to `{error}`. */
-  private async fanOut(route: string): Promise<Map<number, Record<string, unknown>>> {
+  /** Every shard's stats; a shard that fails maps to `{error}`. */
+  private async allStats(): Promise<Map<number, Record<string, unknown>>> {
     const out = new Map<number, Record<string, unknown>>();
     await Promise.all(
       this.registry.shards().map(async (s) => {
         try {
-          const res = await this.replica(s, route);
-          out.set(s.n, res.ok ? ((await res.json()) as Record<string, unknown>) : { error: `status ${res.status}` });
+          out.set(s.n, await this.replica(s).stats());
         } catch (err) {
           out.set(s.n, { error: (err as Error).message });
         }
@@ -379,17 +363,12 @@ export class BufferCoordinator extends Group {
     await Promise.all(
       shards.map(async (s) => {
         try {
-          const res = await withTimeout(this.replica(s, InternalRoute.flush, "POST"), ms, `shard ${s.n} flush`);
-          const body = (await res.json()) as { files?: string[]; rows?: number; error?: FlushError };
-          if (res.ok) {
-            out.files.push(...(body.files ?? []));
-            out.rows += body.rows ?? 0;
-          } else {
-            const error = body.error?.message ?? `status ${res.status}`;
-            out.failed.push({ shard: s.n, error, ...(body.error?.sinks && { sinks: body.error.sinks }) });
-          }
+          const body = await withTimeout(this.replica(s).flush(), ms, `shard ${s.n} flush`);
+          out.files.push(...body.files);
+          out.rows += body.rows;
         } catch (err) {
-          out.failed.push({ shard: s.n, error: (err as Error).message });
+          const sinks = err instanceof DuckTailError ? (err.details?.sinks as FailedShard["sinks"]) : undefined;
+          out.failed.push({ shard: s.n, error: (err as Error).message, ...(sinks && { sinks }) });
         }
       }),
     );

@@ -2,21 +2,13 @@ import "../columns/wasm";
 import type { Env } from "../env";
 import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from "../gossip/messages";
 import { matchesQuery, newestFirst, parseEventQuery } from "../lake/query";
-import { allows, type Scope } from "../protocol/auth";
+import type { Scope } from "../protocol/auth";
+import type { DrainAnswer } from "../protocol/calls";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
 import type { NormalizedEvent, TransformEvent } from "../protocol/events";
-import {
-  ackFrame,
-  type ClientFrame,
-  type FrameError,
-  type IngestResult,
-  parseFrame,
-  parseStorageMode,
-  type StorageMode,
-  utf8Length,
-} from "../protocol/frames";
+import { type IngestResult, parseStorageMode, type StorageMode } from "../protocol/frames";
 import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
-import { DogHeader, Header, InternalRoute, type LoadReport, shardName } from "../protocol/routes";
+import { DogHeader, Header, shardName } from "../protocol/routes";
 import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { type AnyView, BUILTIN_VIEWS } from "../views/views";
@@ -26,13 +18,15 @@ import { Flusher, type FlushReport, type FlushResult } from "./flusher";
 import { GroupCommit } from "./group-commit";
 import { HibernatingReplica } from "./hibernating";
 import { DEFAULT_DEDUP_WINDOW_MS, Ingest } from "./ingest";
+import { answerInternal, type RouteHost } from "./internal-routes";
 import { LiveTail, tailBufferLimit } from "./live-tail";
-import { LiveViews, parseWindow } from "./live-views";
+import { LiveViews } from "./live-views";
+import { LoadReporter } from "./load-report";
 import { retryPolicyFrom } from "./retry-policy";
-import { type SocketState, sendFrame, sendText, socketState } from "./sockets";
+import { SocketFrames } from "./socket-frames";
+import type { SocketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
 
-const DEFAULT_REPORT_INTERVAL_MS = 10_000;
 const DEFAULT_SINK_MAX_ATTEMPTS = 8;
 
 /**
@@ -52,15 +46,10 @@ export class BufferReplica extends HibernatingReplica<Env> {
   private readonly tail: LiveTail;
   private viewsCache: LiveViews | null = null;
   private readonly pipeline: Ingest;
-  /** Requests and events since the last load report to the coordinator. */
-  private window = { requests: 0, events: 0, since: Date.now() };
-  private readonly reportIntervalMs: number;
+  private readonly frames: SocketFrames;
+  private readonly load: LoadReporter;
   /** Set once the coordinator drained this shard out of the routing table (until it is routed again). */
   private draining = false;
-  /** Socket `events` frames being stored, until their ack is sent. */
-  private readonly frames = new Set<Promise<void>>();
-  /** Sockets the drain has closed: frames still arriving on them are not taken. */
-  private readonly closing = new WeakSet<WebSocket>();
   private alarmAt: number | null = null;
   private sinkList: Sink[] | null = null;
   private cachedIdentity: ReplicaIdentity | null = null;
@@ -69,7 +58,6 @@ export class BufferReplica extends HibernatingReplica<Env> {
     super(ctx, env);
     this.limits = limitsFrom(env);
     this.policy = flushPolicyFrom(env);
-    this.reportIntervalMs = Number(env.REPORT_INTERVAL_MS ?? DEFAULT_REPORT_INTERVAL_MS);
     this.store = new ReplicaStore(ctx.storage.sql);
     this.commits = new GroupCommit(0);
     // Committed (confirmed/durable) events survive a restart: back into the buffer.
@@ -118,14 +106,29 @@ export class BufferReplica extends HibernatingReplica<Env> {
         transform: (event) => this.transform(event),
         alarmBy: (at) => this.alarmBy(at),
         flushInBackground: () => this.flushInBackground(),
-        counted: (events, now) => {
-          this.window.requests++;
-          this.window.events += events;
-          if (now - this.window.since >= this.reportIntervalMs) this.ctx.waitUntil(this.report());
-        },
+        counted: (events, now) => this.load.count(events, now),
       },
       Number(env.SEGMENT_DEDUP_WINDOW_MS ?? DEFAULT_DEDUP_WINDOW_MS),
     );
+    this.load = new LoadReporter(
+      {
+        identity: () => this.cachedIdentity,
+        coordinator: (tenant) => env.COORDINATOR.get(env.COORDINATOR.idFromName(tenant)),
+        buffered: () => ({ rows: this.buffer.rows, bytes: this.buffer.bytes }),
+        connections: () => this.ctx.getWebSockets().length,
+        waitUntil: (p) => this.ctx.waitUntil(p),
+      },
+      env,
+    );
+    this.frames = new SocketFrames({
+      limits: this.limits,
+      pipeline: this.pipeline,
+      tail: this.tail,
+      liveViews: () => this.liveViews(),
+      stats: () => this.stats(),
+      flush: () => this.flush(),
+      sockets: () => this.ctx.getWebSockets(),
+    });
   }
 
   /** dog: which namespaces hold the group and the replicas. */
@@ -201,93 +204,19 @@ export class BufferReplica extends HibernatingReplica<Env> {
   protected override async onrequest(req: Request, url: URL): Promise<Response> {
     try {
       this.adoptIdentity(req);
-      return await this.route(req, url);
+      return await answerInternal(this.routeHost(), req, url);
     } catch (err) {
       return errorResponse(err);
     }
   }
 
   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void | Promise<void> {
-    // A socket the drain closed may still deliver frames the client sent before it heard: the
-    // client re-sends those elsewhere, so storing them here would store them twice.
-    if (this.closing.has(ws)) return;
-    const state = socketState(ws);
-    if (!state) return ws.close(1011, "socket state lost");
-    let frame: ClientFrame;
-    try {
-      frame = parseFrame(message, this.limits);
-    } catch (err) {
-      const e = err as FrameError;
-      return sendFrame(ws, { type: "error", id: e.frameId, code: e.code, message: e.message });
-    }
-    if (frame.type === "events") return this.onEvents(ws, state, frame);
-    return this.onControl(ws, state, frame).catch((err) => socketError(ws, frame.id, err));
-  }
-
-  /**
-   * An `events` frame. Buffered and fire-and-forget batches (the hot path) are taken and acked
-   * right here, with no promise or closure per frame; confirmed and durable ones are tracked
-   * until their ack is sent, so a drain never closes the socket between the two.
-   */
-  private onEvents(ws: WebSocket, state: SocketState, frame: EventsFrame): void | Promise<void> {
-    let stored: IngestResult | Promise<IngestResult>;
-    try {
-      this.require(state.scope, "write");
-      stored = this.pipeline.take(frame.events, frame.storageMode ?? state.storageMode, false, state.context ?? null);
-    } catch (err) {
-      return socketError(ws, frame.id, err);
-    }
-    if (!(stored instanceof Promise)) return sendText(ws, ackFrame(frame.id, stored));
-    const done = stored.then(
-      (result) => sendText(ws, ackFrame(frame.id, result)),
-      (err) => socketError(ws, frame.id, err),
-    );
-    this.frames.add(done);
-    return done.then(() => {
-      this.frames.delete(done);
-    });
-  }
-
-  /** Every frame but `events`. */
-  private async onControl(ws: WebSocket, state: SocketState, frame: Exclude<ClientFrame, EventsFrame>): Promise<void> {
-    const id = frame.id;
-    switch (frame.type) {
-      case "stats":
-        this.require(state.scope, "read");
-        return sendFrame(ws, { type: "stats", id, ...this.stats() });
-      case "flush": {
-        this.require(state.scope, "admin");
-        const result = await this.flush();
-        return sendFrame(ws, { type: "flushed", id, files: result.files });
-      }
-      case "ping":
-        return sendFrame(ws, { type: "pong", id, ts: Date.now() });
-      case "subscribe": {
-        this.require(state.scope, "read");
-        const sub = await this.tail.subscribe(ws, frame.filter, frame.sample);
-        return sendFrame(ws, { type: "subscribed", id, subscription: sub.id, replicas: sub.replicas });
-      }
-      case "unsubscribe":
-        await this.tail.unsubscribe(ws, [frame.subscription]);
-        return sendFrame(ws, { type: "unsubscribed", id, subscription: frame.subscription });
-      case "tailAck":
-        return this.tail.ack(ws, frame.subscription, frame.seq);
-      case "mv": {
-        this.require(state.scope, "read");
-        const result = await this.liveViews().query({
-          name: frame.name,
-          windowMs: parseWindow(frame.window),
-          by: frame.by,
-          limit: frame.limit,
-        });
-        return sendFrame(ws, { type: "mv", id, ...result });
-      }
-    }
+    return this.frames.message(ws, message);
   }
 
   async alarm(): Promise<void> {
     this.alarmAt = null;
-    if (this.window.requests > 0) this.ctx.waitUntil(this.report());
+    if (this.load.pending) this.ctx.waitUntil(this.load.report());
     // Old rows flush, failing sinks retry, each when due: a sink in backoff waits whatever is buffered.
     const soonest = this.policy.highFlushIntervalMs;
     await this.flusher.onAlarm(this.dueAt(), soonest);
@@ -298,65 +227,30 @@ export class BufferReplica extends HibernatingReplica<Env> {
 
   // ---- routes -----------------------------------------------------------------------------
 
-  private async route(req: Request, url: URL): Promise<Response> {
-    switch (url.pathname) {
-      case InternalRoute.init:
-        return Response.json(this.identity());
-      case InternalRoute.ws:
-        return this.accept(req, url);
-      case InternalRoute.events: {
-        if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST events");
-        const body = await this.readJson(req);
-        const { events, storageMode } = eventsOf(body, url);
-        const dedup = url.searchParams.get("dedup") === "1";
-        const result = await this.ingest(events, storageMode, dedup, req.headers.get(Header.context));
-        const status = result.stored === 0 && result.rejected.length > 0 ? 400 : 200;
-        return Response.json(result, { status });
-      }
-      case InternalRoute.flush:
-        return Response.json(await this.flush());
-      case InternalRoute.stats:
-        return Response.json(this.stats());
-      case InternalRoute.mv: {
-        const p = url.searchParams;
-        const limit = p.get("limit");
-        if (limit !== null && !/^\d{1,5}$/.test(limit)) {
-          throw new DuckTailError(ErrorCode.badRequest, "limit must be an integer 0..99999");
-        }
-        const result = await this.liveViews().query({
-          name: p.get("name") ?? "",
-          windowMs: parseWindow(p.get("window")),
-          by: p.get("by") ?? undefined,
-          limit: limit === null ? undefined : Number(limit),
-        });
-        return Response.json(result);
-      }
-      case InternalRoute.buffered: {
+  /** What the internal routes (./internal-routes) call here. */
+  private routeHost(): RouteHost {
+    return {
+      limits: this.limits,
+      identity: () => this.identity(),
+      accept: (req, url) => this.accept(req, url),
+      ingest: (raw, mode, dedup, context) => this.ingest(raw, mode, dedup, context),
+      flush: () => this.flush(),
+      stats: () => this.stats(),
+      liveViews: () => this.liveViews(),
+      buffered: (url) => {
         const q = parseEventQuery(url);
-        const rows = this.buffer
-          .through(Number.POSITIVE_INFINITY)
-          .events()
+        const rows = this.buffer.through(Number.POSITIVE_INFINITY).events();
+        return rows
           .filter((e) => matchesQuery(e, q))
-          .sort(newestFirst);
-        return Response.json(rows.slice(0, q.limit));
-      }
-      case InternalRoute.drain:
-        if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST to drain");
-        return Response.json(await this.drain());
-      case InternalRoute.replay: {
-        if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST dead-letter keys");
-        const { keys } = (await this.readJson(req)) as { keys?: unknown };
-        if (!Array.isArray(keys) || keys.some((k) => typeof k !== "string")) {
-          throw new DuckTailError(ErrorCode.badRequest, "keys must be a list of dead-letter object keys");
-        }
+          .sort(newestFirst)
+          .slice(0, q.limit);
+      },
+      drain: () => this.drain(),
+      replay: (keys) => {
         const timeoutMs = retryPolicyFrom(this.env).storageTimeoutMs;
-        return Response.json(
-          await replayDeadLetters(this.env.EVENTS, this.sinkSet(), this.identity(), keys, timeoutMs),
-        );
-      }
-      default:
-        throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
-    }
+        return replayDeadLetters(this.env.EVENTS, this.sinkSet(), this.identity(), keys, timeoutMs);
+      },
+    };
   }
 
   /** The sinks of the `sinks()` hook, built once. */
@@ -461,67 +355,18 @@ export class BufferReplica extends HibernatingReplica<Env> {
     return this.viewsCache;
   }
 
-  // ---- load reports and draining -------------------------------------------------------------
-
-  /**
-   * Tells the coordinator this shard's request and event rates and buffer fill since the last
-   * report (at most one per REPORT_INTERVAL_MS, sent after an ingest or from the alarm, never
-   * awaited by an ack). The coordinator sums them into the tenant's rate to pick its tier.
-   */
-  private async report(): Promise<void> {
-    const id = this.cachedIdentity;
-    if (!id) return;
-    const now = Date.now();
-    const { requests, events, since } = this.window;
-    this.window = { requests: 0, events: 0, since: now };
-    const body: LoadReport = {
-      n: id.shard,
-      requests,
-      events,
-      seconds: Math.max(0.001, (now - since) / 1000),
-      bufferedBytes: this.buffer.bytes,
-      bufferedRows: this.buffer.rows,
-      connections: this.ctx.getWebSockets().length,
-      at: now,
-    };
-    try {
-      const stub = this.env.COORDINATOR.get(this.env.COORDINATOR.idFromName(id.tenant));
-      await stub.fetch(`http://coordinator${InternalRoute.report}`, {
-        method: "POST",
-        headers: { [Header.tenant]: id.tenant },
-        body: JSON.stringify(body),
-      });
-    } catch (err) {
-      console.error("ducktail: load report failed", err);
-    }
-  }
+  // ---- draining -------------------------------------------------------------------------------
 
   /**
    * Leaves the routing table (scale-down): flushes everything held, then asks every socket to
-   * reconnect (a `reconnect` frame, then close code 1012) so dog's identify places it on a shard
-   * that stays. Requests that still arrive (a Worker's routing table is cached for a few seconds)
-   * are taken and flushed as usual, so nothing acked is lost.
+   * reconnect so dog's identify places it on a shard that stays. Requests that still arrive (a
+   * Worker's routing table is cached for a few seconds) are taken and flushed as usual, so
+   * nothing acked is lost.
    */
-  private async drain(): Promise<{ rows: number; files: string[]; sockets: number }> {
+  private async drain(): Promise<DrainAnswer> {
     this.draining = true;
     const flushed = await this.flusher.flush(); // a failing sink keeps its batch and retries
-    // Frames being stored get their acks first: closing between store and ack would make the
-    // client send them again (stored twice). The check and the closes below run in one turn,
-    // so no new frame can start in between; frames stored meanwhile flush as usual.
-    while (this.frames.size > 0) await Promise.allSettled([...this.frames]);
-    let sockets = 0;
-    for (const ws of this.ctx.getWebSockets()) {
-      const state = socketState(ws);
-      if (state?.admin) continue;
-      sendFrame(ws, { type: "reconnect", reason: "this shard left the tenant's routing table" });
-      this.closing.add(ws);
-      try {
-        ws.close(1012, "shard draining; reconnect");
-        sockets++; // the coordinator's count drops when webSocketClose reports it
-      } catch {
-        // already closed
-      }
-    }
+    const sockets = await this.frames.moveAll(); // frames stored meanwhile flush as usual
     return { rows: flushed.rows, files: flushed.files, sockets };
   }
 
@@ -570,43 +415,4 @@ export class BufferReplica extends HibernatingReplica<Env> {
       ...this.tail.stats(),
     };
   }
-
-  private require(have: Scope, need: Scope): void {
-    if (!allows(have, need))
-      throw new DuckTailError(ErrorCode.forbidden, `this key has ${have} scope; ${need} is needed`);
-  }
-
-  private async readJson(req: Request): Promise<unknown> {
-    const text = await req.text();
-    if (utf8Length(text, this.limits.maxFrameBytes) > this.limits.maxFrameBytes) {
-      throw new DuckTailError(ErrorCode.frameTooLarge, `body is larger than ${this.limits.maxFrameBytes} bytes`);
-    }
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new DuckTailError(ErrorCode.badJson, "body is not valid JSON");
-    }
-  }
-}
-
-/** Answers a frame that failed with an error frame (internal errors are logged, not described). */
-function socketError(ws: WebSocket, id: string | undefined, err: unknown): void {
-  const e = err instanceof DuckTailError ? err : new DuckTailError(ErrorCode.internal, "internal error");
-  if (!(err instanceof DuckTailError)) console.error("ducktail: socket frame failed", err);
-  // Details (a durable batch's pending seqs) ride beside code and message.
-  if (e.details) sendText(ws, JSON.stringify({ type: "error", id, ...e.details, code: e.code, message: e.message }));
-  else sendFrame(ws, { type: "error", id, code: e.code, message: e.message });
-}
-
-type EventsFrame = Extract<ClientFrame, { type: "events" }>;
-
-/** The three body shapes of an ingest request: one event, an array, or `{events, storageMode}`. */
-function eventsOf(body: unknown, url: URL): { events: unknown[]; storageMode: StorageMode } {
-  const fromQuery = url.searchParams.get("storageMode") ?? undefined;
-  if (Array.isArray(body)) return { events: body, storageMode: parseStorageMode(fromQuery) };
-  if (typeof body === "object" && body !== null && Array.isArray((body as { events?: unknown }).events)) {
-    const b = body as { events: unknown[]; storageMode?: unknown };
-    return { events: b.events, storageMode: parseStorageMode(b.storageMode ?? fromQuery) };
-  }
-  return { events: [body], storageMode: parseStorageMode(fromQuery) };
 }

@@ -1,16 +1,10 @@
 import { EventBatch } from "../columns/batch";
+import type { ReplayOutcome } from "../protocol/calls";
 import { parseDeadLetterKey, readDeadLetter } from "../sinks/dead-letter";
 import type { FlushContext, Sink } from "../sinks/sink";
 import { timedBucket, withTimeout } from "../sinks/timeout";
 
-/** What replaying one dead letter did: the objects its sink wrote, or why not. */
-export interface ReplayOutcome {
-  key: string;
-  sink: string | null;
-  rows: number;
-  files?: string[];
-  error?: string;
-}
+export type { ReplayOutcome } from "../protocol/calls";
 
 /**
  * Sends dead-lettered batches of this replica to their sink again, each under its original flush

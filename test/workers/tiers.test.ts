@@ -98,7 +98,7 @@ describe("load tiers and routing", () => {
     await t.post("/e", [ev("first")]);
     // Age the replica's report window past REPORT_INTERVAL_MS instead of waiting for it.
     await runInDurableObject(replicaStub(t.name), (instance) => {
-      (instance as unknown as { window: { since: number } }).window.since = Date.now() - 60_000;
+      (instance as unknown as { load: { window: { since: number } } }).load.window.since = Date.now() - 60_000;
     });
     await t.post("/e", [ev("second"), ev("third")]);
     const list = await eventually(async () => {

@@ -1,0 +1,193 @@
+import { DuckTailError, ErrorCode } from "./errors";
+import type { StoredEvent } from "./events";
+import type { IngestResult } from "./frames";
+import { Header, InternalRoute, type LoadReport } from "./routes";
+
+/**
+ * Typed calls between the Worker, a tenant's coordinator and its replicas. Each internal route is
+ * asked in one place: its path, method and naming headers are set here, and its answer is decoded
+ * as the route's own type. A failed answer throws the callee's error (code, message, details) as a
+ * DuckTailError, so a caller never reads a status or casts JSON itself.
+ */
+
+/** What a Durable Object stub offers for these calls. */
+export interface Stub {
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+}
+
+/** What the Worker caches per tenant to route HTTP ingest without asking the coordinator. */
+export interface RoutingTable {
+  tenant: string;
+  tier: number;
+  shards: { n: number; id: string; name: string }[];
+  ttlMs: number;
+}
+
+/** A shard as the coordinator's registry lists it (GET /shards has more fields). */
+export interface ShardRef {
+  n: number;
+  id: string;
+}
+
+/** What replaying one dead letter did: the objects its sink wrote, or why not. */
+export interface ReplayOutcome {
+  key: string;
+  sink: string | null;
+  rows: number;
+  files?: string[];
+  error?: string;
+}
+
+/** What a replica answers to a flush: the objects written and the rows they hold. */
+export interface FlushAnswer {
+  files: string[];
+  rows: number;
+}
+
+/** What a drained replica answers: what it flushed and how many sockets it asked to move. */
+export interface DrainAnswer {
+  rows: number;
+  files: string[];
+  sockets: number;
+}
+
+/** The body of a failed answer, as `errorResponse` writes it. */
+type ErrorBody = { error?: { code?: ErrorCode; message?: string } & Record<string, unknown> };
+
+/** The callee's error as thrown there; a body that is not one becomes an internal error naming the status. */
+function errorOf(body: ErrorBody | null, status: number, who: string): DuckTailError {
+  const error = body?.error;
+  if (!error?.code) return new DuckTailError(ErrorCode.internal, `${who} answered ${status}`);
+  const { code, message, ...details } = error;
+  return new DuckTailError(code, message ?? `${who} answered ${status}`, details);
+}
+
+async function answerError(res: Response, who: string): Promise<DuckTailError> {
+  return errorOf((await res.json().catch(() => null)) as ErrorBody | null, res.status, who);
+}
+
+async function decode<T>(res: Response, who: string): Promise<T> {
+  if (!res.ok) throw await answerError(res, who);
+  return (await res.json()) as T;
+}
+
+/**
+ * The internal routes of one replica, naming it (tenant, shard) on every call so it knows itself.
+ * `shard` is null for a replica dog placed a socket on: the coordinator named it when it opened it.
+ */
+export class ReplicaCalls {
+  readonly who: string;
+
+  constructor(
+    private readonly stub: Stub,
+    private readonly tenant: string,
+    private readonly shard: number | null,
+  ) {
+    this.who = shard === null ? "replica" : `shard ${shard}`;
+  }
+
+  /** The answer as it comes, for routes whose response the caller passes on or reads itself. */
+  send(route: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    this.name(headers);
+    return this.stub.fetch(`http://replica${route}`, { ...init, headers });
+  }
+
+  private name(headers: Headers): void {
+    headers.set(Header.tenant, this.tenant);
+    if (this.shard !== null) headers.set(Header.shard, String(this.shard));
+  }
+
+  /**
+   * Stores a batch (a JSON body: one event, an array, or `{events, storageMode}`). The answer's
+   * status is 200, or 400 when every event was rejected; any other refusal (buffer_full,
+   * durable_pending with its pending range, ...) is thrown.
+   */
+  async events(
+    body: string,
+    options: { storageMode?: string | null; dedup?: boolean; headers?: Record<string, string> } = {},
+  ): Promise<{ status: number; answer: IngestResult }> {
+    const query = new URLSearchParams();
+    if (options.dedup) query.set("dedup", "1");
+    if (options.storageMode) query.set("storageMode", options.storageMode);
+    const search = query.toString();
+    const route = `${InternalRoute.events}${search && `?${search}`}`;
+    const res = await this.send(route, { method: "POST", body, headers: options.headers });
+    const answer = (await res.json().catch(() => null)) as (IngestResult & ErrorBody) | null;
+    if (answer === null || answer.error || res.status >= 500) throw errorOf(answer, res.status, this.who);
+    return { status: res.status, answer };
+  }
+
+  /** Names the replica (the coordinator's first call to a new shard). */
+  async init(): Promise<void> {
+    await decode<unknown>(await this.send(InternalRoute.init), this.who);
+  }
+
+  /** The socket upgrade, passed on with who the caller is (scope, request context, admin). */
+  socket(req: Request, search: string, headers: Record<string, string>): Promise<Response> {
+    const upstream = new Request(`http://replica${InternalRoute.ws}${search}`, req);
+    this.name(upstream.headers);
+    for (const [name, value] of Object.entries(headers)) upstream.headers.set(name, value);
+    return this.stub.fetch(upstream);
+  }
+
+  /** Buffered (not yet flushed) events matching a GET /events query, newest first. */
+  async buffered(query: URLSearchParams): Promise<StoredEvent[]> {
+    return decode(await this.send(`${InternalRoute.buffered}?${query}`), this.who);
+  }
+
+  async stats(): Promise<Record<string, unknown>> {
+    return decode(await this.send(InternalRoute.stats), this.who);
+  }
+
+  /** Flushes everything buffered; throws the replica's `flush_failed` (with its `sinks`) when a sink failed. */
+  async flush(): Promise<FlushAnswer> {
+    return decode(await this.send(InternalRoute.flush, { method: "POST" }), this.who);
+  }
+
+  async drain(): Promise<DrainAnswer> {
+    return decode(await this.send(InternalRoute.drain, { method: "POST" }), this.who);
+  }
+
+  async replay(keys: string[]): Promise<ReplayOutcome[]> {
+    const init = { method: "POST", body: JSON.stringify({ keys }) };
+    return decode(await this.send(InternalRoute.replay, init), this.who);
+  }
+
+  /** A view merged over every replica (`?name=&window=&by=&limit=`), the answer as it comes. */
+  mv(query: URLSearchParams): Promise<Response> {
+    return this.send(`${InternalRoute.mv}?${query}`);
+  }
+}
+
+/** The internal routes of a tenant's coordinator. */
+export class CoordinatorCalls {
+  constructor(
+    private readonly stub: Stub,
+    private readonly tenant: string,
+  ) {}
+
+  /** The answer as it comes, for routes the Worker passes on to the client (stats, flush, scale...). */
+  send(route: string, method = "GET", body?: BodyInit): Promise<Response> {
+    return this.stub.fetch(`http://coordinator${route}`, { method, headers: { [Header.tenant]: this.tenant }, body });
+  }
+
+  async routing(): Promise<RoutingTable> {
+    return decode(await this.send(InternalRoute.routing), "coordinator");
+  }
+
+  /** The rate-limit binding says the tenant is over its budget: scale up now; the new routing table. */
+  async pressure(): Promise<RoutingTable> {
+    return decode(await this.send(InternalRoute.pressure, "POST"), "coordinator");
+  }
+
+  /** Every shard, routed or not. */
+  async shards(): Promise<ShardRef[]> {
+    return (await decode<{ shards: ShardRef[] }>(await this.send(InternalRoute.shards), "coordinator")).shards;
+  }
+
+  async report(report: LoadReport): Promise<void> {
+    const res = await this.send(InternalRoute.report, "POST", JSON.stringify(report));
+    if (!res.ok) throw await answerError(res, "coordinator");
+  }
+}
