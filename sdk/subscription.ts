@@ -4,6 +4,10 @@ import type { TailEvent, TailFilter } from "./types";
 
 type TailEventsFrame = Extract<TailFrame, { type: "tail" }>;
 
+/** Acknowledge every this many consumed frames, or this long after the first one not yet acknowledged. */
+const ACK_EVERY = 4;
+const ACK_DELAY_MS = 100;
+
 /** What a subscription needs from its client. */
 export interface TailLink {
   /** Sends `tailAck`; false when the socket is down (the server forgot the subscription then). */
@@ -28,6 +32,10 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent> {
   /** Resolves once the server confirmed the subscription; rejects if it refused (e.g. "forbidden"). */
   readonly ready: Promise<void>;
   private frames: { frame: TailEventsFrame; next: number }[] = [];
+  /** The last frame consumed, and how many consumed frames its ack has yet to cover. */
+  private consumed = 0;
+  private unackedFrames = 0;
+  private ackTimer: ReturnType<typeof setTimeout> | null = null;
   private waiters: (() => void)[] = [];
   private failure: DuckTailClientError | null = null;
   private ended = false;
@@ -97,6 +105,7 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent> {
   /** The socket dropped: the server removed the subscription with it. */
   lost(): void {
     this.id = null;
+    this.unackedFrames = 0;
   }
 
   fail(err: DuckTailClientError): void {
@@ -108,17 +117,36 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent> {
   end(): void {
     this.ended = true;
     this.frames = [];
+    if (this.ackTimer !== null) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
     this.wake();
   }
 
-  /** Acknowledges every frame whose events the consumer has all pulled. */
+  /**
+   * Acknowledges the frames whose events the consumer has all pulled. An ack covers every frame up
+   * to its seq, so one goes every ACK_EVERY frames, or ACK_DELAY_MS after the first unacknowledged
+   * one: well inside the server's window of 16 frames, and a tenth of the acks at a steady trickle.
+   */
   private ackConsumed(): void {
     for (let head = this.frames[0]; head && head.next >= head.frame.events.length; head = this.frames[0]) {
       this.frames.shift();
-      const { subscription, seq } = head.frame;
       // Frames of a subscription lost with its socket are not acked: the new one counts anew.
-      if (subscription === this.id && this.link.ack(subscription, seq)) this.acked = seq;
+      if (head.frame.subscription !== this.id) continue;
+      this.consumed = head.frame.seq;
+      if (++this.unackedFrames >= ACK_EVERY) this.sendAck();
     }
+    if (this.unackedFrames > 0 && this.ackTimer === null) {
+      this.ackTimer = setTimeout(() => this.sendAck(), ACK_DELAY_MS);
+      (this.ackTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  private sendAck(): void {
+    if (this.ackTimer !== null) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    if (this.unackedFrames === 0 || this.id === null) return;
+    this.unackedFrames = 0;
+    if (this.link.ack(this.id, this.consumed)) this.acked = this.consumed;
   }
 
   private wake(): void {

@@ -78,14 +78,14 @@ function validatePredicate(raw: unknown, i: number): Predicate {
   return { path: p.path, op: p.op as PredicateOp, value: v as Predicate["value"] };
 }
 
-type Test = (e: TailEvent) => boolean;
+export type Test = (e: TailEvent) => boolean;
 
 function globTest(patterns: string[], get: (e: TailEvent) => string): Test {
   const test = compileGlobs(patterns);
   return (e) => test(get(e));
 }
 
-function getter(path: string): (e: TailEvent) => unknown {
+export function getter(path: string): (e: TailEvent) => unknown {
   if (path.startsWith("context.")) {
     const field = path.slice(8) as keyof EventContext;
     return (e) => e.context?.[field] ?? null;

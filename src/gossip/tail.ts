@@ -1,5 +1,5 @@
 import type { TailEvent, TailFilter } from "../protocol/tail";
-import { compileFilter } from "./filters";
+import { compileFilter, getter, type Test } from "./filters";
 
 /** A live-tail subscription, known to every replica of the tenant. */
 export interface Subscription {
@@ -13,32 +13,73 @@ export interface Subscription {
   sample: number;
 }
 
-/** Matched events for one subscription, as forwarded to its owner. */
+/**
+ * What a replica just took, as live tail sees it: the events to match, and each one's JSON, made
+ * at most once however many subscriptions match it (and only for events that match one).
+ */
+export interface TailOffer {
+  readonly events: readonly TailEvent[];
+  json(i: number): string;
+}
+
+/** An offer of events with nothing precomputed (tests, and events not from the ingest path). */
+export function offerOf(events: readonly TailEvent[]): TailOffer {
+  return { events, json: (i) => JSON.stringify(events[i]) };
+}
+
+/**
+ * Matched events for the subscriptions of one owner replica, as forwarded to it: each event's
+ * JSON once, and per subscription the indexes of its events in `texts` (in order), plus how many
+ * the sender dropped for it while the owner was slow to take them.
+ */
 export interface TailBatch {
-  subscription: string;
-  events: TailEvent[];
+  texts: string[];
+  subs: { subscription: string; events: number[]; dropped?: number }[];
 }
 
 interface Entry {
   sub: Subscription;
-  match: (e: TailEvent) => boolean;
+  match: Test;
 }
+
+/** What is waiting for one owner: the batch being built, and where each text of the current offer went. */
+interface Pending {
+  batch: TailBatch;
+  bySub: Map<string, TailBatch["subs"][number]>;
+  /** Event index of the current offer → its index in `batch.texts`. */
+  placed: Map<number, number>;
+  offer: TailOffer | null;
+}
+
+/** Most matched events waiting for one owner while a forward to it is in flight; past it they are dropped (and counted). */
+export const DEFAULT_MAX_PENDING = 10_000;
 
 /**
  * Every replica's filter table: matches the events it ingests against every subscription of
- * the tenant (filters compiled once) and forwards only the matches, batched per owner replica:
- * at most every `flushMs`, or at once past `maxBatch` events.
+ * the tenant (filters compiled once; a filter with an `eq` predicate is indexed by its value, so
+ * a thousand distinct filters cost a lookup per event, not a thousand tests) and sends only the
+ * matches, one batch per owner replica.
+ *
+ * No timer: matches for an owner go out at once when nothing is in flight to it (an idle path
+ * costs one hop), and ride the next batch while one is (so under load each owner gets one
+ * forward at a time, as large as the load makes it). Matches for this replica's own subscribers
+ * are delivered at once.
  */
 export class TailRouter {
   private readonly entries = new Map<string, Entry>();
-  private pending = new Map<string, Map<string, TailEvent[]>>();
-  private pendingCount = 0;
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** Filters with an `eq` predicate, by its path and value. */
+  private readonly indexed = new Map<string, { get: (e: TailEvent) => unknown; byValue: Map<unknown, Entry[]> }>();
+  /** Filters without one: tested against every event. */
+  private readonly scanned = new Set<Entry>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly inFlight = new Set<string>();
 
   constructor(
-    private readonly send: (owner: string, batches: TailBatch[]) => void,
-    private readonly flushMs = 10,
-    private readonly maxBatch = 200,
+    /** This replica (Durable Object id): its own matches are delivered, not forwarded. */
+    private readonly self: string,
+    /** Delivers (self) or forwards (any other owner) a batch; the promise settles when the owner took it. */
+    private readonly send: (owner: string, batch: TailBatch) => void | Promise<void>,
+    private readonly maxPending = DEFAULT_MAX_PENDING,
   ) {}
 
   get size(): number {
@@ -46,11 +87,40 @@ export class TailRouter {
   }
 
   add(sub: Subscription): void {
-    this.entries.set(sub.id, { sub, match: compileFilter(sub.filter) });
+    this.remove(sub.id);
+    const entry: Entry = { sub, match: compileFilter(sub.filter) };
+    this.entries.set(sub.id, entry);
+    const eq = sub.filter.where?.find((p) => p.op === "eq");
+    if (!eq) {
+      this.scanned.add(entry);
+      return;
+    }
+    let index = this.indexed.get(eq.path);
+    if (!index) {
+      index = { get: getter(eq.path), byValue: new Map() };
+      this.indexed.set(eq.path, index);
+    }
+    const list = index.byValue.get(eq.value);
+    if (list) list.push(entry);
+    else index.byValue.set(eq.value, [entry]);
   }
 
   remove(id: string): boolean {
-    return this.entries.delete(id);
+    const entry = this.entries.get(id);
+    if (!entry) return false;
+    this.entries.delete(id);
+    if (!this.scanned.delete(entry)) {
+      const eq = entry.sub.filter.where?.find((p) => p.op === "eq");
+      const index = eq && this.indexed.get(eq.path);
+      const list = index?.byValue.get(eq?.value);
+      if (index && list) {
+        const rest = list.filter((e) => e !== entry);
+        if (rest.length > 0) index.byValue.set(eq?.value, rest);
+        else index.byValue.delete(eq?.value);
+        if (index.byValue.size === 0) this.indexed.delete(eq?.path as string);
+      }
+    }
+    return true;
   }
 
   get(id: string): Subscription | undefined {
@@ -62,47 +132,78 @@ export class TailRouter {
   }
 
   /** Matches ingested events (cheap when there are no subscriptions: the caller checks `size` first). */
-  offer(events: readonly TailEvent[]): void {
-    for (const { sub, match } of this.entries.values()) {
-      let out: TailEvent[] | undefined;
-      for (const e of events) {
-        if (!match(e) || (sub.sample < 1 && Math.random() >= sub.sample)) continue;
-        if (!out) out = this.queue(sub);
-        out.push(e);
-        this.pendingCount++;
+  offer(offer: TailOffer): void {
+    const { events } = offer;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as TailEvent;
+      for (const entry of this.scanned) this.consider(entry, e, i, offer);
+      for (const index of this.indexed.values()) {
+        const list = index.byValue.get(index.get(e));
+        if (list) for (const entry of list) this.consider(entry, e, i, offer);
       }
     }
-    if (this.pendingCount >= this.maxBatch) this.flush();
-    else if (this.pendingCount > 0) this.timer ??= setTimeout(() => this.flush(), this.flushMs);
-  }
-
-  /** Sends everything pending now. */
-  flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const pending = this.pending;
-    this.pending = new Map();
-    this.pendingCount = 0;
-    for (const [owner, bySub] of pending) {
-      this.send(
-        owner,
-        [...bySub].map(([subscription, events]) => ({ subscription, events })),
-      );
+    for (const [owner, p] of this.pending) {
+      p.offer = null;
+      p.placed.clear();
+      if (!this.inFlight.has(owner)) this.dispatch(owner);
     }
   }
 
-  private queue(sub: Subscription): TailEvent[] {
-    let bySub = this.pending.get(sub.owner);
-    if (!bySub) {
-      bySub = new Map();
-      this.pending.set(sub.owner, bySub);
+  /** How many matched events wait for owners with a forward in flight. */
+  get waiting(): number {
+    let n = 0;
+    for (const p of this.pending.values()) n += p.batch.texts.length;
+    return n;
+  }
+
+  private consider(entry: Entry, e: TailEvent, i: number, offer: TailOffer): void {
+    const { sub, match } = entry;
+    if (!match(e) || (sub.sample < 1 && Math.random() >= sub.sample)) return;
+    let p = this.pending.get(sub.owner);
+    if (!p) {
+      p = { batch: { texts: [], subs: [] }, bySub: new Map(), placed: new Map(), offer };
+      this.pending.set(sub.owner, p);
+    } else if (p.offer !== offer) {
+      p.offer = offer;
+      p.placed.clear();
     }
-    let list = bySub.get(sub.id);
-    if (!list) {
-      list = [];
-      bySub.set(sub.id, list);
+    let forSub = p.bySub.get(sub.id);
+    if (!forSub) {
+      forSub = { subscription: sub.id, events: [] };
+      p.bySub.set(sub.id, forSub);
+      p.batch.subs.push(forSub);
     }
-    return list;
+    let at = p.placed.get(i);
+    if (at === undefined) {
+      if (p.batch.texts.length >= this.maxPending) {
+        forSub.dropped = (forSub.dropped ?? 0) + 1;
+        return;
+      }
+      at = p.batch.texts.push(offer.json(i)) - 1;
+      p.placed.set(i, at);
+    }
+    forSub.events.push(at);
+  }
+
+  /** Sends what waits for `owner`; for another replica, the next batch goes when this one settles. */
+  private dispatch(owner: string): void {
+    const p = this.pending.get(owner);
+    if (!p) return;
+    this.pending.delete(owner);
+    if (owner === this.self) {
+      void this.send(owner, p.batch);
+      return;
+    }
+    this.inFlight.add(owner);
+    const settled = () => {
+      this.inFlight.delete(owner);
+      this.dispatch(owner);
+    };
+    try {
+      Promise.resolve(this.send(owner, p.batch)).then(settled, settled);
+    } catch {
+      settled();
+    }
   }
 }
 
@@ -137,6 +238,8 @@ export class TailQueue {
   private seq = 0;
   /** Events dropped over the life of the subscription (stats). */
   droppedTotal = 0;
+  /** Every tail frame's text up to its seq, made once. */
+  private readonly framePrefix: string;
 
   constructor(
     readonly subscription: string,
@@ -145,26 +248,32 @@ export class TailQueue {
     private readonly window = 16,
     private readonly frameEvents = 100,
     private readonly seqStep: () => number = randomSeqStep,
-  ) {}
+  ) {
+    this.framePrefix = `{"type":"tail","subscription":${JSON.stringify(subscription)},"seq":`;
+  }
 
   /** Queues events and sends what the window allows. */
   push(events: readonly TailEvent[]): void {
-    this.enqueue(events);
+    this.enqueue(events.map((e) => JSON.stringify(e)));
     this.send();
   }
 
-  /** Queues events without sending, so the owner can check what the socket holds first. */
-  enqueue(events: readonly TailEvent[]): void {
-    // Events past `capacity` in one push would be dropped at once: not worth their JSON.
-    const skip = Math.max(0, events.length - this.capacity);
-    for (let i = skip; i < events.length; i++) {
-      const text = JSON.stringify(events[i]);
+  /**
+   * Queues events (their JSON, shared with every other subscriber they matched) without sending,
+   * so the owner can check what the socket holds first. `droppedBefore`: events the sender
+   * dropped for this subscriber before these, reported like the queue's own drops.
+   */
+  enqueue(texts: readonly string[], droppedBefore = 0): void {
+    // Events past `capacity` in one push would be dropped at once: not worth queueing.
+    const skip = Math.max(0, texts.length - this.capacity);
+    for (let i = skip; i < texts.length; i++) {
+      const text = texts[i] as string;
       this.queue.push(text);
       this.queuedBytes += text.length;
     }
     const over = this.queue.length - this.capacity;
     if (over > 0) this.queuedBytes -= size(this.queue.splice(0, over));
-    const lost = skip + Math.max(0, over);
+    const lost = droppedBefore + skip + Math.max(0, over);
     this.dropped += lost;
     this.droppedTotal += lost;
   }
@@ -201,7 +310,7 @@ export class TailQueue {
       const events = this.queue.splice(0, this.frameEvents);
       this.queuedBytes -= size(events);
       this.seq += this.seqStep();
-      const text = `{"type":"tail","subscription":${JSON.stringify(this.subscription)},"seq":${this.seq},"events":[${events.join(",")}]}`;
+      const text = `${this.framePrefix}${this.seq},"events":[${events.length === 1 ? events[0] : events.join(",")}]}`;
       this.unacked.push({ seq: this.seq, bytes: text.length });
       this.unackedBytes += text.length;
       this.deliver(text);

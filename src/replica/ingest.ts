@@ -1,3 +1,4 @@
+import type { TailOffer } from "../gossip/tail";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import type { EventContext, NormalizedEvent, Rejection, TransformEvent, ValidatedBatch } from "../protocol/events";
 import { validateBatch } from "../protocol/events";
@@ -158,15 +159,17 @@ export class Ingest {
   private afterAppend(taken: Taken, last: number): void {
     const { raw, batch, accepted, now, transformed, urgent } = taken;
     const views = this.host.liveViews();
+    const simple = accepted === batch.events && transformed === null;
+    let events: TailEvent[] | null = null;
     if (this.host.tail.active) {
-      const events = tailEvents(taken, last, this.host.identity().name);
-      this.host.tail.offer(events);
-      views.add(events);
-    } else if (views.size > 0) {
-      // The common case, no subscriber: views read the normalized events and their parsed data
-      // without an object per event, unless admission or a transform changed the batch.
-      if (accepted === batch.events && transformed === null) views.addEach(accepted, raw, batch.indexes, now);
-      else views.add(tailEvents(taken, last, this.host.identity().name));
+      events = tailEvents(taken, last, this.host.identity().name);
+      this.host.tail.offer(tailOffer(events, accepted, taken.context));
+    }
+    if (views.size > 0) {
+      // Views read the normalized events and their parsed data without an object per event,
+      // unless admission or a transform changed the batch.
+      if (simple) views.addEach(accepted, raw, batch.indexes, now);
+      else views.add(events ?? tailEvents(taken, last, this.host.identity().name));
     }
     if (urgent || this.overThreshold()) this.host.flushInBackground();
   }
@@ -290,6 +293,27 @@ export interface Taken {
   urgent: boolean;
   /** The request's context as the Worker sent it (JSON), or null. */
   context: string | null;
+}
+
+/**
+ * The live tail's view of accepted events: the objects filters match, and each one's JSON built
+ * from the normalized event (its `data` is JSON text already) instead of serializing the object.
+ */
+function tailOffer(events: TailEvent[], accepted: NormalizedEvent[], context: string | null): TailOffer {
+  return {
+    events,
+    json(i) {
+      const e = accepted[i] as NormalizedEvent;
+      const t = events[i] as TailEvent;
+      return (
+        `{"id":${JSON.stringify(e.id)},"ts":${e.ts},"source":${JSON.stringify(e.source)},` +
+        `"type":${JSON.stringify(e.type)},"importance":"${e.importance}","userId":${JSON.stringify(e.userId)},` +
+        `"anonymousId":${JSON.stringify(e.anonymousId)},"sessionId":${JSON.stringify(e.sessionId)},` +
+        `"data":${e.data},"receivedAt":${t.receivedAt},"replica":${JSON.stringify(t.replica)},"seq":${t.seq}` +
+        `${context === null ? "" : `,"context":${context}`}}`
+      );
+    },
+  };
 }
 
 /**

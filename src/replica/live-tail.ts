@@ -1,9 +1,8 @@
 import type { Env } from "../env";
 import { validateFilter } from "../gossip/filters";
 import type { GossipMessage, GossipReply } from "../gossip/messages";
-import { type Subscription, type TailBatch, TailQueue, TailRouter } from "../gossip/tail";
+import { type Subscription, type TailBatch, type TailOffer, TailQueue, TailRouter } from "../gossip/tail";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
-import type { TailEvent } from "../protocol/tail";
 import { attach, sendText, socketState } from "./sockets";
 import type { ReplicaStore } from "./store";
 
@@ -59,10 +58,12 @@ export class LiveTail {
   private readonly maxBufferedBytes: number;
   /** Sockets closed for holding more than `maxBufferedBytes` (stats). */
   private notReadingClosed = 0;
+  private readonly rounds: Rounds;
 
   constructor(private readonly host: TailHost) {
     this.maxBufferedBytes = host.maxBufferedBytes ?? DEFAULT_TAIL_MAX_BUFFERED_BYTES;
-    this.router = new TailRouter((owner, batches) => host.waitUntil(this.forward(owner, batches)));
+    this.router = new TailRouter(host.uid, (owner, batch) => this.forward(owner, batch));
+    this.rounds = new Rounds((msg) => host.gossipAll(msg));
     for (const sub of host.store.subscriptions()) this.router.add(sub);
   }
 
@@ -71,8 +72,8 @@ export class LiveTail {
     return this.router.size > 0;
   }
 
-  offer(events: TailEvent[]): void {
-    this.router.offer(events);
+  offer(offer: TailOffer): void {
+    this.router.offer(offer);
   }
 
   /** A `subscribe` frame: registers the filter on every replica, then answers. */
@@ -86,8 +87,9 @@ export class LiveTail {
     this.host.store.saveSubscription(sub);
     this.router.add(sub);
     attach(ws, { ...state, subs: [...(state.subs ?? []), sub.id] });
-    const replies = await this.host.gossipAll({ type: "subscribe", subs: [sub] });
-    return { id: sub.id, replicas: replies.length + 1 };
+    const round = this.rounds.next();
+    round.subs.push(sub);
+    return { id: sub.id, replicas: await round.replicas };
   }
 
   /** An `unsubscribe` frame, or the subscriber's socket closing. */
@@ -97,7 +99,9 @@ export class LiveTail {
     if (mine.length === 0) return;
     if (state) attach(ws, { ...state, subs: (state.subs ?? []).filter((id) => !mine.includes(id)) });
     this.drop(mine);
-    await this.host.gossipAll({ type: "unsubscribe", ids: mine });
+    const round = this.rounds.next();
+    round.ids.push(...mine);
+    await round.replicas;
   }
 
   /** Every subscription a closing socket held. */
@@ -127,7 +131,7 @@ export class LiveTail {
         this.drop(msg.ids);
         return { type: "ok", from };
       case "tail":
-        return { type: "tail-gone", from, ids: this.deliver(msg.batches) };
+        return { type: "tail-gone", from, ids: this.deliver(msg.batch) };
       default:
         return null;
     }
@@ -169,30 +173,36 @@ export class LiveTail {
     }
   }
 
-  private async forward(owner: string, batches: TailBatch[]): Promise<void> {
+  /** Delivers a batch to this replica's subscribers, or sends it to theirs (settles when it took it). */
+  private forward(owner: string, batch: TailBatch): Promise<void> | undefined {
     if (owner === this.host.uid) {
-      this.drop(this.deliver(batches));
+      this.drop(this.deliver(batch));
       return;
     }
-    try {
-      const reply = await this.host.gossipTo(owner, { type: "tail", batches });
-      if (reply?.type === "tail-gone") this.drop(reply.ids);
-    } catch (err) {
-      console.error("ducktail: tail forward failed", err);
-    }
+    const sent = this.host.gossipTo(owner, { type: "tail", batch }).then(
+      (reply) => {
+        if (reply?.type === "tail-gone") this.drop(reply.ids);
+      },
+      (err) => console.error("ducktail: tail forward failed", err),
+    );
+    this.host.waitUntil(sent);
+    return sent;
   }
 
-  /** Queues batches for this replica's subscribers; returns the subscriptions it no longer has. */
-  private deliver(batches: TailBatch[]): string[] {
+  /** Queues a batch for this replica's subscribers; returns the subscriptions it no longer has. */
+  private deliver(batch: TailBatch): string[] {
     const gone: string[] = [];
-    for (const b of batches) {
+    for (const b of batch.subs) {
       const outlet = this.outlets.get(b.subscription) ?? this.openOutlet(b.subscription);
       if (!outlet) {
         gone.push(b.subscription);
         continue;
       }
       // Checked before sending, so what is written to a socket never passes the limit either.
-      outlet.queue.enqueue(b.events);
+      outlet.queue.enqueue(
+        b.events.map((i) => batch.texts[i] as string),
+        b.dropped,
+      );
       const held = this.heldBy(outlet.ws);
       if (held > this.maxBufferedBytes) this.closeNotReading(outlet.ws, held);
       else outlet.queue.send();
@@ -232,5 +242,40 @@ export class LiveTail {
     const outlet = { queue: new TailQueue(subscription, (text) => sendText(ws, text)), ws };
     this.outlets.set(subscription, outlet);
     return outlet;
+  }
+}
+
+/** One registration round: the subscriptions to add and remove cluster-wide, and how many replicas then know. */
+interface Round {
+  subs: Subscription[];
+  ids: string[];
+  replicas: Promise<number>;
+}
+
+/**
+ * Registration gossip in rounds: one round is out at a time and carries every subscribe and
+ * unsubscribe made while the previous one was, so a thousand subscribers arriving together cost
+ * a few rounds, not a thousand. Rounds run in order, so an unsubscribe never overtakes its subscribe.
+ */
+class Rounds {
+  private open: Round | null = null;
+  private last: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly gossipAll: (msg: GossipMessage) => Promise<GossipReply[]>) {}
+
+  /** The round that has not started yet (a new one if none): add to its lists, then await `replicas`. */
+  next(): Round {
+    if (this.open) return this.open;
+    const round: Round = { subs: [], ids: [], replicas: Promise.resolve(1) };
+    round.replicas = this.last.then(async () => {
+      if (this.open === round) this.open = null; // what comes later takes the next round
+      let known = 1;
+      if (round.subs.length > 0) known = (await this.gossipAll({ type: "subscribe", subs: round.subs })).length + 1;
+      if (round.ids.length > 0) known = (await this.gossipAll({ type: "unsubscribe", ids: round.ids })).length + 1;
+      return known;
+    });
+    this.open = round;
+    this.last = round.replicas.catch(() => {});
+    return round;
   }
 }

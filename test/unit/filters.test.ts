@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compileFilter, validateFilter } from "../../src/gossip/filters";
-import { TailQueue, TailRouter } from "../../src/gossip/tail";
+import { offerOf, type TailBatch, TailQueue, TailRouter } from "../../src/gossip/tail";
 import type { TailEvent } from "../../src/protocol/tail";
 
 const event = (over: Partial<TailEvent> = {}): TailEvent => ({
@@ -60,28 +60,115 @@ describe("tail filters", () => {
 });
 
 describe("tail routing and queues", () => {
-  it("batches matches per owner and sends at once past the batch size", () => {
-    const sent: [string, number][] = [];
-    const router = new TailRouter((owner, batches) => sent.push([owner, batches[0]?.events.length ?? 0]), 10, 3);
+  /** A router whose forwards settle only when the test says so. */
+  const manual = (self = "me") => {
+    const sent: { owner: string; batch: TailBatch; settle: () => void }[] = [];
+    const router = new TailRouter(self, (owner, batch) => {
+      if (owner === self) {
+        sent.push({ owner, batch, settle: () => {} });
+        return;
+      }
+      return new Promise<void>((settle) => sent.push({ owner, batch, settle }));
+    });
+    return { router, sent };
+  };
+  const textsOf = (batch: TailBatch, sub: string) =>
+    batch.subs.find((s) => s.subscription === sub)?.events.map((i) => JSON.parse(batch.texts[i] as string).id);
+
+  it("sends the first matches at once, batches the rest while that forward is in flight, and sends them when it settles", async () => {
+    const { router, sent } = manual();
     router.add({ id: "s1", owner: "r1", client: "c", filter: { type: "click" }, sample: 1 });
-    router.offer([event(), event({ type: "click" }), event({ type: "click" })]);
-    expect(sent).toEqual([]);
-    router.offer([event({ type: "click" })]);
-    expect(sent).toEqual([["r1", 3]]);
+    router.offer(offerOf([event({ id: "a" }), event({ id: "b", type: "click" })]));
+    expect(sent.map((s) => [s.owner, textsOf(s.batch, "s1")])).toEqual([["r1", ["b"]]]);
+    router.offer(offerOf([event({ id: "c", type: "click" })]));
+    router.offer(offerOf([event({ id: "d", type: "click" }), event({ id: "e", type: "click" })]));
+    expect(sent).toHaveLength(1);
+    expect(router.waiting).toBe(3);
+    sent[0]?.settle();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(sent.map((s) => textsOf(s.batch, "s1"))).toEqual([["b"], ["c", "d", "e"]]);
+    expect(router.waiting).toBe(0);
+  });
+
+  it("delivers its own subscribers' matches at once, with no forward in flight to wait for", () => {
+    const { router, sent } = manual("me");
+    router.add({ id: "mine", owner: "me", client: "c", filter: {}, sample: 1 });
+    for (const id of ["a", "b", "c"]) router.offer(offerOf([event({ id })]));
+    expect(sent.map((s) => textsOf(s.batch, "mine"))).toEqual([["a"], ["b"], ["c"]]);
+  });
+
+  it("makes each matched event's JSON once, shared by every subscription it matched", () => {
+    const { router, sent } = manual("me");
+    for (let i = 0; i < 50; i++) router.add({ id: `s${i}`, owner: "me", client: `c${i}`, filter: {}, sample: 1 });
+    let made = 0;
+    const events = [event({ id: "x" }), event({ id: "y" })];
+    router.offer({ events, json: (i) => (made++, JSON.stringify(events[i])) });
+    expect(made).toBe(2);
+    const batch = sent[0]?.batch as TailBatch;
+    expect(batch.texts).toHaveLength(2);
+    expect(batch.subs).toHaveLength(50);
+    for (const sub of batch.subs) expect(textsOf(batch, sub.subscription)).toEqual(["x", "y"]);
+  });
+
+  it("finds filters by their eq value, and still checks the rest of such a filter", () => {
+    const { router, sent } = manual("me");
+    for (let i = 0; i < 1000; i++) {
+      router.add({
+        id: `k${i}`,
+        owner: "me",
+        client: "c",
+        filter: { where: [{ path: "data.k", op: "eq", value: i }] },
+        sample: 1,
+      });
+    }
+    router.add({
+      id: "k7-clicks",
+      owner: "me",
+      client: "c",
+      filter: { type: "click", where: [{ path: "data.k", op: "eq", value: 7 }] },
+      sample: 1,
+    });
+    router.add({ id: "all", owner: "me", client: "c", filter: {}, sample: 1 });
+    router.offer(offerOf([event({ id: "p7", data: { k: 7 } }), event({ id: "c7", type: "click", data: { k: 7 } })]));
+    router.offer(offerOf([event({ id: "s7", data: { k: "7" } })])); // a string is not the number 7
+    const got = (sub: string) => sent.flatMap((s) => textsOf(s.batch, sub) ?? []);
+    expect(got("k7")).toEqual(["p7", "c7"]);
+    expect(got("k7-clicks")).toEqual(["c7"]);
+    expect(got("k8")).toEqual([]);
+    expect(got("all")).toEqual(["p7", "c7", "s7"]);
+    router.remove("k7");
+    router.offer(offerOf([event({ id: "q7", data: { k: 7 } })]));
+    expect(got("k7")).toEqual(["p7", "c7"]);
+    expect(router.size).toBe(1001);
+  });
+
+  it("drops (and counts per subscription) matches past maxPending while its owner is slow", async () => {
+    const sent: { batch: TailBatch; settle: () => void }[] = [];
+    const router = new TailRouter(
+      "me",
+      (_owner, batch) => new Promise<void>((settle) => sent.push({ batch, settle })),
+      5,
+    );
+    router.add({ id: "s", owner: "r1", client: "c", filter: {}, sample: 1 });
+    router.offer(offerOf([event({ id: "first" })]));
+    router.offer(offerOf(Array.from({ length: 9 }, (_, i) => event({ id: `e${i}` }))));
+    expect(sent).toHaveLength(1);
+    expect(router.waiting).toBe(5);
+    sent[0]?.settle();
+    await new Promise((r) => setTimeout(r, 0));
+    const next = sent[1]?.batch as TailBatch;
+    expect(textsOf(next, "s")).toEqual(["e0", "e1", "e2", "e3", "e4"]);
+    expect(next.subs[0]?.dropped).toBe(4); // the owner reports them to the subscriber as `dropped`
   });
 
   it("forwards about `sample` of the matches", () => {
     let forwarded = 0;
-    const router = new TailRouter(
-      (_owner, batches) => {
-        forwarded += batches[0]?.events.length ?? 0;
-      },
-      10,
-      100_000,
-    );
-    router.add({ id: "s1", owner: "r1", client: "c", filter: {}, sample: 0.25 });
-    router.offer(Array.from({ length: 4000 }, (_, i) => event({ id: `e${i}` })));
-    router.flush();
+    const router = new TailRouter("me", (_owner, batch) => {
+      forwarded += batch.subs[0]?.events.length ?? 0;
+    });
+    router.add({ id: "s1", owner: "me", client: "c", filter: {}, sample: 0.25 });
+    router.offer(offerOf(Array.from({ length: 4000 }, (_, i) => event({ id: `e${i}` }))));
     expect(forwarded).toBeGreaterThan(800);
     expect(forwarded).toBeLessThan(1200);
   });
