@@ -299,7 +299,7 @@ export interface Taken {
  * The live tail's view of accepted events: the objects filters match, and each one's JSON built
  * from the normalized event (its `data` is JSON text already) instead of serializing the object.
  */
-function tailOffer(events: TailEvent[], accepted: NormalizedEvent[], context: string | null): TailOffer {
+export function tailOffer(events: TailEvent[], accepted: NormalizedEvent[], context: string | null): TailOffer {
   return {
     events,
     json(i) {
