@@ -1,4 +1,4 @@
-// `npm run bench` [ingest] [encode] [sinks] [client] [faults] [heap]: runs the sections (all by default), prints their tables and
+// `npm run bench` [ingest] [encode] [sinks] [client] [faults] [heap] [tail] [views]: runs the sections (all by default), prints their tables and
 // writes bench/results/<timestamp>.json and bench/results/latest.json. See bench/README.md.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -11,9 +11,11 @@ import { faultsJson, printFaults, runFaults } from "./faults.mjs";
 import { heapJson, printHeap, runHeap } from "./heap.mjs";
 import { INGEST_CONFIG, ingestJson, printIngest, runIngest } from "./ingest.mjs";
 import { printSinks, runSinks, sinksJson } from "./sinks.mjs";
+import { PARTYSERVER_CONFIG, printTail, runTail, tailJson } from "./tail.mjs";
+import { printViews, runViews, viewsJson } from "./views.mjs";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const SECTIONS = ["ingest", "encode", "sinks", "client", "faults", "heap"];
+const SECTIONS = ["ingest", "encode", "sinks", "client", "faults", "heap", "tail", "views"];
 
 function git(...args) {
   try {
@@ -79,6 +81,18 @@ if (run("heap")) {
   const result = await runHeap(buildWorker(), log);
   printHeap(result);
   results.heap = heapJson(result);
+}
+if (run("tail")) {
+  log("tail: building DuckTail (discarding sink) and the partyserver rooms…");
+  const result = await runTail(buildWorker(INGEST_CONFIG), buildWorker(PARTYSERVER_CONFIG), log);
+  printTail(result);
+  results.tail = tailJson(result);
+}
+if (run("views")) {
+  log("views: building DuckTail (discarding sink)…");
+  const result = await runViews(buildWorker(INGEST_CONFIG), log);
+  printViews(result);
+  results.views = viewsJson(result);
 }
 results.seconds = Math.round((Date.now() - started.getTime()) / 1000);
 results.loadAvg1mAfter = Math.round(loadavg()[0] * 100) / 100;

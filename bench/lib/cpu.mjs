@@ -59,3 +59,19 @@ export function cpuMeter(pid) {
     },
   };
 }
+
+/**
+ * Waits until the processes `pids` (workerds) together use less than `share` of a core over a
+ * `windowMs` window, at most `timeoutMs`; resolves to the ms waited. A run that follows a saturated
+ * one would otherwise share the cores with the backlog its predecessor left behind.
+ */
+export async function quiet(pids, { share = 0.1, windowMs = 250, timeoutMs = 10_000 } = {}) {
+  const started = performance.now();
+  const total = () => pids.reduce((s, pid) => s + (cpuSeconds(pid) ?? 0), 0);
+  for (;;) {
+    const before = total();
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const used = (total() - before) / (windowMs / 1000);
+    if (used < share || performance.now() - started > timeoutMs) return performance.now() - started;
+  }
+}

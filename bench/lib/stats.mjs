@@ -10,6 +10,14 @@ export function percentile(values, p) {
 
 export const median = (values) => percentile(values, 50);
 
+/** Nearest-rank p50, p95, p99 and max of one unsorted array, sorting it once; nulls when empty. */
+export function latencySummary(values) {
+  if (values.length === 0) return { p50: null, p95: null, p99: null, max: null };
+  const sorted = Float64Array.from(values).sort();
+  const at = (p) => sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1];
+  return { p50: at(50), p95: at(95), p99: at(99), max: sorted[sorted.length - 1] };
+}
+
 /** Rounds for JSON output: keeps results readable without pretending to more precision. */
 export function round(x, digits = 2) {
   if (x === null || x === undefined || !Number.isFinite(x)) return x ?? null;
