@@ -5,8 +5,8 @@ import type { TailEvent, TailFilter } from "./types";
 type TailEventsFrame = Extract<TailFrame, { type: "tail" }>;
 
 /** Acknowledge every this many consumed frames, or this long after the first one not yet acknowledged. */
-const ACK_EVERY = 4;
-const ACK_DELAY_MS = 100;
+const ACK_EVERY = 8;
+const ACK_DELAY_MS = 500;
 
 /** What a subscription needs from its client. */
 export interface TailLink {
@@ -124,8 +124,9 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent> {
 
   /**
    * Acknowledges the frames whose events the consumer has all pulled. An ack covers every frame up
-   * to its seq, so one goes every ACK_EVERY frames, or ACK_DELAY_MS after the first unacknowledged
-   * one: well inside the server's window of 16 frames, and a tenth of the acks at a steady trickle.
+   * to its seq, so one goes every ACK_EVERY frames (half the server's window of 16, so the window
+   * never shuts on a reader that keeps up), or ACK_DELAY_MS after the first unacknowledged one: a
+   * subscriber of a steady trickle sends an ack every half second instead of one per frame.
    */
   private ackConsumed(): void {
     for (let head = this.frames[0]; head && head.next >= head.frame.events.length; head = this.frames[0]) {

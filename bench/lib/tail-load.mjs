@@ -87,14 +87,21 @@ function openSocket(url) {
   });
 }
 
+/** As the SDK acks (sdk/subscription.ts). */
+const ACK_EVERY = 8;
+const ACK_DELAY_MS = 500;
+
 /**
  * A subscriber. `protocol` "ducktail": sends `subscribe` on open, resolves `ready` on
- * `subscribed`, acks every tail frame (`tailAck` with its seq) once its events are counted, as the
- * SDK does when its consumer asks for more; "room": a partyserver room socket, ready on open.
+ * `subscribed`, acks tail frames once their events are counted as the SDK does (cumulatively: one
+ * `tailAck` per 8 frames, naming the last, or 500 ms after the first unacked one); "room": a partyserver room socket, ready on open.
  * Each frame goes to `sink.frame(index, buf, from, now)`; `dropped` frames add to `sink.dropped`.
  */
 export class Subscriber {
   subscription = null;
+  unacked = 0;
+  lastSeq = "0";
+  ackTimer = undefined;
   /** Replicas the subscription reached (DuckTail's `subscribed.replicas`). */
   replicas = null;
 
@@ -137,7 +144,19 @@ export class Subscriber {
     let end = at;
     while (buf[end] >= 0x30 && buf[end] <= 0x39) end++;
     sink.frame(index, buf, end, now);
-    this.ws.send(`{"type":"tailAck","subscription":"${this.subscription}","seq":${buf.toString("latin1", at, end)}}`);
+    this.lastSeq = buf.toString("latin1", at, end);
+    if (++this.unacked >= ACK_EVERY) this.ack();
+    else this.ackTimer ??= setTimeout(() => this.ack(), ACK_DELAY_MS);
+  }
+
+  ack() {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (this.unacked === 0) return;
+    this.unacked = 0;
+    if (this.ws.readyState === 1) {
+      this.ws.send(`{"type":"tailAck","subscription":"${this.subscription}","seq":${this.lastSeq}}`);
+    }
   }
 
   control(frame, sink) {

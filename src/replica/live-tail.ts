@@ -59,6 +59,8 @@ export class LiveTail {
   /** Sockets closed for holding more than `maxBufferedBytes` (stats). */
   private notReadingClosed = 0;
   private readonly rounds: Rounds;
+  /** Whether the outlets were rebuilt from the sockets since this object woke (see `openOutlet`). */
+  private outletsRebuilt = false;
 
   constructor(private readonly host: TailHost) {
     this.maxBufferedBytes = host.maxBufferedBytes ?? DEFAULT_TAIL_MAX_BUFFERED_BYTES;
@@ -87,6 +89,7 @@ export class LiveTail {
     this.host.store.saveSubscription(sub);
     this.router.add(sub);
     attach(ws, { ...state, subs: [...(state.subs ?? []), sub.id] });
+    this.addOutlet(sub.id, ws);
     const round = this.rounds.next();
     round.subs.push(sub);
     return { id: sub.id, replicas: await round.replicas };
@@ -234,10 +237,22 @@ export class LiveTail {
     }
   }
 
-  /** The outlet of a subscription whose socket is here (after a wake-up, found by its attachment). */
+  /**
+   * The outlet of a subscription whose socket is here. Outlets are made at subscribe time; after a
+   * wake-up (memory lost, sockets kept) they are rebuilt from the sockets' attachments, all in one
+   * pass over the sockets, not one per subscription.
+   */
   private openOutlet(subscription: string): Outlet | null {
-    const ws = this.host.sockets().find((w) => socketState(w)?.subs?.includes(subscription));
-    if (!ws) return null;
+    if (!this.outletsRebuilt) {
+      this.outletsRebuilt = true;
+      for (const ws of this.host.sockets()) {
+        for (const id of socketState(ws)?.subs ?? []) if (!this.outlets.has(id)) this.addOutlet(id, ws);
+      }
+    }
+    return this.outlets.get(subscription) ?? null;
+  }
+
+  private addOutlet(subscription: string, ws: WebSocket): Outlet {
     // sendText ignores a socket that is closing: its close handler unsubscribes.
     const outlet = { queue: new TailQueue(subscription, (text) => sendText(ws, text)), ws };
     this.outlets.set(subscription, outlet);
