@@ -37,8 +37,15 @@ function toShard(r: ShardRow): Shard {
  * The coordinator's registry in its SQLite storage. dog's Group keeps shards, counts and the
  * client mapping only in memory (dog #22, #25); persisting them lets a restarted coordinator
  * reuse the same shards and keep the gossip mesh whole.
+ *
+ * Shards and meta are read once and kept in memory, written through: every socket's `identify`
+ * reads them, and a query per connect (a join and a report parsed per shard) was most of its cost.
  */
 export class Registry {
+  private readonly metaCache = new Map<string, string>();
+  /** Every shard by number, in number order. */
+  private shardCache: Shard[];
+
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     sql.exec(
@@ -48,28 +55,36 @@ export class Registry {
     sql.exec(
       `CREATE TABLE IF NOT EXISTS shard_health (n INTEGER PRIMARY KEY, draining INTEGER NOT NULL DEFAULT 0, report TEXT)`,
     );
+    for (const r of sql.exec<{ key: string; value: string }>(`SELECT key, value FROM meta`)) {
+      this.metaCache.set(r.key, r.value);
+    }
+    this.shardCache = sql.exec<ShardRow>(`${SHARD_SELECT} ORDER BY s.n`).toArray().map(toShard);
   }
 
   meta(key: string): string | null {
-    return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value ?? null;
+    return this.metaCache.get(key) ?? null;
   }
 
   setMeta(key: string, value: string): void {
     this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
+    this.metaCache.set(key, value);
   }
 
+  /** Every shard, in number order (copies: callers sort and filter them). */
   shards(): Shard[] {
-    return this.sql.exec<ShardRow>(`${SHARD_SELECT} ORDER BY s.n`).toArray().map(toShard);
+    return this.shardCache.map((s) => ({ ...s }));
   }
 
   shardById(id: string): Shard | null {
-    const row = this.sql.exec<ShardRow>(`${SHARD_SELECT} WHERE s.id = ?`, id).toArray()[0];
-    return row ? toShard(row) : null;
+    const s = this.shardCache.find((x) => x.id === id);
+    return s ? { ...s } : null;
   }
 
   addShard(n: number, id: string): Shard {
     this.sql.exec(`INSERT INTO shards (n, id, connections) VALUES (?, ?, 0)`, n, id);
-    return { n, id, connections: 0, draining: false, report: null };
+    const shard: Shard = { n, id, connections: 0, draining: false, report: null };
+    this.shardCache = [...this.shardCache, shard].sort((a, b) => a.n - b.n);
+    return { ...shard };
   }
 
   setDraining(n: number, draining: boolean): void {
@@ -78,6 +93,8 @@ export class Registry {
       n,
       draining ? 1 : 0,
     );
+    const s = this.cached(n);
+    if (s) s.draining = draining;
   }
 
   saveReport(report: LoadReport): void {
@@ -86,10 +103,19 @@ export class Registry {
       report.n,
       JSON.stringify(report),
     );
+    const s = this.cached(report.n);
+    if (s) s.report = report;
   }
 
   setConnections(n: number, connections: number): void {
-    this.sql.exec(`UPDATE shards SET connections = ? WHERE n = ?`, Math.max(0, connections), n);
+    const count = Math.max(0, connections);
+    this.sql.exec(`UPDATE shards SET connections = ? WHERE n = ?`, count, n);
+    const s = this.cached(n);
+    if (s) s.connections = count;
+  }
+
+  private cached(n: number): Shard | undefined {
+    return this.shardCache.find((s) => s.n === n);
   }
 
   clientShard(client: string): number | null {
