@@ -18,13 +18,15 @@ export interface Subscription {
  * at most once however many subscriptions match it (and only for events that match one).
  */
 export interface TailOffer {
-  readonly events: readonly TailEvent[];
+  readonly count: number;
+  /** Event `i` as filters see it: asked for only when some filter looks at an event's fields. */
+  event(i: number): TailEvent;
   json(i: number): string;
 }
 
 /** An offer of events with nothing precomputed (tests, and events not from the ingest path). */
 export function offerOf(events: readonly TailEvent[]): TailOffer {
-  return { events, json: (i) => JSON.stringify(events[i]) };
+  return { count: events.length, event: (i) => events[i] as TailEvent, json: (i) => JSON.stringify(events[i]) };
 }
 
 /**
@@ -39,7 +41,8 @@ export interface TailBatch {
 
 interface Entry {
   sub: Subscription;
-  match: Test;
+  /** Null for a filter that matches everything (it never needs the event). */
+  match: Test | null;
 }
 
 /** What is waiting for one owner: the batch being built, and where each text of the current offer went. */
@@ -88,7 +91,7 @@ export class TailRouter {
 
   add(sub: Subscription): void {
     this.remove(sub.id);
-    const entry: Entry = { sub, match: compileFilter(sub.filter) };
+    const entry: Entry = { sub, match: matchesAll(sub.filter) ? null : compileFilter(sub.filter) };
     this.entries.set(sub.id, entry);
     const eq = sub.filter.where?.find((p) => p.op === "eq");
     if (!eq) {
@@ -133,13 +136,17 @@ export class TailRouter {
 
   /** Matches ingested events (cheap when there are no subscriptions: the caller checks `size` first). */
   offer(offer: TailOffer): void {
-    const { events } = offer;
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i] as TailEvent;
-      for (const entry of this.scanned) this.consider(entry, e, i, offer);
+    for (let i = 0; i < offer.count; i++) {
+      let e: TailEvent | null = null;
+      for (const entry of this.scanned) {
+        if (entry.match === null) this.take(entry, i, offer);
+        else if (entry.match((e ??= offer.event(i)))) this.take(entry, i, offer);
+      }
+      if (this.indexed.size === 0) continue;
+      e ??= offer.event(i);
       for (const index of this.indexed.values()) {
         const list = index.byValue.get(index.get(e));
-        if (list) for (const entry of list) this.consider(entry, e, i, offer);
+        if (list) for (const entry of list) if ((entry.match as Test)(e)) this.take(entry, i, offer);
       }
     }
     for (const [owner, p] of this.pending) {
@@ -156,9 +163,10 @@ export class TailRouter {
     return n;
   }
 
-  private consider(entry: Entry, e: TailEvent, i: number, offer: TailOffer): void {
-    const { sub, match } = entry;
-    if (!match(e) || (sub.sample < 1 && Math.random() >= sub.sample)) return;
+  /** A match of event `i` for `entry`'s subscription (unless its sample leaves it out). */
+  private take(entry: Entry, i: number, offer: TailOffer): void {
+    const { sub } = entry;
+    if (sub.sample < 1 && Math.random() >= sub.sample) return;
     let p = this.pending.get(sub.owner);
     if (!p) {
       p = { batch: { texts: [], subs: [] }, bySub: new Map(), placed: new Map(), offer };
@@ -205,6 +213,11 @@ export class TailRouter {
       settled();
     }
   }
+}
+
+/** Whether a filter asks nothing of an event (every event matches it). */
+function matchesAll(filter: TailFilter): boolean {
+  return !filter.source && !filter.type && !filter.minImportance && (filter.where ?? []).length === 0;
 }
 
 /** Frames a subscriber's queue sends. */

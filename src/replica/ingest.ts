@@ -159,17 +159,13 @@ export class Ingest {
   private afterAppend(taken: Taken, last: number): void {
     const { raw, batch, accepted, now, transformed, urgent } = taken;
     const views = this.host.liveViews();
-    const simple = accepted === batch.events && transformed === null;
-    let events: TailEvent[] | null = null;
-    if (this.host.tail.active) {
-      events = tailEvents(taken, last, this.host.identity().name);
-      this.host.tail.offer(tailOffer(events, accepted, taken.context));
-    }
+    const offer = new TakenOffer(taken, last, this.host.identity().name);
+    if (this.host.tail.active) this.host.tail.offer(offer);
     if (views.size > 0) {
       // Views read the normalized events and their parsed data without an object per event,
       // unless admission or a transform changed the batch.
-      if (simple) views.addEach(accepted, raw, batch.indexes, now);
-      else views.add(events ?? tailEvents(taken, last, this.host.identity().name));
+      if (accepted === batch.events && transformed === null) views.addEach(accepted, raw, batch.indexes, now);
+      else views.add(offer.all());
     }
     if (urgent || this.overThreshold()) this.host.flushInBackground();
   }
@@ -295,25 +291,49 @@ export interface Taken {
   context: string | null;
 }
 
+/** What of a taken batch live tail and views read. */
+type TakenEvents = Pick<Taken, "accepted" | "raw" | "batch" | "now" | "transformed" | "context">;
+
 /**
- * The live tail's view of accepted events: the objects filters match, and each one's JSON built
- * from the normalized event (its `data` is JSON text already) instead of serializing the object.
+ * Accepted events as live tail sees them. Each one's JSON is built from the normalized event (its
+ * `data` is JSON text already) instead of serializing an object, and the event objects filters
+ * match are made only if a filter looks at one (a match-all subscriber never needs them).
  */
-export function tailOffer(events: TailEvent[], accepted: NormalizedEvent[], context: string | null): TailOffer {
-  return {
-    events,
-    json(i) {
-      const e = accepted[i] as NormalizedEvent;
-      const t = events[i] as TailEvent;
-      return (
-        `{"id":${JSON.stringify(e.id)},"ts":${e.ts},"source":${JSON.stringify(e.source)},` +
-        `"type":${JSON.stringify(e.type)},"importance":"${e.importance}","userId":${JSON.stringify(e.userId)},` +
-        `"anonymousId":${JSON.stringify(e.anonymousId)},"sessionId":${JSON.stringify(e.sessionId)},` +
-        `"data":${e.data},"receivedAt":${t.receivedAt},"replica":${JSON.stringify(t.replica)},"seq":${t.seq}` +
-        `${context === null ? "" : `,"context":${context}`}}`
-      );
-    },
-  };
+export class TakenOffer implements TailOffer {
+  readonly count: number;
+  private events: TailEvent[] | null = null;
+  private readonly first: number;
+
+  constructor(
+    private readonly taken: TakenEvents,
+    lastSeq: number,
+    private readonly replica: string,
+  ) {
+    this.count = taken.accepted.length;
+    this.first = lastSeq - this.count + 1;
+  }
+
+  event(i: number): TailEvent {
+    return this.all()[i] as TailEvent;
+  }
+
+  /** Every event as an object (built once). */
+  all(): TailEvent[] {
+    this.events ??= tailEvents(this.taken, this.first, this.replica);
+    return this.events;
+  }
+
+  json(i: number): string {
+    const e = this.taken.accepted[i] as NormalizedEvent;
+    const context = this.taken.context;
+    return (
+      `{"id":${JSON.stringify(e.id)},"ts":${e.ts},"source":${JSON.stringify(e.source)},` +
+      `"type":${JSON.stringify(e.type)},"importance":"${e.importance}","userId":${JSON.stringify(e.userId)},` +
+      `"anonymousId":${JSON.stringify(e.anonymousId)},"sessionId":${JSON.stringify(e.sessionId)},` +
+      `"data":${e.data},"receivedAt":${this.taken.now},"replica":${JSON.stringify(this.replica)},"seq":${this.first + i}` +
+      `${context === null ? "" : `,"context":${context}`}}`
+    );
+  }
 }
 
 /**
@@ -321,15 +341,14 @@ export function tailOffer(events: TailEvent[], accepted: NormalizedEvent[], cont
  * `accepted` is the batch's events or, when the buffer limit turned some away, a subset of them.
  */
 function tailEvents(
-  { accepted, raw, batch, now: receivedAt, transformed, context }: Taken,
-  lastSeq: number,
+  { accepted, raw, batch, now: receivedAt, transformed, context }: TakenEvents,
+  first: number,
   replica: string,
 ): TailEvent[] {
   const rawOf = new Map<NormalizedEvent, unknown>();
   batch.events.forEach((e, k) => {
     rawOf.set(e, transformed ? { data: transformed.get(e) } : raw[batch.indexes[k] as number]);
   });
-  const first = lastSeq - accepted.length + 1;
   const parsedContext = context === null ? null : (JSON.parse(context) as EventContext);
   return accepted.map((e, i) => ({
     ...e,

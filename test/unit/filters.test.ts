@@ -103,7 +103,11 @@ describe("tail routing and queues", () => {
     for (let i = 0; i < 50; i++) router.add({ id: `s${i}`, owner: "me", client: `c${i}`, filter: {}, sample: 1 });
     let made = 0;
     const events = [event({ id: "x" }), event({ id: "y" })];
-    router.offer({ events, json: (i) => (made++, JSON.stringify(events[i])) });
+    router.offer({
+      count: events.length,
+      event: (i) => events[i] as TailEvent,
+      json: (i) => (made++, JSON.stringify(events[i])),
+    });
     expect(made).toBe(2);
     const batch = sent[0]?.batch as TailBatch;
     expect(batch.texts).toHaveLength(2);

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { NormalizedEvent } from "../../src/protocol/events";
 import type { TailEvent } from "../../src/protocol/tail";
-import { tailOffer } from "../../src/replica/ingest";
+import { TakenOffer } from "../../src/replica/ingest";
 
 const text = fc.string({ unit: "grapheme", maxLength: 12 });
 const normalized = fc.record({
@@ -18,7 +18,7 @@ const normalized = fc.record({
 });
 
 describe("tail event JSON", () => {
-  it("is built from the normalized event, byte for byte what JSON.stringify makes of the tail event", () => {
+  it("is built from the normalized event, byte for byte what JSON.stringify makes of the tail event it describes", () => {
     fc.assert(
       fc.property(fc.array(normalized, { minLength: 1, maxLength: 4 }), fc.boolean(), (rows, withContext) => {
         const context = withContext ? JSON.stringify({ country: "DE", city: 'Köln "am Rhein"', bot: false }) : null;
@@ -31,9 +31,13 @@ describe("tail event JSON", () => {
           seq: 40 + i,
           ...(context && { context: JSON.parse(context) }),
         }));
-        const offer = tailOffer(events, accepted, context);
+        const raw = rows.map((r) => ({ ...r }));
+        const batch = { events: accepted, indexes: rows.map((_, i) => i), rejected: [] };
+        const taken = { accepted, raw, batch, now: 1_700_000_000_000, transformed: null, context };
+        const offer = new TakenOffer(taken, 40 + rows.length - 1, "acme-3");
         events.forEach((e, i) => {
           expect(offer.json(i)).toBe(JSON.stringify(e));
+          expect(offer.event(i)).toEqual(e);
         });
       }),
     );
