@@ -1,5 +1,4 @@
 import superjson from "superjson";
-import type { SerializedPartials } from "../views/buckets";
 import type { Subscription, TailBatch } from "./tail";
 
 /** Version of the replica-to-replica message format; a replica ignores versions it does not know. */
@@ -15,16 +14,13 @@ export type GossipMessage =
   | { type: "subscribe"; subs: Subscription[] }
   | { type: "unsubscribe"; ids: string[] }
   /** Matched events for subscriptions this replica owns. */
-  | { type: "tail"; batches: TailBatch[] }
-  /** A materialized view's partials over [from, to) (epoch ms). */
-  | { type: "mv"; name: string; from: number; to: number };
+  | { type: "tail"; batches: TailBatch[] };
 
 export type GossipReply =
   | { type: "pong"; from: string; receivedAt: number }
   | { type: "ok"; from: string }
   /** Subscriptions the owner no longer has: the sender drops them from its filter table. */
   | { type: "tail-gone"; from: string; ids: string[] }
-  | { type: "mv"; from: string; partials: SerializedPartials }
   | { type: "unknown"; from: string };
 
 export interface GossipEnvelope {
