@@ -48,7 +48,6 @@ export class BufferReplica extends HibernatingReplica<Env> {
   private viewsCache: LiveViews | null = null;
   /** Set only in the tenant's view aggregator (an object of this class that is never a shard). */
   private aggregatorCache: ViewAggregator | null = null;
-  private aggregatorCallsCache: AggregatorCalls | null = null;
   private readonly pipeline: Ingest;
   private readonly frames: SocketFrames;
   private readonly load: LoadReporter;
@@ -364,14 +363,15 @@ export class BufferReplica extends HibernatingReplica<Env> {
     return this.viewsCache;
   }
 
-  /** The tenant's view aggregator, to push to and ask views of; null before this shard knows its tenant. */
+  /**
+   * The tenant's view aggregator, to push to and ask views of; null before this shard knows its
+   * tenant. A fresh stub each time: a stub to an object that was reset stays broken.
+   */
   private aggregatorCalls(): AggregatorCalls | null {
-    if (this.aggregatorCallsCache) return this.aggregatorCallsCache;
     const id = this.cachedIdentity ?? this.store.identity();
     if (!id) return null;
     const ns = this.env.REPLICA;
-    this.aggregatorCallsCache = new AggregatorCalls(ns.get(ns.idFromName(viewAggregatorName(id.tenant))), id.tenant);
-    return this.aggregatorCallsCache;
+    return new AggregatorCalls(ns.get(ns.idFromName(viewAggregatorName(id.tenant))), id.tenant);
   }
 
   /** This object as its tenant's view aggregator (./view-aggregator.ts); a shard never is one. */
