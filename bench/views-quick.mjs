@@ -1,11 +1,12 @@
 // Quick check of GET /buffer/mv latency by shard count (not a `npm run bench` section).
 //
-//   node bench/views-quick.mjs [--before <tree>] [--tiers 2,4,7] [--queries 200]
+//   node bench/views-quick.mjs [--before <tree>] [--tiers 2,4,7] [--queries 200] [--load <req/s>]
 //
 // Builds this tree's Worker (and, with --before, another checkout's, e.g. a `git archive` of main
 // with node_modules linked), and for each tier starts a fresh Worker under Miniflare, pins the open
 // tenant to the tier (tier 2 = 4 shards, 4 = 16, 7 = 128), sends pageviews round-robin over every
-// routed shard, waits until the view counts them all, then times sequential queries.
+// routed shard, waits until the view counts them all, then times sequential queries. With --load,
+// page views keep arriving during the queries (round-robin, so every shard changes every second).
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -17,10 +18,12 @@ const { values } = parseArgs({
     before: { type: "string" },
     tiers: { type: "string", default: "2,4,7" },
     queries: { type: "string", default: "200" },
+    load: { type: "string", default: "0" },
   },
 });
 const tiers = values.tiers.split(",").map(Number);
 const queries = Number(values.queries);
+const loadRps = Number(values.load);
 const SHARDS = { 1: 1, 2: 4, 3: 8, 4: 16, 5: 32, 6: 64, 7: 128 };
 const PATHS = ["/", "/pricing", "/docs", "/blog", "/signup"];
 const log = (line) => process.stderr.write(`${line}\n`);
@@ -66,12 +69,15 @@ async function measure(bundle, tier) {
       await new Promise((r) => setTimeout(r, 250));
     }
     const ms = [];
+    const load = loadRps > 0 ? background(url, loadRps) : null;
     for (let q = 0; q < queries; q++) {
       const start = performance.now();
       await json(await fetch(`${url}/buffer/mv/pageviews?window=1h`));
       ms.push(performance.now() - start);
     }
+    const loaded = load ? await load.stop() : 0;
     return {
+      loaded,
       tier,
       shards: SHARDS[tier],
       asked: answer.replicas.asked,
@@ -82,6 +88,27 @@ async function measure(bundle, tier) {
   } finally {
     await mf.dispose();
   }
+}
+
+/** Page views at `rps` requests a second until stopped; resolves to how many requests were sent. */
+function background(url, rps) {
+  let sent = 0;
+  const inFlight = new Set();
+  const timer = setInterval(() => {
+    const body = JSON.stringify([{ type: "pageview", source: "load", userId: `l${sent}`, data: { path: "/load" } }]);
+    const p = fetch(`${url}/e`, { method: "POST", body })
+      .then((r) => r.arrayBuffer())
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    sent++;
+  }, 1000 / rps);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await Promise.allSettled([...inFlight]);
+      return sent;
+    },
+  };
 }
 
 const variants = [];
@@ -99,6 +126,7 @@ console.log(
       { title: "build", value: (r) => r.variant, left: true },
       { title: "shards", value: (r) => r.shards },
       { title: "asked", value: (r) => r.asked },
+      { title: "load req", value: (r) => r.loaded },
       { title: "p50 ms", value: (r) => fmt.ms(r.p50) },
       { title: "p95 ms", value: (r) => fmt.ms(r.p95) },
       { title: "p99 ms", value: (r) => fmt.ms(r.p99) },

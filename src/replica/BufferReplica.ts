@@ -376,17 +376,17 @@ export class BufferReplica extends HibernatingReplica<Env> {
 
   /** This object as its tenant's view aggregator (./view-aggregator.ts); a shard never is one. */
   private viewAggregator(): ViewAggregator {
+    if (this.aggregatorCache) return this.aggregatorCache;
     if (this.cachedIdentity ?? this.store.identity()) {
       throw new DuckTailError(ErrorCode.internal, "a shard is not the view aggregator");
     }
-    const coordinator = (tenant: string) =>
-      new CoordinatorCalls(this.env.COORDINATOR.get(this.env.COORDINATOR.idFromName(tenant)), tenant);
-    const shard = (id: string) => this.env.REPLICA.get(this.env.REPLICA.idFromString(id));
-    this.aggregatorCache ??= new ViewAggregator(
+    const { COORDINATOR, REPLICA } = this.env;
+    this.aggregatorCache = new ViewAggregator(
       {
         sql: this.ctx.storage.sql,
-        shards: (tenant) => coordinator(tenant).shardReports(),
-        poke: (s, tenant) => new ReplicaCalls(shard(s.id), tenant, s.n).pushViews(),
+        shards: (tenant) =>
+          new CoordinatorCalls(COORDINATOR.get(COORDINATOR.idFromName(tenant)), tenant).shardReports(),
+        poke: (s, tenant) => new ReplicaCalls(REPLICA.get(REPLICA.idFromString(s.id)), tenant, s.n).pushViews(),
         waitUntil: (p) => this.ctx.waitUntil(p),
       },
       this.views(),

@@ -9,7 +9,7 @@ import type { ViewQuery } from "./live-views";
 
 /** How long the tenant's shard list (and their load reports) is reused before the coordinator is asked again. */
 const SHARDS_TTL_MS = 5_000;
-/** How long a query waits for the coordinator's shard list before answering from what it knows. */
+/** How long the first query waits for the coordinator's shard list before answering from what it knows. */
 const SHARDS_DEADLINE_MS = 2_000;
 /** A replica whose counted changes are overdue is asked to push at most this often. */
 const POKE_EVERY_MS = 10_000;
@@ -37,6 +37,7 @@ export class ViewAggregator {
   private readonly aggregate: ViewAggregate;
   private readonly streams: PushStreams;
   private shardList: { tenant: string; at: number; shards: ShardReport[] } | null = null;
+  private listing: Promise<ShardReport[]> | null = null;
   /** When each overdue replica was last asked to push. */
   private readonly pokedAt = new Map<string, number>();
 
@@ -97,20 +98,29 @@ export class ViewAggregator {
 
   /**
    * The tenant's shards and their load reports, asked of the coordinator at most every few seconds
-   * (it sits on the socket-connect path). If it cannot answer, the last list (or none) is used:
-   * the answer then counts the replicas that pushed.
+   * (it sits on the socket-connect path) and never on a query's path once known: an older list
+   * answers while a new one is fetched behind it. If the coordinator cannot answer, the last list
+   * (or none: the answer then counts the replicas that pushed) is used.
    */
   private async shards(tenant: string): Promise<ShardReport[]> {
-    const now = Date.now();
     const cached = this.shardList?.tenant === tenant ? this.shardList : null;
-    if (cached && now - cached.at < SHARDS_TTL_MS) return cached.shards;
+    if (cached && Date.now() - cached.at < SHARDS_TTL_MS) return cached.shards;
+    this.listing ??= this.listShards(tenant).finally(() => {
+      this.listing = null;
+    });
+    if (!cached) return this.listing;
+    this.host.waitUntil(this.listing);
+    return cached.shards;
+  }
+
+  private async listShards(tenant: string): Promise<ShardReport[]> {
     try {
       const shards = await withTimeout(this.host.shards(tenant), SHARDS_DEADLINE_MS, "coordinator shard list");
-      this.shardList = { tenant, at: now, shards };
+      this.shardList = { tenant, at: Date.now(), shards };
       return shards;
     } catch (err) {
       console.error("ducktail: the view aggregator could not list the shards", err);
-      return cached?.shards ?? [];
+      return this.shardList?.tenant === tenant ? this.shardList.shards : [];
     }
   }
 }
