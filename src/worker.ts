@@ -15,6 +15,7 @@ import {
   routingTable,
   storage,
   tenantShards,
+  viewAggregator,
 } from "./edge/tenancy";
 import type { Env } from "./env";
 import { compactAll, compactTenant } from "./lake/compaction";
@@ -202,14 +203,14 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
         return await shardSocket(req, env, url, need(env, req, url, "admin"));
       default: {
         if (url.pathname.startsWith("/v1/")) return await segment(req, env, url);
-        // GET /buffer/mv/<view>?window=&by=&limit= : asked of one replica, merged over all of them.
+        // GET /buffer/mv/<view>?window=&by=&limit= : asked of the tenant's view aggregator, merged over every replica.
         const mv = /^\/buffer\/mv\/([A-Za-z0-9_-]+)$/.exec(url.pathname);
         if (!mv) throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
         if (req.method !== "GET") break;
         const query = new URLSearchParams(url.searchParams);
         query.delete("key");
         query.set("name", mv[1] as string);
-        return await (await place(env, need(env, req, url, "read").tenant)).replica.mv(query);
+        return await viewAggregator(env, need(env, req, url, "read").tenant).mv(query);
       }
     }
     throw new DuckTailError(ErrorCode.methodNotAllowed, `${req.method} is not allowed on ${url.pathname}`);

@@ -1,6 +1,14 @@
 // A DuckTail deployment with its own replica class: it extends BufferReplica through the
 // documented hooks (never `fetch`), and wrangler.toml binds REPLICA to it.
-import { BufferCoordinator, BufferReplica, type Env, type TransformEvent, worker } from "ducktail";
+import {
+  type AnyView,
+  BufferCoordinator,
+  BufferReplica,
+  type Env,
+  type TransformEvent,
+  type ViewDefinition,
+  worker,
+} from "ducktail";
 import { R2ParquetSink, type Sink, WebhookSink } from "ducktail/sinks";
 
 interface ExampleEnv extends Env {
@@ -10,11 +18,27 @@ interface ExampleEnv extends Env {
 
 export { BufferCoordinator };
 
+/** Sign-ups per plan: `GET /buffer/mv/signups?window=24h`. */
+const signupsByPlan: ViewDefinition<{ n: number }, { plan: string; signups: number }> = {
+  name: "signups",
+  orderBy: "signups",
+  key: (e) => (e.type === "signup" ? String(e.data.plan ?? "free") : null),
+  init: () => ({ n: 0 }),
+  add: (p) => ({ n: p.n + 1 }),
+  merge: (a, b) => ({ n: a.n + b.n }),
+  finalize: (p, plan) => ({ plan, signups: p.n }),
+};
+
 export class MyReplica extends BufferReplica {
   /** Emails never leave the replica: not to Parquet, not to the webhook, not to the live tail. */
   override transform(event: TransformEvent): TransformEvent | null {
     if (typeof event.data.email !== "string") return event;
     return { ...event, data: { ...event.data, email: "[redacted]" } };
+  }
+
+  /** The built-in views and one of our own. */
+  override views(): AnyView[] {
+    return [...super.views(), signupsByPlan];
   }
 
   /** Every batch to Parquet in R2 (the default), and critical events to the on-call webhook too. */

@@ -10,9 +10,9 @@ import {
   requestKey,
   type Scope,
 } from "../protocol/auth";
-import { CoordinatorCalls, ReplicaCalls, type RoutingTable, type ShardRef } from "../protocol/calls";
+import { AggregatorCalls, CoordinatorCalls, ReplicaCalls, type RoutingTable, type ShardRef } from "../protocol/calls";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
-import { Header } from "../protocol/routes";
+import { Header, viewAggregatorName } from "../protocol/routes";
 import { retryPolicyFrom } from "../replica/retry-policy";
 import { timedBucket } from "../sinks/timeout";
 
@@ -50,6 +50,11 @@ export function coordinator(env: Env, tenant: string): CoordinatorCalls {
 /** The internal routes of one of the tenant's shards. */
 export function replica(env: Env, tenant: string, shard: ShardRef): ReplicaCalls {
   return new ReplicaCalls(env.REPLICA.get(env.REPLICA.idFromString(shard.id)), tenant, shard.n);
+}
+
+/** The tenant's view aggregator: materialized views merged over every replica. */
+export function viewAggregator(env: Env, tenant: string): AggregatorCalls {
+  return new AggregatorCalls(env.REPLICA.get(env.REPLICA.idFromName(viewAggregatorName(tenant))), tenant);
 }
 
 /** The tenant's routing table, from the per-isolate cache or (on miss/expiry) its coordinator. */

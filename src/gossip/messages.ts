@@ -1,5 +1,4 @@
 import superjson from "superjson";
-import type { SerializedPartials } from "../views/buckets";
 import type { Subscription, TailBatch } from "./tail";
 
 /** Version of the replica-to-replica message format; a replica ignores versions it does not know. */
@@ -7,9 +6,10 @@ export const GOSSIP_VERSION = 1;
 
 /**
  * Replica → replica messages, carried by dog's gossip route: to every neighbor (`gossip()`), or to
- * one replica (the tail batches, to the subscriber's replica). Most are `{v, body}` with the body
- * superjson-encoded (view partials hold types JSON has not); the live tail's, on the hot path,
- * are plain JSON (`{v, plain}`): its events are JSON text already.
+ * one replica (the tail batches, to the subscriber's replica). They are plain JSON (`{v, plain}`):
+ * since views merge in an aggregator, no gossip message holds a type JSON lacks, and the live
+ * tail's, on the hot path, carry events that are JSON text already. Replicas of the previous
+ * release sent `{v, body}` with the body superjson-encoded; those are still read.
  */
 export type GossipMessage =
   | { type: "ping"; from: string; sentAt: number }
@@ -17,26 +17,19 @@ export type GossipMessage =
   | { type: "subscribe"; subs: Subscription[] }
   | { type: "unsubscribe"; ids: string[] }
   /** Matched events for subscriptions this replica owns. */
-  | { type: "tail"; batch: TailBatch }
-  /** A materialized view's partials over [from, to) (epoch ms). */
-  | { type: "mv"; name: string; from: number; to: number };
+  | { type: "tail"; batch: TailBatch };
 
 export type GossipReply =
   | { type: "pong"; from: string; receivedAt: number }
   | { type: "ok"; from: string }
   /** Subscriptions the owner no longer has: the sender drops them from its filter table. */
   | { type: "tail-gone"; from: string; ids: string[] }
-  | { type: "mv"; from: string; partials: SerializedPartials }
   | { type: "unknown"; from: string };
 
 export type GossipEnvelope = { v: number; body: string } | { v: number; plain: GossipMessage | GossipReply };
 
-/** The live tail's messages: JSON as they are. */
-const PLAIN = new Set(["tail", "tail-gone", "subscribe", "unsubscribe", "ok"]);
-
 export function encodeGossip(msg: GossipMessage | GossipReply): GossipEnvelope {
-  if (PLAIN.has(msg.type)) return { v: GOSSIP_VERSION, plain: msg };
-  return { v: GOSSIP_VERSION, body: superjson.stringify(msg) };
+  return { v: GOSSIP_VERSION, plain: msg };
 }
 
 export function decodeGossip<T extends GossipMessage | GossipReply>(envelope: unknown): T | null {

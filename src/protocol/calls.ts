@@ -44,6 +44,60 @@ export interface FlushAnswer {
   rows: number;
 }
 
+/** A shard with its latest load report, as the coordinator's registry lists it (GET /shards). */
+export interface ShardReport extends ShardRef {
+  lastReport: LoadReport | null;
+}
+
+/**
+ * One minute bucket of one view as a replica pushes it: `json` is the bucket's partials as the
+ * replica persists them (SerializedPartials text, src/views/buckets.ts), carried as they are.
+ */
+export interface PushedBucket {
+  view: string;
+  bucketStart: number;
+  json: string;
+}
+
+/**
+ * A replica's changed minute buckets, pushed to its tenant's view aggregator (POST /_/views/push).
+ * Each bucket is the replica's whole partial of that minute, replacing what it pushed before.
+ * Every persisted change has a seq; a push carries every bucket changed after `from` up to `through`.
+ */
+export interface ViewPush {
+  /** The replica's Durable Object id. */
+  replica: string;
+  /** Names the replica's view storage: its seqs count within one epoch. */
+  epoch: string;
+  /** The seq the aggregator acked last, as the replica knows it (0: everything it has). */
+  from: number;
+  /** The buckets changed up to this seq are in this push. */
+  through: number;
+  /** Changes after `through` are left for the next push (the size cap): the replica is catching up. */
+  more: boolean;
+  buckets: PushedBucket[];
+}
+
+/** The aggregator has everything up to `acked`, or lost what came before `from` and asks for all of it again. */
+export type ViewPushAnswer = { acked: number } | { resync: true };
+
+/** A replica whose latest view changes are not in an answer, and why. */
+export interface MissingReplica {
+  replica: string;
+  reason: string;
+}
+
+/** A view merged over every replica of the tenant (GET /buffer/mv/<name>, the socket's `mv` frame). */
+export interface ViewAnswer {
+  view: string;
+  /** The window, epoch ms [from, to), widened to whole minutes when merged. */
+  from: number;
+  to: number;
+  /** The tenant's replicas, and those whose latest changes the answer may lack. */
+  replicas: { asked: number; answered: number; missing: MissingReplica[] };
+  rows: unknown[];
+}
+
 /** What a drained replica answers: what it flushed and how many sockets it asked to move. */
 export interface DrainAnswer {
   rows: number;
@@ -154,9 +208,40 @@ export class ReplicaCalls {
     return decode(await this.send(InternalRoute.replay, init), this.who);
   }
 
-  /** A view merged over every replica (`?name=&window=&by=&limit=`), the answer as it comes. */
+  /** Asks the replica to push its view changes to the aggregator now (answered before the push is done). */
+  async pushViews(): Promise<void> {
+    await decode<unknown>(await this.send(InternalRoute.viewPushNow, { method: "POST" }), this.who);
+  }
+}
+
+/**
+ * The routes of a tenant's view aggregator (an object of the replica class, `viewAggregatorName`):
+ * replicas push their changed minute buckets to it, and views are asked of it.
+ */
+export class AggregatorCalls {
+  constructor(
+    private readonly stub: Stub,
+    private readonly tenant: string,
+  ) {}
+
+  private send(route: string, init: RequestInit = {}): Promise<Response> {
+    return this.stub.fetch(`http://views${route}`, { ...init, headers: { [Header.tenant]: this.tenant } });
+  }
+
+  async push(push: ViewPush): Promise<ViewPushAnswer> {
+    return decode(
+      await this.send(InternalRoute.viewPush, { method: "POST", body: JSON.stringify(push) }),
+      "aggregator",
+    );
+  }
+
+  /** A view merged over every replica (`?name=&window=&by=&limit=`), the answer as it comes (the Worker passes it on). */
   mv(query: URLSearchParams): Promise<Response> {
     return this.send(`${InternalRoute.mv}?${query}`);
+  }
+
+  async query(query: URLSearchParams): Promise<ViewAnswer> {
+    return decode(await this.mv(query), "aggregator");
   }
 }
 
@@ -184,6 +269,11 @@ export class CoordinatorCalls {
   /** Every shard, routed or not. */
   async shards(): Promise<ShardRef[]> {
     return (await decode<{ shards: ShardRef[] }>(await this.send(InternalRoute.shards), "coordinator")).shards;
+  }
+
+  /** Every shard with its latest load report. */
+  async shardReports(): Promise<ShardReport[]> {
+    return (await decode<{ shards: ShardReport[] }>(await this.send(InternalRoute.shards), "coordinator")).shards;
   }
 
   async report(report: LoadReport): Promise<void> {

@@ -49,8 +49,12 @@ export const InternalRoute = {
   scale: "/_/scale",
   shards: "/_/shards",
   aggregate: "/_/aggregate",
-  /** A materialized view, merged over every replica: ?name=&window=&by=&limit= */
+  /** Worker or replica → the tenant's view aggregator: a view merged over every replica, ?name=&window=&by=&limit= */
   mv: "/_/mv",
+  /** Replica → the tenant's view aggregator: its changed minute buckets (a ViewPush). */
+  viewPush: "/_/views/push",
+  /** View aggregator → replica: push your view changes now (it lacks some a load report counted, or lost its state). */
+  viewPushNow: "/_/views/push-now",
   /** Buffered (not yet flushed) events matching a GET /events query, newest first. */
   buffered: "/_/buffered",
   /** Worker → replica: send these dead letters of the replica to their sinks again. */
@@ -71,11 +75,25 @@ export interface LoadReport {
   connections: number;
   /** Epoch ms the report was made. */
   at: number;
+  /**
+   * The seq of the replica's latest persisted view change (a ViewPush's `through`); absent when it
+   * keeps no views. The view aggregator names the replica missing while it has acked less.
+   */
+  viewSeq?: number;
 }
 
 /** A shard's name, `<tenant>-<n>`: the replica column of its rows and the prefix of its objects. */
 export function shardName(tenant: string, n: number): string {
   return `${tenant}-${n}`;
+}
+
+/**
+ * The name of a tenant's view aggregator in the replica namespace (`REPLICA.idFromName`): an
+ * object of the replica class, so it merges with the same views (custom ones too), that is never
+ * a shard (those are `<tenant>/<n>`) and never routed events.
+ */
+export function viewAggregatorName(tenant: string): string {
+  return `${tenant}/views`;
 }
 
 /** The shard number in a name `shardName` made, or null. */

@@ -3,12 +3,12 @@ import type { Env } from "../env";
 import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from "../gossip/messages";
 import { matchesQuery, newestFirst, parseEventQuery } from "../lake/query";
 import type { Scope } from "../protocol/auth";
-import type { DrainAnswer } from "../protocol/calls";
+import { AggregatorCalls, CoordinatorCalls, type DrainAnswer, ReplicaCalls } from "../protocol/calls";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
 import type { NormalizedEvent, TransformEvent } from "../protocol/events";
 import { type IngestResult, parseStorageMode, type StorageMode } from "../protocol/frames";
 import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
-import { DogHeader, Header, shardName } from "../protocol/routes";
+import { DogHeader, Header, shardName, viewAggregatorName } from "../protocol/routes";
 import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { type AnyView, BUILTIN_VIEWS } from "../views/views";
@@ -26,6 +26,7 @@ import { retryPolicyFrom } from "./retry-policy";
 import { SocketFrames } from "./socket-frames";
 import type { SocketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
+import { ViewAggregator } from "./view-aggregator";
 
 const DEFAULT_SINK_MAX_ATTEMPTS = 8;
 
@@ -45,6 +46,8 @@ export class BufferReplica extends HibernatingReplica<Env> {
   private readonly commits: GroupCommit;
   private readonly tail: LiveTail;
   private viewsCache: LiveViews | null = null;
+  /** Set only in the tenant's view aggregator (an object of this class that is never a shard). */
+  private aggregatorCache: ViewAggregator | null = null;
   private readonly pipeline: Ingest;
   private readonly frames: SocketFrames;
   private readonly load: LoadReporter;
@@ -116,6 +119,7 @@ export class BufferReplica extends HibernatingReplica<Env> {
         coordinator: (tenant) => env.COORDINATOR.get(env.COORDINATOR.idFromName(tenant)),
         buffered: () => ({ rows: this.buffer.rows, bytes: this.buffer.bytes }),
         connections: () => this.ctx.getWebSockets().length,
+        viewSeq: () => (this.viewsCache && this.viewsCache.size > 0 ? this.viewsCache.seq : undefined),
         waitUntil: (p) => this.ctx.waitUntil(p),
       },
       env,
@@ -173,7 +177,7 @@ export class BufferReplica extends HibernatingReplica<Env> {
     const msg = decodeGossip<GossipMessage>(envelope);
     const from = this.cachedIdentity?.name ?? this.uid;
     if (msg?.type === "ping") return encodeGossip({ type: "pong", from, receivedAt: Date.now() });
-    const reply = msg ? (this.tail.ongossip(msg) ?? this.liveViews().ongossip(msg)) : null;
+    const reply = msg ? this.tail.ongossip(msg) : null;
     return encodeGossip(reply ?? { type: "unknown", from });
   }
 
@@ -220,7 +224,10 @@ export class BufferReplica extends HibernatingReplica<Env> {
     // Old rows flush, failing sinks retry, each when due: a sink in backoff waits whatever is buffered.
     const soonest = this.policy.highFlushIntervalMs;
     await this.flusher.onAlarm(this.dueAt(), soonest);
-    const next = this.flusher.nextRunAt(this.dueAt(), soonest);
+    // View changes saved but not acked by the aggregator (an eviction or a crash came first) go now.
+    const viewsAt = await this.liveViews().onalarm();
+    const flushAt = this.flusher.nextRunAt(this.dueAt(), soonest);
+    const next = flushAt === null ? viewsAt : viewsAt === null ? flushAt : Math.min(flushAt, viewsAt);
     // Never for a time already past: the alarm would run again at once, in a loop.
     if (next !== null) await this.scheduleAlarm(Math.max(next, Date.now() + this.policy.flushRetryBaseMs), true);
   }
@@ -236,7 +243,8 @@ export class BufferReplica extends HibernatingReplica<Env> {
       ingest: (raw, mode, dedup, context) => this.ingest(raw, mode, dedup, context),
       flush: () => this.flush(),
       stats: () => this.stats(),
-      liveViews: () => this.liveViews(),
+      aggregator: () => this.viewAggregator(),
+      pushViews: () => this.liveViews().pushNow(),
       buffered: (url) => {
         const q = parseEventQuery(url);
         const rows = this.buffer.through(Number.POSITIVE_INFINITY).events();
@@ -347,12 +355,43 @@ export class BufferReplica extends HibernatingReplica<Env> {
       {
         uid: this.uid,
         sql: this.ctx.storage.sql,
-        neighbors: () => this.neighbors(),
-        gossipTo: (replica, msg) => this.gossipTo(replica, msg),
+        aggregator: () => this.aggregatorCalls(),
+        alarmBy: (at) => void this.alarmBy(at),
       },
       this.views(),
     );
     return this.viewsCache;
+  }
+
+  /**
+   * The tenant's view aggregator, to push to and ask views of; null before this shard knows its
+   * tenant. A fresh stub each time: a stub to an object that was reset stays broken.
+   */
+  private aggregatorCalls(): AggregatorCalls | null {
+    const id = this.cachedIdentity ?? this.store.identity();
+    if (!id) return null;
+    const ns = this.env.REPLICA;
+    return new AggregatorCalls(ns.get(ns.idFromName(viewAggregatorName(id.tenant))), id.tenant);
+  }
+
+  /** This object as its tenant's view aggregator (./view-aggregator.ts); a shard never is one. */
+  private viewAggregator(): ViewAggregator {
+    if (this.aggregatorCache) return this.aggregatorCache;
+    if (this.cachedIdentity ?? this.store.identity()) {
+      throw new DuckTailError(ErrorCode.internal, "a shard is not the view aggregator");
+    }
+    const { COORDINATOR, REPLICA } = this.env;
+    this.aggregatorCache = new ViewAggregator(
+      {
+        sql: this.ctx.storage.sql,
+        shards: (tenant) =>
+          new CoordinatorCalls(COORDINATOR.get(COORDINATOR.idFromName(tenant)), tenant).shardReports(),
+        poke: (s, tenant) => new ReplicaCalls(REPLICA.get(REPLICA.idFromString(s.id)), tenant, s.n).pushViews(),
+        waitUntil: (p) => this.ctx.waitUntil(p),
+      },
+      this.views(),
+    );
+    return this.aggregatorCache;
   }
 
   // ---- draining -------------------------------------------------------------------------------
@@ -402,6 +441,7 @@ export class BufferReplica extends HibernatingReplica<Env> {
       flushFailures: this.flusher.failures,
       deadLettered: this.flusher.deadLettered,
       viewFailures: this.viewsCache?.failures ?? 0,
+      viewPushFailures: this.viewsCache?.pushFailures ?? 0,
       sqliteCommits: this.commits.groups,
       committedBatches: this.commits.writes,
       lastFlushAt: this.flusher.lastFlushAt,

@@ -1,11 +1,12 @@
-import type { DrainAnswer, FlushAnswer, ReplayOutcome } from "../protocol/calls";
+import type { DrainAnswer, FlushAnswer, ReplayOutcome, ViewPush } from "../protocol/calls";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import type { StoredEvent } from "../protocol/events";
 import { type IngestResult, parseStorageMode, type StorageMode, utf8Length } from "../protocol/frames";
 import type { Limits } from "../protocol/limits";
 import { Header, InternalRoute } from "../protocol/routes";
-import { type LiveViews, parseWindow } from "./live-views";
+import { parseWindow } from "./live-views";
 import type { ReplicaIdentity } from "./store";
+import type { ViewAggregator } from "./view-aggregator";
 
 /** What the internal routes need of their replica. */
 export interface RouteHost {
@@ -16,7 +17,10 @@ export interface RouteHost {
   ingest(raw: unknown[], mode: StorageMode, dedup: boolean, context: string | null): Promise<IngestResult>;
   flush(): Promise<FlushAnswer>;
   stats(): Record<string, unknown>;
-  liveViews(): LiveViews;
+  /** The tenant's view aggregator, when this object is it (`viewAggregatorName`). */
+  aggregator(): ViewAggregator;
+  /** Pushes this replica's view changes to the aggregator now, in the background. */
+  pushViews(): void;
   /** Buffered events matching a GET /events query, newest first. */
   buffered(url: URL): StoredEvent[];
   drain(): Promise<DrainAnswer>;
@@ -51,14 +55,23 @@ export async function answerInternal(host: RouteHost, req: Request, url: URL): P
       if (limit !== null && !/^\d{1,5}$/.test(limit)) {
         throw new DuckTailError(ErrorCode.badRequest, "limit must be an integer 0..99999");
       }
-      const result = await host.liveViews().query({
+      const query = {
         name: p.get("name") ?? "",
         windowMs: parseWindow(p.get("window")),
         by: p.get("by") ?? undefined,
         limit: limit === null ? undefined : Number(limit),
-      });
-      return Response.json(result);
+      };
+      return Response.json(await host.aggregator().query(query, tenantOf(req)));
     }
+    case InternalRoute.viewPush: {
+      requireMethod(req, "POST", "POST a view push");
+      const push = (await req.json()) as ViewPush;
+      return Response.json(host.aggregator().push(push));
+    }
+    case InternalRoute.viewPushNow:
+      requireMethod(req, "POST", "POST to push views");
+      host.pushViews();
+      return Response.json({});
     case InternalRoute.buffered:
       return Response.json(host.buffered(url));
     case InternalRoute.drain:
@@ -75,6 +88,12 @@ export async function answerInternal(host: RouteHost, req: Request, url: URL): P
     default:
       throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
   }
+}
+
+function tenantOf(req: Request): string {
+  const tenant = req.headers.get(Header.tenant);
+  if (!tenant) throw new DuckTailError(ErrorCode.badRequest, "no tenant named");
+  return tenant;
 }
 
 function requireMethod(req: Request, method: string, what: string): void {

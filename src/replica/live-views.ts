@@ -1,25 +1,19 @@
-import type { GossipMessage, GossipReply } from "../gossip/messages";
+import type { AggregatorCalls, ViewAnswer } from "../protocol/calls";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import type { NormalizedEvent } from "../protocol/events";
-import {
-  BUCKET_MS,
-  type BucketRow,
-  bucketStart,
-  DEFAULT_RETENTION_MS,
-  mergePartials,
-  type SerializedPartials,
-  ViewStore,
-} from "../views/buckets";
+import { BUCKET_MS, type BucketRow, bucketStart, DEFAULT_RETENTION_MS, ViewStore } from "../views/buckets";
 import { FusedBuiltinViews } from "../views/fused";
 import { type AnyView, blankViewEvent, refillViewEvent, type ViewEvent } from "../views/views";
+import { ViewPusher } from "./view-pusher";
 
 /** What materialized views need from their replica. */
 export interface ViewsHost {
   uid: string;
   sql: SqlStorage;
-  /** Every other replica of the tenant (Durable Object ids). */
-  neighbors(): string[];
-  gossipTo(replica: string, msg: GossipMessage): Promise<GossipReply | null>;
+  /** The tenant's view aggregator; null while the replica does not know its tenant. */
+  aggregator(): AggregatorCalls | null;
+  /** Wakes the replica by `at` even if it is evicted meanwhile (its alarm), unless it wakes sooner. */
+  alarmBy(at: number): void;
 }
 
 /** A view query: the window back from now, and how to order and cut the rows. */
@@ -30,10 +24,20 @@ export interface ViewQuery {
   limit?: number;
 }
 
-/** How long a view query waits for each other replica before reporting it missing. */
-const DEADLINE_MS = 2_000;
-/** Dirty minute buckets are written at most this often (and before the object can hibernate). */
+/** A view query as a client sends it (the socket's `mv` frame): the aggregator's route checks it. */
+export interface ViewRequest {
+  name: string;
+  window?: string;
+  by?: string;
+  limit?: number;
+}
+
+/** Dirty minute buckets are saved and pushed at most this often (and before the object can hibernate). */
 const SAVE_EVERY_MS = 1_000;
+/** The first change after a quiet second is saved and pushed this soon, so views follow an idle replica closely. */
+const FIRST_SAVE_MS = 50;
+/** A save makes sure the alarm wakes the replica by then, to push what it saved should it be evicted or crash first. */
+const RESUME_PUSH_MS = 10_000;
 const MAX_WINDOW_MS = DEFAULT_RETENTION_MS;
 const FAILURE_LOG_EVERY_MS = 60_000;
 
@@ -50,14 +54,15 @@ export function parseWindow(raw: string | null | undefined): number {
 
 /**
  * A replica's materialized views: every ingested event goes into per-minute partials
- * (src/views), persisted in SQLite so they survive eviction, and kept 48 h. A query gathers the
- * window's partials from every replica of the tenant in one gossip round, merges and finalizes
- * them; replicas that do not answer within the deadline are named in `missing`, never silently
- * left out.
+ * (src/views), persisted in SQLite so they survive eviction, and kept 48 h. At most once a second
+ * (off the ingest path) the changed minutes are saved and pushed to the tenant's view aggregator
+ * (./view-pusher.ts), which merges every replica's and answers queries (./view-aggregator.ts).
  */
 export class LiveViews {
   private readonly store: ViewStore;
+  private readonly pusher: ViewPusher;
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  private savedAt = Number.NEGATIVE_INFINITY;
   /** Batches a view threw on (see `failed`). */
   failures = 0;
   private lastFailureLog = Number.NEGATIVE_INFINITY;
@@ -73,8 +78,20 @@ export class LiveViews {
     this.store = new ViewStore(views);
     this.fused = FusedBuiltinViews.covers(this.store) ? new FusedBuiltinViews(this.store) : null;
     host.sql.exec(
-      `CREATE TABLE IF NOT EXISTS view_buckets (view TEXT NOT NULL, bucket_start INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (view, bucket_start))`,
+      `CREATE TABLE IF NOT EXISTS view_buckets (view TEXT NOT NULL, bucket_start INTEGER NOT NULL, json TEXT NOT NULL, seq INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (view, bucket_start))`,
     );
+    // Rows saved before pushes existed have no seq: 1, so that the first push carries them.
+    const hasSeq = host.sql
+      .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM pragma_table_info('view_buckets') WHERE name = 'seq'`)
+      .toArray()[0]?.n;
+    if (hasSeq === 0) host.sql.exec(`ALTER TABLE view_buckets ADD COLUMN seq INTEGER NOT NULL DEFAULT 1`);
+    host.sql.exec(`CREATE INDEX IF NOT EXISTS view_buckets_seq ON view_buckets (seq)`);
+    this.pusher = new ViewPusher({
+      uid: host.uid,
+      sql: host.sql,
+      aggregator: () => host.aggregator(),
+      alarmBy: (at) => host.alarmBy(at),
+    });
     const since = Date.now() - DEFAULT_RETENTION_MS;
     host.sql.exec(`DELETE FROM view_buckets WHERE bucket_start < ?`, since - BUCKET_MS);
     for (const row of host.sql.exec<{ view: string; bucket_start: number; json: string }>(
@@ -82,11 +99,23 @@ export class LiveViews {
     )) {
       this.store.loadBucket({ view: row.view, bucketStart: row.bucket_start, json: row.json });
     }
+    // Saved before an eviction or a crash and never acked: push it now.
+    if (this.pusher.pending) this.schedule();
   }
 
   /** How many views are maintained (none when the VIEWS var says so). */
   get size(): number {
     return this.store.size;
+  }
+
+  /** The seq of the latest saved change (what a load report tells the coordinator). */
+  get seq(): number {
+    return this.pusher.seq;
+  }
+
+  /** Pushes that failed (and were retried). */
+  get pushFailures(): number {
+    return this.pusher.failures;
   }
 
   add(events: readonly ViewEvent[]): void {
@@ -95,7 +124,7 @@ export class LiveViews {
     } catch (err) {
       this.failed(err);
     }
-    this.saveTimer ??= setTimeout(() => this.save(), SAVE_EVERY_MS);
+    if (this.saveTimer === null) this.schedule();
   }
 
   /**
@@ -117,7 +146,7 @@ export class LiveViews {
     } catch (err) {
       this.failed(err);
     }
-    this.saveTimer ??= setTimeout(() => this.save(), SAVE_EVERY_MS);
+    if (this.saveTimer === null) this.schedule();
   }
 
   private addRefilled(
@@ -145,76 +174,66 @@ export class LiveViews {
     console.error(`ducktail: a materialized view failed (${this.failures} batches so far); its counts miss them`, err);
   }
 
-  /** Writes the changed minute buckets and forgets the expired ones. */
+  /** Saves and pushes soon: a second after the last save, or at once after a quiet spell. */
+  private schedule(): void {
+    const delay = Math.max(FIRST_SAVE_MS, this.savedAt + SAVE_EVERY_MS - Date.now());
+    this.saveTimer = setTimeout(() => {
+      this.save();
+      if (this.pusher.pending) void this.pusher.push();
+    }, delay);
+  }
+
+  /** Writes the changed minute buckets (under the next push seq) and forgets the expired ones. */
   save(): void {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = null;
+    this.savedAt = Date.now();
     const rows: BucketRow[] = this.store.takeDirty();
-    for (const r of rows) {
-      this.host.sql.exec(
-        `INSERT OR REPLACE INTO view_buckets (view, bucket_start, json) VALUES (?, ?, ?)`,
-        r.view,
-        r.bucketStart,
-        r.json,
-      );
+    if (rows.length > 0) {
+      const seq = this.pusher.nextSeq();
+      for (const r of rows) {
+        this.host.sql.exec(
+          `INSERT OR REPLACE INTO view_buckets (view, bucket_start, json, seq) VALUES (?, ?, ?, ?)`,
+          r.view,
+          r.bucketStart,
+          r.json,
+          seq,
+        );
+      }
+      this.host.alarmBy(this.savedAt + RESUME_PUSH_MS);
     }
     for (const r of this.store.prune(Date.now())) {
       this.host.sql.exec(`DELETE FROM view_buckets WHERE view = ? AND bucket_start = ?`, r.view, r.bucketStart);
     }
   }
 
-  /** Answers another replica's `mv` request with this replica's partials. */
-  ongossip(msg: GossipMessage): GossipReply | null {
-    if (msg.type !== "mv") return null;
-    if (!this.store.view(msg.name)) return { type: "unknown", from: this.host.uid };
-    return { type: "mv", from: this.host.uid, partials: this.store.serializePartials(msg.name, msg.from, msg.to) };
+  /**
+   * Saves and pushes now, even with nothing new: an aggregator that lost its state then asks for
+   * everything again (a resync).
+   */
+  pushNow(): void {
+    this.save();
+    void this.pusher.push(true);
   }
 
-  /** Merges the window's partials of every replica of the tenant into rows. */
-  async query(q: ViewQuery): Promise<Record<string, unknown>> {
-    const view = this.store.view(q.name);
-    if (!view) {
-      throw new DuckTailError(ErrorCode.notFound, `no view "${q.name}" (have: ${this.store.names().join(", ")})`);
-    }
-    const to = Date.now() + 1;
-    const from = to - q.windowMs;
-    const replies: SerializedPartials[] = [this.store.serializePartials(q.name, from, to)];
-    const neighbors = this.host.neighbors();
-    const missing: { replica: string; reason: string }[] = [];
-    await Promise.all(
-      neighbors.map(async (replica) => {
-        try {
-          const reply = await withDeadline(this.host.gossipTo(replica, { type: "mv", name: q.name, from, to }));
-          if (reply?.type === "mv") replies.push(reply.partials);
-          else missing.push({ replica, reason: reply?.type === "unknown" ? "does not have this view" : "no answer" });
-        } catch (err) {
-          missing.push({ replica, reason: (err as Error).message });
-        }
-      }),
-    );
-    const rows = mergePartials(view, replies, { by: q.by, limit: q.limit });
-    return {
-      view: q.name,
-      from,
-      to,
-      replicas: { asked: neighbors.length + 1, answered: replies.length, missing },
-      rows,
-    };
+  /**
+   * The alarm: saves, pushes what the aggregator has not acked (after an eviction or a crash too),
+   * and answers when to be woken again for it, or null.
+   */
+  async onalarm(): Promise<number | null> {
+    this.save();
+    await this.pusher.push();
+    return this.pusher.wakeAt();
   }
-}
 
-function withDeadline<T>(p: Promise<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${DEADLINE_MS} ms`)), DEADLINE_MS);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (err) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
+  /** Asks the tenant's view aggregator for a view merged over every replica. */
+  async query(q: ViewRequest): Promise<ViewAnswer> {
+    const aggregator = this.host.aggregator();
+    if (!aggregator) throw new DuckTailError(ErrorCode.internal, "replica has no tenant yet");
+    const params = new URLSearchParams({ name: q.name });
+    if (q.window !== undefined) params.set("window", q.window);
+    if (q.by !== undefined) params.set("by", q.by);
+    if (q.limit !== undefined) params.set("limit", String(q.limit));
+    return aggregator.query(params);
+  }
 }

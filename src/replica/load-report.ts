@@ -11,6 +11,8 @@ export interface ReportHost {
   coordinator(tenant: string): Stub;
   buffered(): { rows: number; bytes: number };
   connections(): number;
+  /** The seq of the latest saved view change, when the replica keeps views. */
+  viewSeq(): number | undefined;
   waitUntil(p: Promise<unknown>): void;
 }
 
@@ -60,6 +62,8 @@ export class LoadReporter {
       connections: this.host.connections(),
       at: now,
     };
+    const viewSeq = this.host.viewSeq();
+    if (viewSeq !== undefined) report.viewSeq = viewSeq;
     try {
       await new CoordinatorCalls(this.host.coordinator(id.tenant), id.tenant).report(report);
     } catch (err) {

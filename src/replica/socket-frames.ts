@@ -5,7 +5,7 @@ import type { Limits } from "../protocol/limits";
 import type { FlushResult } from "./flusher";
 import type { Ingest } from "./ingest";
 import type { LiveTail } from "./live-tail";
-import { type LiveViews, parseWindow } from "./live-views";
+import type { LiveViews } from "./live-views";
 import { type SocketState, sendFrame, sendText, socketState } from "./sockets";
 
 /** What the frame handlers need of their replica. */
@@ -131,7 +131,7 @@ export class SocketFrames {
         requireScope(state.scope, "read");
         const result = await this.host.liveViews().query({
           name: frame.name,
-          windowMs: parseWindow(frame.window),
+          window: frame.window,
           by: frame.by,
           limit: frame.limit,
         });

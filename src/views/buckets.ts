@@ -55,8 +55,8 @@ interface ViewState {
 /**
  * The materialized views of one replica, in memory: per view, per minute bucket, per key, one
  * partial. Pure: no storage, no clock. The replica feeds it events on ingest, persists
- * {@link takeDirty} rows, restores them with {@link loadBucket} after a restart, calls
- * {@link prune} from its alarm, and answers gossip with {@link serializePartials}.
+ * {@link takeDirty} rows (and pushes them to the tenant's view aggregator, src/views/aggregate.ts),
+ * restores them with {@link loadBucket} after a restart and calls {@link prune} when it saves.
  */
 export class ViewStore {
   private readonly states = new Map<string, ViewState>();
@@ -154,7 +154,7 @@ export class ViewStore {
     return merged;
   }
 
-  /** {@link partials} as JSON: the answer to a gossip request for view `name` over [fromMs, toMs). */
+  /** {@link partials} as JSON: this store's part of view `name` over [fromMs, toMs). */
   serializePartials(name: string, fromMs: number, toMs: number): SerializedPartials {
     const view = this.states.get(name)?.view;
     return view ? serializePartials(view, this.partials(name, fromMs, toMs)) : [];
@@ -265,7 +265,7 @@ export function serializePartials<P>(view: ViewDefinition<P, unknown>, partials:
 }
 
 /**
- * Merges serialized partials — the replies of every replica, in any order — into one partial
+ * Merges serialized partials — every replica's, or every minute's, in any order — into one partial
  * per key. Inputs are not modified, even when they are live objects rather than parsed JSON.
  */
 export function mergeReplies<P>(
@@ -312,7 +312,7 @@ export function finalizeRows<P, R>(
   return rows.slice(0, Math.max(0, limit)).map((r) => r.row);
 }
 
-/** What the asking replica does with every reply to a view request: {@link mergeReplies}, then {@link finalizeRows}. */
+/** Every replica's partials of a view merged and finalized: {@link mergeReplies}, then {@link finalizeRows}. */
 export function mergePartials<P, R>(
   view: ViewDefinition<P, R>,
   replies: Iterable<SerializedPartials>,

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../sdk/cli/main";
 import { DuckTailClient } from "../../sdk/index";
 import { ROOT, runCli, startCli, startPipeline } from "../helpers/cli";
+import { eventually } from "../helpers/eventually";
 // @ts-expect-error plain .mjs helper without types
 import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
 
@@ -260,6 +261,11 @@ describe("ducktail CLI end to end", { timeout: 60_000 }, () => {
     beforeAll(async () => {
       const c = client("views");
       await Promise.all([...[1, 2, 3].map((i) => c.page("/pricing", { i })), c.page("/docs"), c.track("signup", {})]);
+      // Views follow ingest within about a second (replicas push to the tenant's view aggregator).
+      await eventually(async () => {
+        const rows = (await admin("views", "/buffer/mv/pageviews")).rows as { views: number }[];
+        return rows.reduce((n, r) => n + r.views, 0) === 4;
+      });
     });
 
     it("mv prints the merged view as JSON when piped, passing --window and --limit", async () => {

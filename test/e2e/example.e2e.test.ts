@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import type { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../helpers/eventually";
 import { lakeRows } from "../helpers/lake";
 // @ts-expect-error plain .mjs helper without types
 import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
@@ -74,5 +75,30 @@ describe("example app: a replica with transform and a webhook sink", () => {
       ["x1", "[redacted]"],
       ["x2", "[redacted]"],
     ]);
+  });
+
+  it("serves its own view, merged over every shard by the view aggregator (an object of its replica class)", async () => {
+    await fetch(`${url}/buffer/scale`, { method: "POST", body: JSON.stringify({ tier: 2 }) });
+    for (let i = 0; i < 8; i++) {
+      const plan = i % 4 === 0 ? "team" : "pro";
+      const res = await fetch(`${url}/e`, {
+        method: "POST",
+        body: JSON.stringify([{ type: "signup", data: { plan } }]),
+      });
+      expect(res.status).toBe(200);
+    }
+    // Replicas push within about a second of ingest; "x1" above was a pro sign-up too.
+    const answer = await eventually(async () => {
+      const body = (await (await fetch(`${url}/buffer/mv/signups?window=1h`)).json()) as {
+        replicas: { asked: number; missing: unknown[] };
+        rows: { plan: string; signups: number }[];
+      };
+      return body.rows.reduce((n, r) => n + r.signups, 0) === 9 ? body : null;
+    });
+    expect(answer.rows).toEqual([
+      { plan: "pro", signups: 7 },
+      { plan: "team", signups: 2 },
+    ]);
+    expect(answer.replicas).toEqual({ asked: 4, answered: 4, missing: [] });
   });
 });

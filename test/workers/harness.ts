@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import type { Env } from "../../src/env";
 import type { GossipMessage, GossipReply } from "../../src/gossip/messages";
+import { viewAggregatorName } from "../../src/protocol/routes";
 import worker from "../../src/worker";
 
 /** A tenant of its own per test (keys make tenants), so tests never share shards or files. */
@@ -110,6 +111,12 @@ export class Client {
   close(): void {
     this.ws.close(1000);
   }
+}
+
+/** The tenant's view aggregator (an object of the replica class, never a shard). */
+export function aggregatorStub(tenantName: string): DurableObjectStub {
+  const e = env as unknown as Env;
+  return e.REPLICA.get(e.REPLICA.idFromName(viewAggregatorName(tenantName)));
 }
 
 /** The tenant's shard `n` replica stub. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { tenant } from "./harness";
+import { eventually, tenant } from "./harness";
 
 type T = ReturnType<typeof tenant>;
 
@@ -75,7 +75,11 @@ describe("Segment-compatible API", () => {
       data: { path: "/pricing", name: "Pricing" },
     });
     expect(byId.m3).toMatchObject({ type: "identify", data: { plan: "pro" } });
-    const pv = (await (await admin.fetch("/buffer/mv/pageviews")).json()) as { rows: unknown[] };
+    // Views follow ingest within about a second (replicas push to the tenant's view aggregator).
+    const pv = await eventually(async () => {
+      const body = (await (await admin.fetch("/buffer/mv/pageviews")).json()) as { rows: unknown[] };
+      return body.rows.length > 0 ? body : null;
+    });
     expect(pv.rows).toEqual([{ path: "/pricing", views: 1, uniques: 1 }]);
   });
 

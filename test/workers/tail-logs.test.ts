@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import worker from "../../src/worker";
-import { tenant } from "./harness";
+import { eventually, tenant } from "./harness";
 
 const AT = 1_764_000_000_000;
 
@@ -80,7 +80,10 @@ describe("Worker tail consumer", () => {
       { importance: "critical", data: { name: "TypeError", message: "x is undefined", route: "/cart" } },
     ]);
     // The latency view reads the invocations' wall time per route.
-    const lat = (await (await t.fetch("/buffer/mv/latency?window=48h")).json()) as { rows: { route: string }[] };
-    expect(lat.rows.map((r) => r.route)).toContain("/cart");
+    // (Views follow ingest within about a second: replicas push to the tenant's view aggregator.)
+    await eventually(async () => {
+      const body = (await (await t.fetch("/buffer/mv/latency?window=48h")).json()) as { rows: { route: string }[] };
+      return body.rows.some((r) => r.route === "/cart");
+    });
   });
 });
