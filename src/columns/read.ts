@@ -1,14 +1,19 @@
 import "./wasm";
-import { tableFromIPC } from "apache-arrow";
+import { type Table, tableFromIPC } from "apache-arrow";
 import { readParquet } from "parquet-wasm/esm";
 import { CONTEXT_COLUMNS, type EventContext, IMPORTANCE, type Importance, type StoredEvent } from "../protocol/events";
+
+/** A Parquet object as one Arrow table. */
+export function readTable(bytes: Uint8Array): Table {
+  return tableFromIPC(readParquet(bytes).intoIPCStream());
+}
 
 /**
  * The rows of one DuckTail Parquet object (any object with the columns of `EVENT_SCHEMA`); the
  * context columns are optional, as files written before they existed have none.
  */
 export function readEvents(bytes: Uint8Array): StoredEvent[] {
-  const table = tableFromIPC(readParquet(bytes).intoIPCStream());
+  const table = readTable(bytes);
   const col = (name: string) => {
     const c = table.getChild(name);
     if (!c) throw new Error(`not a DuckTail events file: no ${name} column`);
