@@ -28,6 +28,7 @@ import type { ReplayOutcome } from "./replica/dead-letters";
 import { traceEvents } from "./tail-logs";
 
 export { BufferCoordinator } from "./group/BufferCoordinator";
+export { LakeCatalog } from "./lake/catalog/LakeCatalog";
 export { BufferReplica } from "./replica/BufferReplica";
 
 import { VERSION } from "./version";
