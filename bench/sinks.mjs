@@ -146,7 +146,7 @@ async function measureCompaction(worker, shape, log) {
       duplicateEvery: String(shape.duplicateEvery),
     });
     populated = await call(`${worker.url}/populate?${q}`, { method: "POST" });
-    const c = new URLSearchParams({ hour: String(populated.hour) });
+    const c = new URLSearchParams({ hour: String(populated.hour), catalog: populated.catalog });
     if (shape.maxDecodedBytes !== null) c.set("maxDecodedBytes", String(shape.maxDecodedBytes));
     const r = await call(`${worker.url}/compact?${c}`);
     summary = r.summary;
@@ -178,7 +178,10 @@ async function measureCompaction(worker, shape, log) {
 }
 
 export async function runSinks(log = console.log) {
-  const worker = await startBenchWorker(buildWorker(SINKS_CONFIG), { r2Buckets: ["EVENTS"] });
+  const worker = await startBenchWorker(buildWorker(SINKS_CONFIG), {
+    r2Buckets: ["EVENTS"],
+    durableObjects: { CATALOG: { className: "LakeCatalog", useSQLite: true } },
+  });
   const receiver = await startReceiver();
   let seq = 0;
   const nextSeq = () => seq++;

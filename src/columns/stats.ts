@@ -39,20 +39,27 @@ const decoder = new TextDecoder();
 
 /** The catalog's record of a Parquet object encoded from `table`. */
 export function describeFile(key: string, hour: number, parquet: Uint8Array, table: Table): DataFileInfo {
-  return {
-    key,
-    hour,
-    rows: table.numRows,
-    bytes: parquet.byteLength,
-    footerBytes: parquetFooterSize(parquet),
-    columns: columnStats(table),
-  };
+  return describeTable(key, hour, table, parquet.byteLength, parquetFooterSize(parquet));
 }
 
-/** Length of a Parquet file's Thrift footer: the 4-byte little-endian length before the closing "PAR1". */
+/** The same, for an object known by its size and footer length rather than its bytes. */
+export function describeTable(
+  key: string,
+  hour: number,
+  table: Table,
+  bytes: number,
+  footerBytes: number,
+): DataFileInfo {
+  return { key, hour, rows: table.numRows, bytes, footerBytes, columns: columnStats(table) };
+}
+
+/**
+ * Length of a Parquet file's Thrift footer: the 4-byte little-endian length before the closing
+ * "PAR1". Takes the whole file or just its last 8 bytes.
+ */
 export function parquetFooterSize(parquet: Uint8Array): number {
   const n = parquet.byteLength;
-  if (n < 12) throw new Error("not a Parquet file: too short");
+  if (n < 8) throw new Error("not a Parquet file: too short");
   return new DataView(parquet.buffer, parquet.byteOffset + n - 8, 4).getUint32(0, true);
 }
 

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { DataFileInfo } from "../../src/columns/stats";
 import type { CommitRequest } from "../../src/lake/catalog/catalog";
@@ -300,7 +301,7 @@ describe("the lake catalog", () => {
 
 describe("the spec's DDL", () => {
   it("is read from the file kept in the repository, with its version and source in its header", () => {
-    const text = readFileSync(new URL("../../src/lake/catalog/ducklake-1.0.sql", import.meta.url), "utf8");
+    const text = readFileSync(join(import.meta.dirname, "../../src/lake/catalog/ducklake-1.0.sql"), "utf8");
     expect(text).toMatch(/specification version 1\.0/);
     expect(text).toMatch(/duckdb\/ducklake .*v1\.5-variegata/);
     expect(text).toMatch(/commit 5ef9e03d58286cf4bc532c62a69ae3c51fbb8f51/);

@@ -55,11 +55,11 @@ export class LakeCatalog extends DurableObject<LakeVars> {
     return { createdAt: catalog.createdAt(), unknown: catalog.unknownKeys(keys) };
   }
 
-  /** Expires snapshots older than SNAPSHOT_RETENTION_HOURS; returns those expired and the files due for deletion. */
-  expire(tenant: string): { expired: number[]; scheduled: string[] } {
+  /** Expires snapshots older than `retentionMs`; returns those expired and the files due for deletion. */
+  expire(tenant: string, retentionMs: number): { expired: number[]; scheduled: string[] } {
     const catalog = this.open(tenant);
     const now = Date.now();
-    const expired = catalog.expire(now - lakeSettings(this.env).retentionMs, now);
+    const expired = catalog.expire(now - retentionMs, now);
     return { expired, scheduled: catalog.scheduled(now) };
   }
 

@@ -13,21 +13,23 @@ export interface TenantCatalog {
   read(q: { snapshot?: number; asOf?: number; from?: number; to?: number }): Promise<LakeRead>;
   snapshots(limit: number, before?: number): Promise<SnapshotList>;
   unknownKeys(keys: string[]): Promise<{ createdAt: number; unknown: string[] }>;
-  expire(): Promise<{ expired: number[]; scheduled: string[] }>;
+  /** Expires the snapshots older than `retentionMs` (SNAPSHOT_RETENTION_HOURS), never the latest. */
+  expire(retentionMs: number): Promise<{ expired: number[]; scheduled: string[] }>;
   forget(keys: string[]): Promise<void>;
   exportCatalog(dataPath?: string): Promise<CatalogExport>;
 }
 
-export function tenantCatalog(ns: CatalogNamespace, tenant: string): TenantCatalog {
+/** The tenant's catalog; `name` picks another Durable Object for it (benchmarks: a fresh catalog per run). */
+export function tenantCatalog(ns: CatalogNamespace, tenant: string, name = tenant): TenantCatalog {
   // Typed as the class, not through Rpc's mapped stub types: every answer is plain data.
-  const stub = ns.get(ns.idFromName(tenant)) as unknown as LakeCatalog;
+  const stub = ns.get(ns.idFromName(name)) as unknown as LakeCatalog;
   return {
     tenant,
     commit: (req) => stub.commit(tenant, req),
     read: async (q) => stub.read(tenant, q),
     snapshots: async (limit, before) => stub.snapshots(tenant, limit, before),
     unknownKeys: async (keys) => stub.unknownKeys(tenant, keys),
-    expire: async () => stub.expire(tenant),
+    expire: async (retentionMs) => stub.expire(tenant, retentionMs),
     forget: async (keys) => stub.forget(tenant, keys),
     exportCatalog: async (dataPath) => stub.exportCatalog(tenant, dataPath),
   };
