@@ -1,12 +1,6 @@
 import "./wasm";
-import { type Table, tableFromIPC } from "apache-arrow";
-import { readParquet } from "parquet-wasm/esm";
 import { CONTEXT_COLUMNS, type EventContext, IMPORTANCE, type Importance, type StoredEvent } from "../protocol/events";
-
-/** A Parquet object as one Arrow table. */
-export function readTable(bytes: Uint8Array): Table {
-  return tableFromIPC(readParquet(bytes).intoIPCStream());
-}
+import { readTable } from "./parquet";
 
 /**
  * The rows of one DuckTail Parquet object (any object with the columns of `EVENT_SCHEMA`); the

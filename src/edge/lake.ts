@@ -46,8 +46,11 @@ export async function lakeRoute(req: Request, env: Env, url: URL): Promise<Respo
       if (req.method !== "GET") break;
       const catalog = catalogOf(env, need(env, req, url, "read").tenant);
       const dataPath = p.get("dataPath") ?? undefined;
-      if (dataPath !== undefined && !/^[a-z][a-z0-9+.-]*:\/\/.+\/$/i.test(dataPath)) {
-        throw new DuckTailError(ErrorCode.badRequest, "dataPath must be a URL ending in /, like s3://bucket/");
+      if (dataPath !== undefined && !/^([a-z][a-z0-9+.-]*:\/\/.+|\/.*)\/$/i.test(dataPath)) {
+        throw new DuckTailError(
+          ErrorCode.badRequest,
+          "dataPath must be a URL or absolute path ending in /, like s3://bucket/",
+        );
       }
       return Response.json(await catalog.exportCatalog(dataPath));
     }

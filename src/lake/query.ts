@@ -1,5 +1,6 @@
 import { eventJson } from "../columns/json";
-import { readEvents, readTable } from "../columns/read";
+import { readTable } from "../columns/parquet";
+import { readEvents } from "../columns/read";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import { CONTEXT_COLUMNS, type EventContext, IMPORTANCE, type Importance, type StoredEvent } from "../protocol/events";
 import type { SnapshotFile } from "./catalog/catalog";

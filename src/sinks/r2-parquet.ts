@@ -1,6 +1,5 @@
 import type { EventBatch } from "../columns/batch";
-import { encodeParquet } from "../columns/parquet";
-import { readTable } from "../columns/read";
+import { encodeParquet, readTable } from "../columns/parquet";
 import { type DataFileInfo, describeFile } from "../columns/stats";
 import { type FlushContext, PermanentSinkError, type Sink, settleAll } from "./sink";
 import { DEFAULT_STORAGE_TIMEOUT_MS, timedBucket, withTimeout } from "./timeout";
