@@ -164,15 +164,22 @@ describe("the lake catalog", () => {
     const { catalog } = memoryCatalog();
     const first = catalog.commit([flush("acme-0", 3, file("a"))], T0)[0];
     const again = catalog.commit([flush("acme-0", 3, file("a"))], T0)[0];
-    const older = catalog.commit([flush("acme-0", 2, file("old"))], T0)[0];
     expect(first).toEqual({ ok: true, snapshot: 2, duplicate: false });
     expect(again).toEqual({ ok: true, snapshot: 2, duplicate: true });
-    expect(older).toEqual({ ok: true, snapshot: 2, duplicate: true });
+    // The same flush twice in one round: one commit, both answered with its snapshot.
+    const round = catalog.commit([flush("acme-0", 4, file("b")), flush("acme-0", 4, file("b"))], T0);
+    expect(round).toEqual([
+      { ok: true, snapshot: 3, duplicate: false },
+      { ok: true, snapshot: 3, duplicate: true },
+    ]);
+    // An earlier flush never committed (a dead letter replayed under its seq) is committed.
+    const replayed = catalog.commit([flush("acme-0", 2, file("old"))], T0)[0];
+    expect(replayed).toEqual({ ok: true, snapshot: 4, duplicate: false });
     // A file committed before, by any request, is not added again.
     const dup = catalog.commit([{ change: "insert", add: [file("a")] }], T0)[0];
-    expect(dup).toEqual({ ok: true, snapshot: 2, duplicate: true });
-    expect(catalog.latest()).toBe(2);
-    expect(keys(catalog.files(2))).toEqual([file("a").key]);
+    expect(dup).toEqual({ ok: true, snapshot: 4, duplicate: true });
+    expect(catalog.latest()).toBe(4);
+    expect(keys(catalog.files(4))).toEqual(keys([file("a"), file("b"), file("old")]));
   });
 
   it("shares one snapshot among the flushes of a round and answers each with it", () => {

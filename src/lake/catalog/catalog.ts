@@ -105,6 +105,8 @@ const INDEXES = [
 ];
 
 const HOUR_MS = 3_600_000;
+/** How long a committed flush is remembered, so a retry of it commits nothing (see flushSnapshot). */
+const FLUSH_MEMORY_MS = 7 * 24 * HOUR_MS;
 const COLUMN_TYPES = new Map(EVENT_COLUMNS.map((c) => [c.name, c]));
 
 export class Catalog {
@@ -133,7 +135,7 @@ export class Catalog {
       for (const statement of INDEXES) this.sql.exec(statement);
       this.sql.exec(`CREATE TABLE ducktail_catalog(key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
       this.sql.exec(
-        `CREATE TABLE ducktail_flushes(replica TEXT PRIMARY KEY, flush_seq INTEGER NOT NULL, snapshot_id INTEGER NOT NULL)`,
+        `CREATE TABLE ducktail_flushes(replica TEXT NOT NULL, flush_seq INTEGER NOT NULL, snapshot_id INTEGER NOT NULL, committed_at INTEGER NOT NULL, PRIMARY KEY (replica, flush_seq))`,
       );
       this.sql.exec(`INSERT INTO ducktail_catalog VALUES ('tenant', ?), ('created_at', ?)`, this.settings.tenant, now);
       const { prefix, tenant, dataPath, author } = this.settings;
@@ -234,15 +236,24 @@ export class Catalog {
   /** The flushes of a round: one snapshot adding every file not committed before. */
   private commitInserts(requests: readonly CommitRequest[], which: number[], results: CommitResult[], now: number) {
     const files: DataFileInfo[] = [];
-    const flushes = new Map<string, number>();
+    const flushes = new Map<string, { replica: string; seq: number }>();
+    const repeated: number[] = [];
     const seen = new Set<string>();
     const adding: number[] = [];
     for (const i of which) {
       const r = requests[i] as CommitRequest;
-      const done = r.flush && this.flushCommitted(r.flush.replica, r.flush.seq, flushes);
-      if (done !== undefined && done !== false) {
-        results[i] = { ok: true, snapshot: done, duplicate: true };
-        continue;
+      if (r.flush) {
+        const id = `${r.flush.replica}#${r.flush.seq}`;
+        if (flushes.has(id)) {
+          repeated.push(i);
+          continue;
+        }
+        const done = this.flushSnapshot(r.flush.replica, r.flush.seq);
+        if (done !== null) {
+          results[i] = { ok: true, snapshot: done, duplicate: true };
+          continue;
+        }
+        flushes.set(id, r.flush);
       }
       let fresh = 0;
       for (const f of r.add ?? []) {
@@ -252,11 +263,10 @@ export class Catalog {
         files.push(f);
         fresh++;
       }
-      if (r.flush) flushes.set(r.flush.replica, Math.max(r.flush.seq, flushes.get(r.flush.replica) ?? -1));
       if (fresh === 0 && !r.flush) results[i] = { ok: true, snapshot: this.head().snapshot_id, duplicate: true };
       else adding.push(i);
     }
-    if (adding.length === 0) return;
+    if (adding.length === 0 && repeated.length === 0) return;
     const messages = adding.map((i) => {
       const r = requests[i] as CommitRequest;
       return r.message ?? (r.flush ? `flush ${r.flush.replica}#${r.flush.seq}` : "insert");
@@ -265,25 +275,25 @@ export class Catalog {
       files.length > 0
         ? this.writeSnapshot(now, `inserted_into_table:${TABLE_ID}`, messages.join(", "), files, [], [])
         : this.head().snapshot_id;
-    for (const [replica, seq] of flushes) {
-      this.sql.exec(
-        `INSERT INTO ducktail_flushes VALUES (?, ?, ?) ON CONFLICT(replica) DO UPDATE SET flush_seq = excluded.flush_seq, snapshot_id = excluded.snapshot_id`,
-        replica,
-        seq,
-        snapshot,
-      );
+    for (const { replica, seq } of flushes.values()) {
+      this.sql.exec(`INSERT INTO ducktail_flushes VALUES (?, ?, ?, ?)`, replica, seq, snapshot, now);
     }
     for (const i of adding) results[i] = { ok: true, snapshot, duplicate: files.length === 0 };
+    for (const i of repeated) results[i] = { ok: true, snapshot, duplicate: true };
   }
 
-  /** The snapshot that committed this replica's flush `seq` (or a later one), or false. */
-  private flushCommitted(replica: string, seq: number, inRound: Map<string, number>): number | false {
-    if ((inRound.get(replica) ?? -1) >= seq) return this.head().snapshot_id;
-    const row = this.sql.all<{ flush_seq: number; snapshot_id: number }>(
-      `SELECT flush_seq, snapshot_id FROM ducktail_flushes WHERE replica = ?`,
+  /**
+   * The snapshot that committed this replica's flush `seq`, or null. Each flush is remembered for
+   * FLUSH_MEMORY_MS, far longer than any retry waits; a dead letter replayed under its original
+   * seq was never committed, so it is.
+   */
+  private flushSnapshot(replica: string, seq: number): number | null {
+    const row = this.sql.all<{ snapshot_id: number }>(
+      `SELECT snapshot_id FROM ducktail_flushes WHERE replica = ? AND flush_seq = ?`,
       replica,
+      seq,
     )[0];
-    return row && row.flush_seq >= seq ? row.snapshot_id : false;
+    return row ? row.snapshot_id : null;
   }
 
   /** A compaction, deletion or retention change: one snapshot of its own, or a conflict. */
@@ -614,6 +624,7 @@ export class Catalog {
           latest,
         )
         .map((r) => r.snapshot_id);
+      this.sql.exec(`DELETE FROM ducktail_flushes WHERE committed_at < ?`, now - FLUSH_MEMORY_MS);
       if (expired.length === 0) return [];
       const last = expired.at(-1) as number;
       this.sql.exec(`DELETE FROM ducklake_snapshot WHERE snapshot_id <= ?`, last);
