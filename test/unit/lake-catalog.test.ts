@@ -335,18 +335,55 @@ describe("the spec's DDL", () => {
 });
 
 describe("group commit", () => {
-  it("runs the requests of one window as one round and answers each caller", async () => {
+  it("commits a lone request at once, and the requests of a burst together, answering each caller", async () => {
     const rounds: number[][] = [];
     const queue = new CommitQueue<number, number>((batch) => {
       rounds.push(batch);
       return batch.map((n) => n * 2);
     }, 5);
+    expect(await queue.submit(-1)).toBe(-2);
+    expect(rounds).toEqual([[-1]]);
+    // 128 within the window of that round: one more round for all of them.
     const answers = await Promise.all(Array.from({ length: 128 }, (_, i) => queue.submit(i)));
     expect(answers).toEqual(Array.from({ length: 128 }, (_, i) => i * 2));
-    expect(rounds).toHaveLength(1);
-    expect(queue).toMatchObject({ rounds: 1, requests: 128 });
-    expect(await queue.submit(7)).toBe(14);
     expect(rounds).toHaveLength(2);
+    expect(rounds[1]).toHaveLength(128);
+    expect(queue).toMatchObject({ rounds: 2, requests: 129 });
+  });
+
+  it("waits for the window only after a round, by its clock", async () => {
+    let now = 0;
+    const rounds: number[][] = [];
+    const queue = new CommitQueue<number, number>(
+      (batch) => {
+        rounds.push(batch);
+        return batch;
+      },
+      5,
+      512,
+      () => now,
+    );
+    await queue.submit(1);
+    now = 10; // idle again
+    await queue.submit(2);
+    expect(rounds).toEqual([[1], [2]]);
+  });
+
+  it("runs a full batch without waiting", async () => {
+    const rounds: number[][] = [];
+    const queue = new CommitQueue<number, number>(
+      (batch) => {
+        rounds.push(batch);
+        return batch;
+      },
+      60_000,
+      3,
+      () => 0,
+    );
+    await queue.submit(0); // idle at 0: at once
+    const burst = [1, 2, 3].map((n) => queue.submit(n)); // the third fills the batch
+    expect(await Promise.all(burst)).toEqual([1, 2, 3]);
+    expect(rounds).toEqual([[0], [1, 2, 3]]);
   });
 
   it("fails every request of a round that throws, and the next round runs", async () => {
@@ -355,6 +392,7 @@ describe("group commit", () => {
       if (fail) throw new Error("disk full");
       return batch;
     }, 1);
+    await expect(queue.submit(0)).rejects.toThrow("disk full");
     const failed = await Promise.allSettled([queue.submit(1), queue.submit(2)]);
     expect(failed.map((r) => r.status)).toEqual(["rejected", "rejected"]);
     fail = false;

@@ -13,7 +13,10 @@ export interface LakeVars {
   SNAPSHOT_RETENTION_HOURS?: string;
   /** How old an object no snapshot ever listed must be before the cleanup deletes it. Default 6. */
   ORPHAN_GRACE_HOURS?: string;
-  /** How long a commit waits for others to share its transaction (group commit). Default 5 ms. */
+  /**
+   * Group commit: a commit arriving within this long of the last round waits this long for others
+   * to share its transaction (a commit to an idle catalog runs at once). Default 5 ms.
+   */
   CATALOG_COMMIT_WINDOW_MS?: string;
 }
 
