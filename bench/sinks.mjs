@@ -228,9 +228,10 @@ export function printSinks(result, out = console.log) {
   );
   out(
     "\nCompaction: compactHour over one closed hour of small Parquet files from several replicas (some events" +
-      "\nretried to another replica: duplicates), inside workerd against the local R2: list, read and decode, dedup" +
-      "\nby id, sort by ts, encode one ZSTD file, write it and the rollup, delete the inputs. The inputs are written" +
-      `\nby R2ParquetSink, untimed, before each round; median of ${COMPACTION_ROUNDS} rounds after ${COMPACTION_WARMUP} warm-up;` +
+      "\nretried to another replica: duplicates), inside workerd against the local R2: the hour's files from the" +
+      "\ncatalog, read and decode, dedup by id, sort by ts, encode one ZSTD file, write it, commit it in place of the" +
+      "\ninputs, write the rollup. The inputs are written by R2ParquetSink and committed to a fresh catalog, untimed," +
+      `\nbefore each round; median of ${COMPACTION_ROUNDS} rounds after ${COMPACTION_WARMUP} warm-up;` +
       "\nrows/s = rows in per second.\n",
   );
   out(
