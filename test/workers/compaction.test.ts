@@ -605,13 +605,14 @@ describe("compaction", () => {
     const t = "compact-race";
     const written = await seed(t);
     const own: string[] = [];
-    let other = null as CompactionSummary | null;
+    let otherRun: Promise<CompactionSummary> | null = null;
     // Another run compacts the hour (and commits) while this one reads its inputs.
     const racing = new Proxy(bucket, {
       get(target, prop) {
         if (prop === "get") {
           return async (k: string) => {
-            other ??= await compactHour(bucket, catalogOf(t), H1);
+            otherRun ??= compactHour(bucket, catalogOf(t), H1);
+            await otherRun;
             return target.get(k);
           };
         }
@@ -626,6 +627,7 @@ describe("compaction", () => {
       },
     });
     const summary = await compactHour(racing, catalogOf(t), H1);
+    const other = await (otherRun as Promise<CompactionSummary> | null);
     expect(summary.skipped).toMatch(/the hour changed while compacting/);
     expect(await liveKeys(t, H1)).toEqual([other?.key]);
     expect(await readEvents(other?.key as string)).toEqual(expected(written.get(H1) as StoredEvent[]));
