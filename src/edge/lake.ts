@@ -1,4 +1,5 @@
 import type { Env } from "../env";
+import { adoptLegacy } from "../lake/catalog/adopt";
 import { cleanLake } from "../lake/catalog/cleanup";
 import { type TenantCatalog, tenantCatalog } from "../lake/catalog/client";
 import { lakeSettings } from "../lake/catalog/settings";
@@ -10,14 +11,17 @@ import { need, storage } from "./tenancy";
 
 /**
  * The lake at the edge: its read routes (GET /snapshots, GET /lake/catalog), the admin cleanup
- * (POST /lake/cleanup), /events over a snapshot, compaction on demand and the cron's maintenance.
+ * and adoption (POST /lake/cleanup, /lake/adopt), /events over a snapshot, compaction on demand
+ * and the cron's maintenance.
  * Every one goes through the tenant's catalog (src/lake/catalog), never a bucket listing.
  */
 
 /** The routes this module answers (the Worker's route table sends them here). */
-export const LAKE_ROUTES = ["/snapshots", "/lake/catalog", "/lake/cleanup"];
+export const LAKE_ROUTES = ["/snapshots", "/lake/catalog", "/lake/cleanup", "/lake/adopt"];
 
 const MAX_SNAPSHOTS = 1000;
+/** Objects one POST /lake/adopt reads and commits (each is read whole for its statistics). */
+const ADOPT_PER_CALL = 200;
 
 export function catalogOf(env: Env, tenant: string): TenantCatalog {
   return tenantCatalog(env.CATALOG, tenant);
@@ -59,6 +63,15 @@ export async function lakeRoute(req: Request, env: Env, url: URL): Promise<Respo
       if (req.method !== "POST") break;
       const tenant = need(env, req, url, "admin").tenant;
       return Response.json(await cleanLake(storage(env), catalogOf(env, tenant), Date.now(), lakeSettings(env)));
+    }
+    case "/lake/adopt": {
+      // Admin: commits objects written before the catalog existed (the upgrade of an older lake).
+      if (req.method !== "POST") break;
+      const tenant = need(env, req, url, "admin").tenant;
+      const settings = lakeSettings(env);
+      return Response.json(
+        await adoptLegacy(storage(env), catalogOf(env, tenant), { prefix: settings.prefix, limit: ADOPT_PER_CALL }),
+      );
     }
   }
   throw new DuckTailError(ErrorCode.methodNotAllowed, `${req.method} is not allowed on ${url.pathname}`);

@@ -233,4 +233,39 @@ describe("the lake catalog", () => {
     expect(first.snapshots[0]).toMatchObject({ rowsAdded: 1, rowsRemoved: 0, filesAdded: 1 });
     expect(typeof first.snapshots[0]?.time).toBe("number");
   });
+
+  it("adopts the objects of a lake written before its catalog, which until then no reader sees and no cleanup deletes", async () => {
+    const t = tenant("lake-legacy", "admin", { ORPHAN_GRACE_HOURS: "0" });
+    const hour = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+    const { encodeParquet } = await import("../../src/columns/parquet");
+    const old = (n: number, replica: number) =>
+      sampleEvents(n).map((e, i) => ({
+        ...e,
+        id: `old-${replica}-${i}`,
+        tenant: t.name,
+        replica: `${t.name}-${replica}`,
+        seq: i,
+        receivedAt: hour + i,
+      }));
+    const keys = [0, 1].map((r) => objectKey("events", t.name, hour, `${t.name}-${r}`, 1));
+    for (const [r, key] of keys.entries()) await bucket().put(key, encodeParquet(EventBatch.from(old(3, r))));
+    // An hour with a split compaction under way waits for it.
+    const splitting = objectKey("events", t.name, hour - HOUR, `${t.name}-0`, 1);
+    await bucket().put(splitting, encodeParquet(EventBatch.from(old(1, 0))));
+    await bucket().put(splitting.replace(/[^/]+$/, "_compaction.json"), "{}");
+
+    const range = `&from=${hour - HOUR}&to=${Date.now() + 1}`;
+    expect(await eventIds(t, range)).toEqual([]); // the catalog is created now, after them
+    expect(await (await t.fetch("/lake/cleanup", { method: "POST" })).json()).toMatchObject({ orphans: [] });
+    const report = await (await t.fetch("/lake/adopt", { method: "POST" })).json();
+    expect(report).toMatchObject({ tenant: t.name, adopted: keys, remaining: 0 });
+    expect(await eventIds(t, range)).toEqual([...old(3, 0), ...old(3, 1)].map((e) => e.id).sort());
+    expect((await snapshotsOf(t)).snapshots[0]?.message).toBe("adopt 2 objects written before the catalog");
+    expect(await (await t.fetch("/lake/adopt", { method: "POST" })).json()).toMatchObject({
+      adopted: [],
+      remaining: 0,
+      snapshot: null,
+    });
+    expect((await tenant("lake-legacy", "read").fetch("/lake/adopt", { method: "POST" })).status).toBe(403);
+  });
 });
