@@ -1,11 +1,20 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { configDefaults, defineConfig } from "vitest/config";
 
+/** `.sql` files import as their text in Node, as wrangler's default module rules import them in the Worker. */
+const sqlText = {
+  name: "sql-text",
+  transform(code: string, id: string) {
+    return id.endsWith(".sql") ? { code: `export default ${JSON.stringify(code)};`, map: null } : undefined;
+  },
+};
+
 export default defineConfig({
   test: {
     globalSetup: ["test/helpers/build-sdk.ts"],
     projects: [
       {
+        plugins: [sqlText],
         test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
       },
       {
@@ -49,6 +58,7 @@ export default defineConfig({
         test: { name: "hibernating", include: ["test/workers/hibernating/**/*.test.ts"], testTimeout: 20_000 },
       },
       {
+        plugins: [sqlText],
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],

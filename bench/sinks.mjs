@@ -146,7 +146,7 @@ async function measureCompaction(worker, shape, log) {
       duplicateEvery: String(shape.duplicateEvery),
     });
     populated = await call(`${worker.url}/populate?${q}`, { method: "POST" });
-    const c = new URLSearchParams({ hour: String(populated.hour) });
+    const c = new URLSearchParams({ hour: String(populated.hour), catalog: populated.catalog });
     if (shape.maxDecodedBytes !== null) c.set("maxDecodedBytes", String(shape.maxDecodedBytes));
     const r = await call(`${worker.url}/compact?${c}`);
     summary = r.summary;
@@ -178,7 +178,10 @@ async function measureCompaction(worker, shape, log) {
 }
 
 export async function runSinks(log = console.log) {
-  const worker = await startBenchWorker(buildWorker(SINKS_CONFIG), { r2Buckets: ["EVENTS"] });
+  const worker = await startBenchWorker(buildWorker(SINKS_CONFIG), {
+    r2Buckets: ["EVENTS"],
+    durableObjects: { CATALOG: { className: "LakeCatalog", useSQLite: true } },
+  });
   const receiver = await startReceiver();
   let seq = 0;
   const nextSeq = () => seq++;
@@ -225,9 +228,10 @@ export function printSinks(result, out = console.log) {
   );
   out(
     "\nCompaction: compactHour over one closed hour of small Parquet files from several replicas (some events" +
-      "\nretried to another replica: duplicates), inside workerd against the local R2: list, read and decode, dedup" +
-      "\nby id, sort by ts, encode one ZSTD file, write it and the rollup, delete the inputs. The inputs are written" +
-      `\nby R2ParquetSink, untimed, before each round; median of ${COMPACTION_ROUNDS} rounds after ${COMPACTION_WARMUP} warm-up;` +
+      "\nretried to another replica: duplicates), inside workerd against the local R2: the hour's files from the" +
+      "\ncatalog, read and decode, dedup by id, sort by ts, encode one ZSTD file, write it, commit it in place of the" +
+      "\ninputs, write the rollup. The inputs are written by R2ParquetSink and committed to a fresh catalog, untimed," +
+      `\nbefore each round; median of ${COMPACTION_ROUNDS} rounds after ${COMPACTION_WARMUP} warm-up;` +
       "\nrows/s = rows in per second.\n",
   );
   out(

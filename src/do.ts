@@ -1,10 +1,11 @@
 /**
  * `ducktail/do`: the Durable Object classes, for a Worker of your own that exports them under the
- * names its wrangler.toml binds (COORDINATOR, REPLICA), extended or as they are.
+ * names its wrangler.toml binds (COORDINATOR, REPLICA, CATALOG), extended or as they are.
  *
  * ```ts
- * export { BufferCoordinator, BufferReplica } from "ducktail/do";
+ * export { BufferCoordinator, BufferReplica, LakeCatalog } from "ducktail/do";
  * ```
  */
 export { BufferCoordinator, type RoutingTable } from "./group/BufferCoordinator";
+export { LakeCatalog } from "./lake/catalog/LakeCatalog";
 export { BufferReplica } from "./replica/BufferReplica";

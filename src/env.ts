@@ -1,11 +1,15 @@
 import type { TierVars } from "./group/tiers";
+import type { CatalogNamespace } from "./lake/catalog/client";
+import type { LakeVars } from "./lake/catalog/settings";
 import type { LimitVars } from "./protocol/limits";
 import type { RetryVars } from "./replica/retry-policy";
 
 /** Bindings and vars of the DuckTail Worker (see wrangler.toml). */
-export interface Env extends LimitVars, TierVars, RetryVars {
+export interface Env extends LimitVars, TierVars, RetryVars, LakeVars {
   COORDINATOR: DurableObjectNamespace;
   REPLICA: DurableObjectNamespace;
+  /** The tenants' lake catalogs (LakeCatalog), one per tenant by name. */
+  CATALOG: CatalogNamespace;
   EVENTS: R2Bucket;
   /** JSON `{"<key>": {"tenant", "scope"}}`; unset → one open tenant "default". */
   DUCKTAIL_KEYS?: string;

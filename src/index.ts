@@ -5,6 +5,7 @@
 
 export type { Env } from "./env";
 export { BufferCoordinator, type RoutingTable } from "./group/BufferCoordinator";
+export { LakeCatalog } from "./lake/catalog/LakeCatalog";
 export * from "./protocol/index";
 export { createEvent, type EventFields, normalizeEvent } from "./protocol/schema";
 export { BufferReplica } from "./replica/BufferReplica";

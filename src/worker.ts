@@ -3,6 +3,7 @@ import { contextHeader, ipPolicy, requestContext } from "./context";
 import { identify } from "./dog";
 import { listDeadLetters, replay, replayTargets } from "./edge/dead-letters";
 import { ingestBody, ingestQuery, pixel, pixelRefusalCounts, segment } from "./edge/ingest";
+import { compactNow, LAKE_ROUTES, lakeCron, lakeEvents, lakeRoute } from "./edge/lake";
 import {
   checkPressure,
   coordinator,
@@ -18,8 +19,7 @@ import {
   viewAggregator,
 } from "./edge/tenancy";
 import type { Env } from "./env";
-import { compactAll, compactTenant } from "./lake/compaction";
-import { eventsResponse, parseEventQuery, queryEvents } from "./lake/query";
+import { parseEventQuery } from "./lake/query";
 import { authorize, OPEN_TENANT, type Principal, requestKey } from "./protocol/auth";
 import { ReplicaCalls } from "./protocol/calls";
 import { DuckTailError, ErrorCode, errorResponse } from "./protocol/errors";
@@ -28,6 +28,7 @@ import { Header, InternalRoute } from "./protocol/routes";
 import { traceEvents } from "./tail-logs";
 
 export { BufferCoordinator } from "./group/BufferCoordinator";
+export { LakeCatalog } from "./lake/catalog/LakeCatalog";
 export { BufferReplica } from "./replica/BufferReplica";
 
 import { VERSION } from "./version";
@@ -65,7 +66,7 @@ async function events(env: Env, url: URL, principal: Principal): Promise<Respons
   const query = new URLSearchParams(url.searchParams);
   query.delete("key");
   const buffered = await Promise.all(shards.map((s) => replica(env, principal.tenant, s).buffered(query)));
-  return eventsResponse(queryEvents(storage(env), principal.tenant, q, buffered.flat()), q);
+  return lakeEvents(env, principal.tenant, q, buffered.flat());
 }
 
 /** POST /deadletter/replay (admin): `{keys?, sink?}`; 200 when every one was replayed, else 502 with why. */
@@ -181,7 +182,7 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
         // Admin: compact the tenant's closed hours now instead of waiting for the cron.
         if (req.method !== "POST") break;
         const tenant = need(env, req, url, "admin").tenant;
-        return Response.json({ hours: await compactTenant(storage(env), tenant, Date.now()) });
+        return Response.json({ hours: await compactNow(env, tenant) });
       }
       case "/events": {
         if (req.method !== "GET") break;
@@ -203,6 +204,7 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
         return await shardSocket(req, env, url, need(env, req, url, "admin"));
       default: {
         if (url.pathname.startsWith("/v1/")) return await segment(req, env, url);
+        if (LAKE_ROUTES.includes(url.pathname)) return await lakeRoute(req, env, url);
         // GET /buffer/mv/<view>?window=&by=&limit= : asked of the tenant's view aggregator, merged over every replica.
         const mv = /^\/buffer\/mv\/([A-Za-z0-9_-]+)$/.exec(url.pathname);
         if (!mv) throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
@@ -275,13 +277,10 @@ export default {
 
   /**
    * The cron (wrangler.toml [triggers]): merges each tenant's small Parquet files of closed hours
-   * into one sorted, deduplicated object per hour, with an hourly rollup beside the lake.
+   * into one sorted, deduplicated object per hour, with an hourly rollup beside the lake, then
+   * cleans each lake (expired snapshots, the files only they listed, orphans).
    */
   async scheduled(_controller: ScheduledController, env: Env): Promise<void> {
-    const run = await compactAll(storage(env), Date.now());
-    const skipped = run.summaries.filter((s) => s.skipped);
-    console.log(
-      `ducktail: compacted ${run.summaries.length - skipped.length} hours, skipped ${skipped.length}, ${run.remaining.length} left for the next run`,
-    );
+    await lakeCron(env);
   },
 } satisfies ExportedHandler<Env>;

@@ -5,18 +5,19 @@ import {
   BufferCoordinator,
   BufferReplica,
   type Env,
+  LakeCatalog,
   type TransformEvent,
   type ViewDefinition,
   worker,
 } from "ducktail";
-import { R2ParquetSink, type Sink, WebhookSink } from "ducktail/sinks";
+import { type Sink, WebhookSink } from "ducktail/sinks";
 
 interface ExampleEnv extends Env {
   WEBHOOK_URL: string;
   WEBHOOK_TOKEN: string;
 }
 
-export { BufferCoordinator };
+export { BufferCoordinator, LakeCatalog };
 
 /** Sign-ups per plan: `GET /buffer/mv/signups?window=24h`. */
 const signupsByPlan: ViewDefinition<{ n: number }, { plan: string; signups: number }> = {
@@ -41,11 +42,11 @@ export class MyReplica extends BufferReplica {
     return [...super.views(), signupsByPlan];
   }
 
-  /** Every batch to Parquet in R2 (the default), and critical events to the on-call webhook too. */
+  /** Every batch to the lake (the default: Parquet in R2, committed to the catalog), and critical events to the on-call webhook too. */
   override sinks(env: Env): Sink[] {
     const { WEBHOOK_URL, WEBHOOK_TOKEN } = env as ExampleEnv;
     return [
-      new R2ParquetSink(env.EVENTS),
+      ...super.sinks(env),
       new WebhookSink({
         url: WEBHOOK_URL,
         authorization: `Bearer ${WEBHOOK_TOKEN}`,

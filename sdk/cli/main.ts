@@ -2,13 +2,14 @@ import { UsageError } from "./args";
 import type { Command, Io } from "./command";
 import { deadletter } from "./deadletter";
 import { RequestError } from "./http";
+import { lake } from "./lake";
 import { mv } from "./mv";
 import { query } from "./query";
 import { send } from "./send";
 import { stats } from "./stats";
 import { tail } from "./tail";
 
-export const COMMANDS: Command[] = [tail, send, mv, stats, query, deadletter];
+export const COMMANDS: Command[] = [tail, send, mv, stats, query, deadletter, lake];
 
 export const TOP_HELP = `Usage: ducktail <command> [options]
 

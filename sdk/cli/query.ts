@@ -21,10 +21,12 @@ export const query: Command = {
   summary:
     'run SQL (DuckDB) over the tenant\'s events: ducktail query "SELECT type, count(*) FROM events GROUP BY type"',
   help: `Usage: ducktail query "<SQL>" [--from <time>] [--to <time>] [--source <s>] [--type <t>]
-                       [--importance <level>] [--limit <n>] [--json | --ndjson]
+                       [--importance <level>] [--limit <n>] [--snapshot <n> | --as-of <time>]
+                       [--json | --ndjson]
 
-Fetches events from GET /events (the Parquet lake in R2 merged with what the shards still
-buffer), loads them into an in-memory DuckDB table named "events" and runs the SQL on it.
+Fetches events from GET /events (the lake's latest snapshot merged with what the shards still
+buffer, or the lake alone as of an earlier snapshot), loads them into an in-memory DuckDB table
+named "events" and runs the SQL on it.
 Columns: id, tenant, ts, received_at (TIMESTAMP), source, type, importance, user_id,
 anonymous_id, session_id, data (JSON text), replica, seq.
 A table on a terminal; JSON (an array of rows) when piped or with --json; --ndjson for one row per line.
@@ -36,6 +38,8 @@ Which events are loaded (time of receipt):
   --type <t>            exact types, comma separated
   --importance <level>  exact importances, comma separated
   --limit <n>           most events, newest first (default 100000, at most 1000000)
+  --snapshot <n>        the lake as of snapshot n (ids from GET /snapshots), without the buffers
+  --as-of <time>        the lake as of the last snapshot at or before <time>, without the buffers
 
 ${CONNECTION_HELP}`,
   async run(argv, io) {
@@ -49,6 +53,8 @@ ${CONNECTION_HELP}`,
         type: { type: "string", multiple: true },
         importance: { type: "string", multiple: true },
         limit: { type: "string" },
+        snapshot: { type: "string" },
+        "as-of": { type: "string" },
         json: { type: "boolean" },
         ndjson: { type: "boolean" },
       },
@@ -62,6 +68,12 @@ ${CONNECTION_HELP}`,
     const now = Date.now();
     const to = timeArg(values.to, now, "--to") ?? now + 1;
     const from = timeArg(values.from, now, "--from") ?? to - DAY_MS;
+    if (values.snapshot !== undefined && values["as-of"] !== undefined) {
+      throw new UsageError("give --snapshot or --as-of, not both", "query");
+    }
+    if (values.snapshot !== undefined && !/^\d+$/.test(values.snapshot)) {
+      throw new UsageError("--snapshot must be a snapshot id (see GET /snapshots)", "query");
+    }
     const importance = listOf(values.importance);
     for (const i of importance ?? []) importanceOf(i, "--importance");
     const res = await get(config, "/events", {
@@ -71,6 +83,8 @@ ${CONNECTION_HELP}`,
       type: listOf(values.type)?.join(","),
       importance: importance?.join(","),
       limit: positiveInt(values.limit, "--limit") ?? 100_000,
+      snapshot: values.snapshot,
+      asOf: timeArg(values["as-of"], now, "--as-of"),
       format: "ndjson",
     });
     const events = (await res.text())

@@ -1,5 +1,12 @@
-import { type Table, tableToIPC } from "apache-arrow";
-import { Compression, Encoding, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from "parquet-wasm/esm";
+import { type Table, tableFromIPC, tableToIPC } from "apache-arrow";
+import {
+  Compression,
+  Encoding,
+  readParquet,
+  Table as WasmTable,
+  WriterPropertiesBuilder,
+  writeParquet,
+} from "parquet-wasm/esm";
 import type { EventBatch } from "./batch";
 
 // parquet-wasm dictionary-encodes every column by default. For columns that are (nearly)
@@ -27,6 +34,11 @@ function writerProperties() {
  */
 export function encodeParquet(batch: EventBatch): Uint8Array {
   return encodeTable(batch.table());
+}
+
+/** A Parquet file as one Arrow table. parquet-wasm must have been initialized first (see `./wasm`). */
+export function readTable(bytes: Uint8Array): Table {
+  return tableFromIPC(readParquet(bytes).intoIPCStream());
 }
 
 /** Encodes an Arrow table with the events columns (docs/ARCHITECTURE.md) (compaction's merged hours) with the same settings. */

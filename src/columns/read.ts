@@ -1,14 +1,13 @@
 import "./wasm";
-import { tableFromIPC } from "apache-arrow";
-import { readParquet } from "parquet-wasm/esm";
 import { CONTEXT_COLUMNS, type EventContext, IMPORTANCE, type Importance, type StoredEvent } from "../protocol/events";
+import { readTable } from "./parquet";
 
 /**
  * The rows of one DuckTail Parquet object (any object with the columns of `EVENT_SCHEMA`); the
  * context columns are optional, as files written before they existed have none.
  */
 export function readEvents(bytes: Uint8Array): StoredEvent[] {
-  const table = tableFromIPC(readParquet(bytes).intoIPCStream());
+  const table = readTable(bytes);
   const col = (name: string) => {
     const c = table.getChild(name);
     if (!c) throw new Error(`not a DuckTail events file: no ${name} column`);

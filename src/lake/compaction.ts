@@ -1,17 +1,24 @@
 import { encodeTable } from "../columns/parquet";
-import { deleteAll, listAll, PARQUET, putRollup } from "./bucket";
-import { hourPrefix, isCompacted, MANIFEST_NAME, nameOf } from "./keys";
-import { merge } from "./merge";
+import { describeFile } from "../columns/stats";
+import { listAll, PARQUET, putRollup } from "./bucket";
+import type { TenantCatalog } from "./catalog/client";
+import { isCompacted, manifestKey, nameOf, newGeneration, partKey } from "./keys";
+import { type LakeObject, merge } from "./merge";
 import { type CompactionOptions, type CompactionSummary, DEFAULTS, emptySummary, skip } from "./options";
 import { finishSplit, startSplit } from "./split";
 
 export type { CompactionOptions, CompactionSummary, HourRollup } from "./options";
 
 /**
- * Compaction of a tenant's Parquet lake: the many small flush objects of a closed UTC hour
- * become one `compacted-<hourStart>.parquet`, deduplicated by event id and sorted by ts, plus an
- * hourly rollup. The compacted object is written (conditionally) before any input is deleted, and
- * a re-run merges it with whatever is left, so a crash at any point loses and duplicates nothing.
+ * Compaction of a tenant's lake: the many small flush objects of a closed UTC hour become one
+ * `compacted-<hourStart>-<gen>-0of1.parquet`, deduplicated by event id and sorted by ts, plus an
+ * hourly rollup. The hour's objects are the files its catalog lists (src/lake/catalog), never a
+ * bucket listing: an object a flush wrote but never committed is not part of the table. The merge
+ * is written under a new name, then committed to the catalog as one snapshot ("these inputs
+ * removed, this output added"); the inputs stay in R2, readable by snapshots before it, until the
+ * catalog's expiry schedules them and the cleanup deletes them (src/lake/catalog/cleanup.ts). A
+ * crash before the commit leaves an output no snapshot lists (an orphan the cleanup deletes); a
+ * commit that finds an input gone (another compaction won) deletes its output and changes nothing.
  *
  * An hour too large to hold in an isolate's memory (over `maxDecodedBytes` decoded) is split by a
  * hash of the event id into parts `compacted-<hourStart>-<gen>-<k>of<n>.parquet`, each sorted by ts:
@@ -40,77 +47,85 @@ export interface CompactionRun {
 }
 
 /**
- * Compacts one hour of a tenant: reads every object of the hour, keeps one row per event id (the
- * smallest received_at, replica, seq), sorts by ts (then received_at, id), writes
- * `compacted-<hourStart>.parquet` (or, for an hour over `maxDecodedBytes`, parts: see the module
- * comment) and the rollup, and only then deletes the objects it read. The write is conditional
- * on the compacted object being as listed, so two runs never undo each other. Does not check
- * that the hour is closed (`compactTenant` does); throws on R2 errors.
+ * Compacts one hour of the catalog's tenant: reads every file the catalog lists for the hour,
+ * keeps one row per event id (the smallest received_at, replica, seq), sorts by ts (then
+ * received_at, id), writes the output (or, for an hour over `maxDecodedBytes`, parts: see the
+ * module comment), commits it in place of the inputs, and writes the rollup. Does not check that
+ * the hour is closed (`compactTenant` does); throws on R2 or catalog errors.
  */
 export async function compactHour(
   bucket: R2Bucket,
-  tenant: string,
+  catalog: TenantCatalog,
   hourStart: number,
   options: CompactionOptions = {},
 ): Promise<CompactionSummary> {
   const o = { ...DEFAULTS, ...options };
-  const summary = emptySummary(tenant, hourStart, o);
-  const listed = await listAll(bucket, { prefix: hourPrefix(o.prefix, tenant, hourStart), delimiter: "/" });
-  if (listed.objects.some((obj) => nameOf(obj.key) === MANIFEST_NAME)) return finishSplit(bucket, summary, o);
-  const inputs = listed.objects.filter((obj) => obj.key.endsWith(".parquet"));
+  const summary = emptySummary(catalog.tenant, hourStart, o);
+  if (await bucket.head(manifestKey(o.prefix, catalog.tenant, hourStart))) {
+    return finishSplit(bucket, catalog, summary, o);
+  }
+  const files = await hourFiles(catalog, hourStart);
+  const inputs: LakeObject[] = files.map((f) => ({ key: f.key, size: f.bytes }));
   summary.inputs = inputs.length;
   for (const obj of inputs) summary.bytesIn += obj.size;
   if (inputs.length === 0) return skip(summary, "no objects");
   if (isCompacted(inputs.map((obj) => nameOf(obj.key)))) return skip(summary, "already compacted");
+  // Merging would bring back the rows they delete: an hour with deletes waits for a rewrite that applies them.
+  if (files.some((f) => f.deletes)) return skip(summary, "has delete files");
   if (summary.bytesIn > o.maxInputBytes) {
     return skip(summary, `inputs total ${summary.bytesIn} bytes, over maxInputBytes (${o.maxInputBytes})`);
   }
 
   const merged = await merge(bucket, inputs, summary, o.maxDecodedBytes);
   if (typeof merged === "string") return skip(summary, merged);
-  if ("decodedBytes" in merged) return startSplit(bucket, summary, inputs, merged.sizes, o);
+  if ("decodedBytes" in merged) return startSplit(bucket, catalog, summary, inputs, merged.sizes, o);
   const body = encodeTable(merged.table);
-
-  const previous = inputs.find((obj) => obj.key === summary.key);
-  const written = await bucket.put(summary.key, body, {
-    // Another run may have rewritten the compacted object since we listed it: writing over it
-    // could drop rows only it holds, whose inputs that run has deleted.
-    onlyIf: previous ? { etagMatches: previous.etag } : { etagDoesNotMatch: "*" },
+  const key = partKey(o.prefix, catalog.tenant, hourStart, newGeneration(), 0, 1);
+  const written = await bucket.put(key, body, {
     httpMetadata: { contentType: PARQUET },
     customMetadata: { rows: String(summary.rowsOut), inputs: String(summary.inputs) },
   });
-  if (!written) return skip(summary, "the compacted object changed while compacting (another run?)");
+  summary.key = key;
+  summary.objects = [key];
   summary.bytesOut = written.size;
-  await putRollup(bucket, summary, merged.rollup);
-  await deleteAll(
-    bucket,
-    inputs.map((obj) => obj.key).filter((key) => key !== summary.key),
-  );
+  const committed = await catalog.commit({
+    change: "compact",
+    remove: inputs.map((obj) => obj.key),
+    add: [describeFile(key, hourStart, body, merged.table)],
+    message: `compact ${new Date(hourStart).toISOString().slice(0, 13)}h`,
+  });
+  if (!committed.ok) {
+    // Never listed by any snapshot: no reader can have it.
+    await bucket.delete(key);
+    return skip(summary, `the hour changed while compacting (another run?): ${committed.conflict}`);
+  }
+  summary.snapshot = committed.snapshot;
+  await putRollup(bucket, summary, { ...merged.rollup, key, objects: [key] });
   return summary;
 }
 
+/** The files the catalog lists now for one hour. */
+export async function hourFiles(catalog: TenantCatalog, hourStart: number) {
+  const read = await catalog.read({ from: hourStart, to: hourStart + HOUR_MS });
+  if ("missing" in read) throw new Error(read.missing);
+  return read.files.filter((f) => f.hour === hourStart);
+}
+
 /**
- * The start of every closed hour of a tenant that needs compaction (its objects are not one
- * compacted object or the complete parts of one split, or a split is under way), oldest first.
- * An hour is closed when its end plus `graceMs` is at or before `now`.
+ * The start of every closed hour of the catalog's tenant that needs compaction (its files are not
+ * one compacted object or the complete parts of one split), oldest first. An hour is closed when
+ * its end plus `graceMs` is at or before `now`.
  */
 export async function pendingHours(
-  bucket: R2Bucket,
-  tenant: string,
+  catalog: TenantCatalog,
   now: number,
   options: CompactionOptions = {},
 ): Promise<number[]> {
   const o = { ...DEFAULTS, ...options };
-  const root = `${o.prefix}/tenant=${tenant}/`;
-  const partition = /^dt=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\/([^/]+)$/;
+  const read = await catalog.read({ to: now - HOUR_MS - o.graceMs + 1 });
+  if ("missing" in read) throw new Error(read.missing);
   const hours = new Map<number, string[]>();
-  for (const obj of (await listAll(bucket, { prefix: root })).objects) {
-    const match = partition.exec(obj.key.slice(root.length));
-    const name = match?.[3] as string;
-    if (!match || !(name.endsWith(".parquet") || name === MANIFEST_NAME)) continue;
-    const hour = Date.parse(`${match[1]}T${match[2]}:00:00Z`);
-    hours.set(hour, [...(hours.get(hour) ?? []), name]);
-  }
+  for (const f of read.files) hours.set(f.hour, [...(hours.get(f.hour) ?? []), nameOf(f.key)]);
   return [...hours]
     .filter(([hour, names]) => hour + HOUR_MS + o.graceMs <= now && !isCompacted(names))
     .map(([hour]) => hour)
@@ -123,18 +138,18 @@ export async function pendingHours(
  */
 export async function compactTenant(
   bucket: R2Bucket,
-  tenant: string,
+  catalog: TenantCatalog,
   now: number,
   options: CompactionOptions = {},
 ): Promise<CompactionSummary[]> {
   const summaries: CompactionSummary[] = [];
-  for (const hour of await pendingHours(bucket, tenant, now, options)) {
-    summaries.push(await compactOrReport(bucket, tenant, hour, options));
+  for (const hour of await pendingHours(catalog, now, options)) {
+    summaries.push(await compactOrReport(bucket, catalog, hour, options));
   }
   return summaries;
 }
 
-/** Every tenant with objects under the events prefix. */
+/** Every tenant with objects under the events prefix (each has a catalog once it flushed). */
 export async function listTenants(bucket: R2Bucket, options: CompactionOptions = {}): Promise<string[]> {
   const root = `${options.prefix ?? DEFAULTS.prefix}/tenant=`;
   const listed = await listAll(bucket, { prefix: root, delimiter: "/" });
@@ -149,6 +164,7 @@ export async function listTenants(bucket: R2Bucket, options: CompactionOptions =
  */
 export async function compactAll(
   bucket: R2Bucket,
+  catalogOf: (tenant: string) => TenantCatalog,
   now: number,
   options: CompactionOptions = {},
 ): Promise<CompactionRun> {
@@ -160,7 +176,7 @@ export async function compactAll(
   for (const tenant of await listTenants(bucket, options)) {
     // Listing goes on until one hour is found, so a run always makes progress.
     if (queues.some((q) => q.hours.length > 0) && overBudget()) run.unlistedTenants.push(tenant);
-    else queues.push({ tenant, hours: await pendingHours(bucket, tenant, now, options) });
+    else queues.push({ tenant, hours: await pendingHours(catalogOf(tenant), now, options) });
   }
   const rounds = Math.max(0, ...queues.map((q) => q.hours.length));
   for (let round = 0; round < rounds; round++) {
@@ -170,7 +186,9 @@ export async function compactAll(
       // At least one hour per run, so a slow listing cannot stall compaction for good.
       if (run.summaries.length > 0 && overBudget()) run.remaining.push({ tenant, hour });
       else
-        run.summaries.push(await compactOrReport(bucket, tenant, hour, { deadline: started + budgetMs, ...options }));
+        run.summaries.push(
+          await compactOrReport(bucket, catalogOf(tenant), hour, { deadline: started + budgetMs, ...options }),
+        );
     }
   }
   return run;
@@ -178,13 +196,13 @@ export async function compactAll(
 
 async function compactOrReport(
   bucket: R2Bucket,
-  tenant: string,
+  catalog: TenantCatalog,
   hour: number,
   options: CompactionOptions,
 ): Promise<CompactionSummary> {
   try {
-    return await compactHour(bucket, tenant, hour, options);
+    return await compactHour(bucket, catalog, hour, options);
   } catch (e) {
-    return skip(emptySummary(tenant, hour, { ...DEFAULTS, ...options }), `failed: ${(e as Error).message}`);
+    return skip(emptySummary(catalog.tenant, hour, { ...DEFAULTS, ...options }), `failed: ${(e as Error).message}`);
   }
 }

@@ -1,6 +1,7 @@
-// How the lake names things: an hour's folder, its compacted object or parts, the manifest of a
-// split under way, its spill folder, and the hour's rollup. Pure functions of their arguments.
+// How the lake names things: an hour's folder, its compacted parts, the manifest of a split under
+// way, its spill folder, and the hour's rollup. Pure functions of their arguments.
 
+/** The name compaction gave its output before the catalog: one per hour, rewritten in place. */
 const COMPACTED_NAME = /^compacted-\d+\.parquet$/;
 const PART_NAME = /^compacted-\d+-([0-9a-z]+)-(\d+)of(\d+)\.parquet$/;
 export const MANIFEST_NAME = "_compaction.json";
@@ -11,12 +12,11 @@ export function hourPrefix(prefix: string, tenant: string, hourStart: number): s
   return `${prefix}/tenant=${tenant}/dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/`;
 }
 
-/** The one object a compacted hour holds. */
-export function compactedKey(prefix: string, tenant: string, hourStart: number): string {
-  return `${hourPrefix(prefix, tenant, hourStart)}compacted-${hourStart}.parquet`;
-}
-
-/** Part `k` of `parts` of an hour split by the compaction generation `gen`. */
+/**
+ * Part `k` of `parts` of the output of compaction generation `gen` (a whole hour is part 0 of 1).
+ * Each compaction writes under a new generation: the objects older snapshots list are never
+ * overwritten.
+ */
 export function partKey(
   prefix: string,
   tenant: string,
@@ -28,12 +28,17 @@ export function partKey(
   return `${hourPrefix(prefix, tenant, hourStart)}compacted-${hourStart}-${gen}-${k}of${parts}.parquet`;
 }
 
+/** A new compaction generation: time-ordered and unique enough to never name an existing object. */
+export function newGeneration(): string {
+  return Date.now().toString(36) + Math.floor(Math.random() * 36 ** 4).toString(36);
+}
+
 /** The manifest of a split compaction under way. */
 export function manifestKey(prefix: string, tenant: string, hourStart: number): string {
   return `${hourPrefix(prefix, tenant, hourStart)}${MANIFEST_NAME}`;
 }
 
-/** Whether an hour holding objects of these names is compacted: one compacted object, or every part of one split. */
+/** Whether an hour holding objects of these names is compacted: one compacted object, or every part of one generation. */
 export function isCompacted(names: string[]): boolean {
   if (names.length === 1 && COMPACTED_NAME.test(names[0] as string)) return true;
   const parts = names.map((name) => PART_NAME.exec(name));

@@ -18,6 +18,12 @@ import type { CompactionSummary, HourRollup } from "./options";
 // The Arrow row-merge engine: reads input objects, indexes their rows across batches, keeps one
 // row per event id and sorts them, and copies the kept rows into one table, column by column.
 
+/** An object to read: its key and (compressed) size. */
+export interface LakeObject {
+  key: string;
+  size: number;
+}
+
 // Workers allow six simultaneous outgoing connections; more parallel gets would only queue.
 const READ_CONCURRENCY = 6;
 
@@ -29,7 +35,7 @@ const READ_CONCURRENCY = 6;
  */
 export async function readInputs(
   bucket: R2Bucket,
-  inputs: R2Object[],
+  inputs: LakeObject[],
   maxDecodedBytes: number,
 ): Promise<RecordBatch[] | { decodedBytes: number; sizes: number[] } | string> {
   const tables: Table[] = [];
@@ -40,7 +46,7 @@ export async function readInputs(
   const reader = async () => {
     while (failure === null && next < inputs.length) {
       const i = next++;
-      const key = (inputs[i] as R2Object).key;
+      const key = (inputs[i] as LakeObject).key;
       const body = await bucket.get(key);
       if (failure !== null) return;
       if (!body) {
@@ -80,7 +86,7 @@ export async function readInputs(
  */
 export async function merge(
   bucket: R2Bucket,
-  inputs: R2Object[],
+  inputs: LakeObject[],
   summary: CompactionSummary,
   maxDecodedBytes: number,
 ): Promise<{ table: Table; rollup: HourRollup } | { decodedBytes: number; sizes: number[] } | string> {

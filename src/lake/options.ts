@@ -1,4 +1,4 @@
-import { compactedKey, rollupKey } from "./keys";
+import { rollupKey } from "./keys";
 
 // What every step of compaction shares: its options and defaults, and what it reports.
 
@@ -54,14 +54,16 @@ export interface CompactionSummary {
   rowsOut: number;
   /** Rows dropped because another row had the same id. */
   duplicates: number;
-  /** The compacted object (the first part of a split hour). */
+  /** The compacted object (the first part of a split hour); empty when none was written. */
   key: string;
   /** Every compacted object of the hour: `[key]`, or the parts of a split hour. */
   objects: string[];
+  /** The catalog snapshot that replaced the inputs with `objects`; absent when none did. */
+  snapshot?: number;
   rollupKey: string;
   bytesIn: number;
   bytesOut: number;
-  /** Why nothing was written or deleted; absent when the hour was compacted. */
+  /** Why nothing was committed; absent when the hour was compacted. */
   skipped?: string;
 }
 
@@ -96,8 +98,8 @@ export function emptySummary(tenant: string, hour: number, o: Required<Compactio
     rowsIn: 0,
     rowsOut: 0,
     duplicates: 0,
-    key: compactedKey(o.prefix, tenant, hour),
-    objects: [compactedKey(o.prefix, tenant, hour)],
+    key: "",
+    objects: [],
     rollupKey: rollupKey(o.rollupPrefix, tenant, hour),
     bytesIn: 0,
     bytesOut: 0,

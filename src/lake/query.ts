@@ -1,7 +1,10 @@
 import { eventJson } from "../columns/json";
+import { readTable } from "../columns/parquet";
 import { readEvents } from "../columns/read";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import { CONTEXT_COLUMNS, type EventContext, IMPORTANCE, type Importance, type StoredEvent } from "../protocol/events";
+import type { SnapshotFile } from "./catalog/catalog";
+import type { TenantCatalog } from "./catalog/client";
 
 /** GET /events: a time range of receipt, optional filters, how many and in what format. */
 export interface EventQuery {
@@ -18,6 +21,17 @@ export interface EventQuery {
   bot: boolean | null;
   limit: number;
   format: "json" | "ndjson";
+  /** Read the lake as of this snapshot (`?snapshot=`), or as of the last snapshot at this time (`?asOf=`). */
+  snapshot: number | null;
+  asOf: number | null;
+}
+
+/** The lake a query reads: a snapshot's files (in the range) and whether the replicas' buffers join them. */
+export interface LakeView {
+  snapshot: number;
+  files: SnapshotFile[];
+  /** False for a snapshot asked for by id or time: it holds what the lake held then, no more. */
+  live: boolean;
 }
 
 const HOUR_MS = 3_600_000;
@@ -61,6 +75,13 @@ export function parseEventQuery(url: URL, now = Date.now()): EventQuery {
   if (bot !== null && bot !== "true" && bot !== "false") {
     throw new DuckTailError(ErrorCode.badRequest, "bot must be true or false");
   }
+  const snapshot = p.get("snapshot");
+  if (snapshot !== null && !/^\d{1,15}$/.test(snapshot)) {
+    throw new DuckTailError(ErrorCode.badRequest, "snapshot must be a snapshot id (see GET /snapshots)");
+  }
+  const asOf = p.get("asOf");
+  if (snapshot !== null && asOf !== null)
+    throw new DuckTailError(ErrorCode.badRequest, "give snapshot or asOf, not both");
   const context: EventQuery["context"] = [];
   for (const [field] of CONTEXT_COLUMNS) {
     const values = list(p.get(field));
@@ -76,7 +97,24 @@ export function parseEventQuery(url: URL, now = Date.now()): EventQuery {
     bot: bot === null ? null : bot === "true",
     limit,
     format,
+    snapshot: snapshot === null ? null : Number(snapshot),
+    asOf: asOf === null ? null : time(asOf, 0, "asOf"),
   };
+}
+
+/**
+ * The snapshot a query reads and its files in the query's range, from the catalog: the one asked
+ * for, or the latest (then joined by what the replicas still buffer). Never a bucket listing.
+ */
+export async function openLake(catalog: TenantCatalog, q: EventQuery): Promise<LakeView> {
+  const read = await catalog.read({
+    ...(q.snapshot !== null && { snapshot: q.snapshot }),
+    ...(q.asOf !== null && { asOf: q.asOf }),
+    from: q.from,
+    to: q.to,
+  });
+  if ("missing" in read) throw new DuckTailError(ErrorCode.notFound, read.missing);
+  return { snapshot: read.snapshot, files: read.files, live: q.snapshot === null && q.asOf === null };
 }
 
 function matchesContext(c: EventContext | undefined, q: EventQuery): boolean {
@@ -101,26 +139,25 @@ export const newestFirst = (a: StoredEvent, b: StoredEvent) =>
   b.receivedAt - a.receivedAt || (a.replica < b.replica ? 1 : a.replica > b.replica ? -1 : b.seq - a.seq);
 
 /**
- * The matching events, newest first: hour partition by hour partition from `to` back to `from`
- * (objects outside the range are never listed or read), each hour's Parquet rows merged with
- * the rows still buffered in the replicas. A row both flushed and still buffered (a flush in
- * progress) comes once. Memory holds one hour at a time.
+ * The matching events, newest first: hour partition by hour partition from `to` back to `from`,
+ * each hour's rows from the snapshot's files (minus the rows their delete files remove) merged,
+ * for a live view, with the rows still buffered in the replicas. A row both flushed and still
+ * buffered (a flush in progress) comes once. Memory holds one hour at a time.
  */
 export async function* queryEvents(
   bucket: R2Bucket,
-  tenant: string,
+  lake: LakeView,
   q: EventQuery,
   buffered: StoredEvent[],
 ): AsyncGenerator<StoredEvent> {
   let left = q.limit;
   const seen = new Set<string>();
-  const live = buffered.filter((e) => matchesQuery(e, q));
+  const live = lake.live ? buffered.filter((e) => matchesQuery(e, q)) : [];
   for (let hour = Math.floor((q.to - 1) / HOUR_MS) * HOUR_MS; hour >= q.from - (q.from % HOUR_MS); hour -= HOUR_MS) {
     const rows = live.filter((e) => e.receivedAt >= hour && e.receivedAt < hour + HOUR_MS);
-    for (const key of await hourObjects(bucket, tenant, hour)) {
-      const obj = await bucket.get(key);
-      if (!obj) continue; // compacted away meanwhile: its rows are in the compacted object
-      for (const e of readEvents(new Uint8Array(await obj.arrayBuffer()))) if (matchesQuery(e, q)) rows.push(e);
+    for (const file of lake.files) {
+      if (file.hour !== hour) continue;
+      for (const e of await fileRows(bucket, file)) if (matchesQuery(e, q)) rows.push(e);
     }
     rows.sort(newestFirst);
     for (const e of rows) {
@@ -133,27 +170,40 @@ export async function* queryEvents(
   }
 }
 
-async function hourObjects(bucket: R2Bucket, tenant: string, hour: number): Promise<string[]> {
-  const iso = new Date(hour).toISOString();
-  const prefix = `events/tenant=${tenant}/dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/`;
-  const keys: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await bucket.list({ prefix, cursor });
-    for (const o of page.objects) if (o.key.endsWith(".parquet")) keys.push(o.key);
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  return keys;
+/** A data file's rows, minus the positions its delete file lists. */
+async function fileRows(bucket: R2Bucket, file: SnapshotFile): Promise<StoredEvent[]> {
+  const rows = readEvents(await objectBytes(bucket, file.key));
+  if (!file.deletes) return rows;
+  const positions = readTable(await objectBytes(bucket, file.deletes.key)).getChild("pos");
+  const deleted = new Set<number>();
+  for (let i = 0; i < (positions?.length ?? 0); i++) deleted.add(Number(positions?.get(i)));
+  return rows.filter((_, i) => !deleted.has(i));
 }
 
-/** The query's answer: JSON `{from, to, events, count}`, or NDJSON streamed as rows are found. */
-export async function eventsResponse(rows: AsyncGenerator<StoredEvent>, q: EventQuery): Promise<Response> {
+/** An object a snapshot lists: it stays in R2 until the snapshot expires, so its absence is an error. */
+async function objectBytes(bucket: R2Bucket, key: string): Promise<Uint8Array> {
+  const obj = await bucket.get(key);
+  if (!obj) throw new DuckTailError(ErrorCode.internal, `the lake lists ${key} but R2 has no such object`);
+  return new Uint8Array(await obj.arrayBuffer());
+}
+
+/**
+ * The query's answer: JSON `{from, to, snapshot, events, count}`, or NDJSON streamed as rows are
+ * found; both name the snapshot read in the `DuckTail-Snapshot` header.
+ */
+export async function eventsResponse(
+  rows: AsyncGenerator<StoredEvent>,
+  q: EventQuery,
+  snapshot: number,
+): Promise<Response> {
   if (q.format === "json") {
     // At most 10,000 rows: gathered first, so a failure is an error status, not a cut-off body.
     const parts: string[] = [];
     for await (const e of rows) parts.push(eventJson(e));
-    const body = `{"from":${q.from},"to":${q.to},"events":[${parts.join(",")}],"count":${parts.length}}`;
-    return new Response(body, { headers: { "content-type": "application/json" } });
+    const body = `{"from":${q.from},"to":${q.to},"snapshot":${snapshot},"events":[${parts.join(",")}],"count":${parts.length}}`;
+    return new Response(body, {
+      headers: { "content-type": "application/json", "ducktail-snapshot": String(snapshot) },
+    });
   }
   const enc = new TextEncoder();
   return new Response(
@@ -164,6 +214,6 @@ export async function eventsResponse(rows: AsyncGenerator<StoredEvent>, q: Event
         else controller.enqueue(enc.encode(`${eventJson(next.value)}\n`));
       },
     }),
-    { headers: { "content-type": "application/x-ndjson" } },
+    { headers: { "content-type": "application/x-ndjson", "ducktail-snapshot": String(snapshot) } },
   );
 }

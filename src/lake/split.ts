@@ -1,13 +1,16 @@
 import { encodeTable } from "../columns/parquet";
+import { type DataFileInfo, describeFile, describeTable, parquetFooterSize } from "../columns/stats";
 import { hash32 } from "../hash";
 import { deleteAll, listAll, PARQUET, putRollup } from "./bucket";
-import { manifestKey, partKey, spillPrefix } from "./keys";
-import { gather, indexRows, merge, readInputs, sortCounts } from "./merge";
+import type { TenantCatalog } from "./catalog/client";
+import { manifestKey, newGeneration, partKey, spillPrefix } from "./keys";
+import { gather, indexRows, type LakeObject, merge, readInputs, sortCounts } from "./merge";
 import { type CompactionOptions, type CompactionSummary, emptySummary, type HourRollup, skip } from "./options";
 
 // The split of an hour too large to compact in memory (see the module comment of ./compaction):
 // a manifest names the inputs, their reading groups and the parts; every object written is a pure
-// function of it, so any run can finish, resume or give up a split another run started.
+// function of it, so any run can finish, resume or give up a split another run started. The parts
+// become part of the table only when the last step commits them in place of the inputs.
 
 /** What a split compaction will do, written before its first spill and deleted after its last delete. */
 interface SplitManifest {
@@ -16,7 +19,7 @@ interface SplitManifest {
   /** Names the parts and the spill folder, so they never overwrite an earlier split's objects. */
   gen: string;
   parts: number;
-  /** Keys of the objects read; the parts hold exactly their rows, deduplicated. */
+  /** Keys of the files read (the catalog's for the hour); the parts hold exactly their rows, deduplicated. */
   inputs: string[];
   /** The inputs in reading groups, each of at most half of maxDecodedBytes decoded. */
   groups: string[][];
@@ -25,8 +28,9 @@ interface SplitManifest {
 /** Plans the split (groups of inputs, parts), writes its manifest unless another run did, and runs it. */
 export async function startSplit(
   bucket: R2Bucket,
+  catalog: TenantCatalog,
   summary: CompactionSummary,
-  inputs: R2Object[],
+  inputs: LakeObject[],
   sizes: number[],
   o: Required<CompactionOptions>,
 ): Promise<CompactionSummary> {
@@ -48,7 +52,7 @@ export async function startSplit(
   const manifest: SplitManifest = {
     version: 2,
     hour: summary.hour,
-    gen: Date.now().toString(36) + Math.floor(Math.random() * 36 ** 4).toString(36),
+    gen: newGeneration(),
     parts: Math.ceil(sizes.reduce((n, b) => n + b, 0) / target),
     inputs: inputs.map((obj) => obj.key),
     groups,
@@ -59,7 +63,7 @@ export async function startSplit(
     httpMetadata: { contentType: "application/json" },
   });
   if (!created) return skip(summary, "another compaction of this hour started meanwhile");
-  return finishSplit(bucket, summary, o);
+  return finishSplit(bucket, catalog, summary, o);
 }
 
 /**
@@ -67,11 +71,13 @@ export async function startSplit(
  * 1. each group of inputs is read once and its rows written out by part (`g<i>/b<k>.parquet`
  *    under the spill folder, then a `g<i>.done` marker), so the hour is decoded once in all;
  * 2. each part is merged from its spills alone (deduplicated, sorted) and written;
- * 3. the rollup is written, then the inputs, the spills and the manifest are deleted.
+ * 3. the parts are committed in place of the inputs (one snapshot), the rollup written, the spills
+ *    and the manifest deleted. A commit that finds an input gone gives the split up.
  * Every object it writes is a pure function of the manifest, so runs may overlap.
  */
 export async function finishSplit(
   bucket: R2Bucket,
+  catalog: TenantCatalog,
   summary: CompactionSummary,
   o: Required<CompactionOptions>,
 ): Promise<CompactionSummary> {
@@ -101,7 +107,7 @@ export async function finishSplit(
     if (await bucket.head(`${spill}g${g}.done`)) continue;
     const stop = paused(`group ${g} of ${manifest.groups.length}`);
     if (stop) return stop;
-    const inputs: R2Object[] = [];
+    const inputs: LakeObject[] = [];
     for (const input of manifest.groups[g] as string[]) {
       // Gone before this run began (headed above); readInputs reports one that goes while it reads.
       const head = heads.get(input);
@@ -126,6 +132,7 @@ export async function finishSplit(
 
   const spilled = (await listAll(bucket, { prefix: spill })).objects;
   const rollups: HourRollup[] = [];
+  const files: DataFileInfo[] = [];
   for (let k = 0; k < manifest.parts; k++) {
     const partSummary = emptySummary(summary.tenant, summary.hour, o);
     partSummary.key = keys[k] as string;
@@ -138,24 +145,37 @@ export async function finishSplit(
     const merged = await merge(bucket, sources, partSummary, o.maxDecodedBytes);
     if (typeof merged === "string") return abandon(merged);
     if ("decodedBytes" in merged) return abandon(`part ${k} of ${manifest.parts} decodes to over maxDecodedBytes`);
-    if (existing)
+    if (existing) {
       partSummary.rowsIn = partSummary.duplicates = 0; // counted by the run that wrote it
-    else {
+      const tail = await bucket.get(partSummary.key, { range: { suffix: 8 } });
+      if (!tail) return abandon(`part ${k} of ${manifest.parts} vanished`);
+      const footer = parquetFooterSize(new Uint8Array(await tail.arrayBuffer()));
+      files.push(describeTable(partSummary.key, summary.hour, merged.table, existing.size, footer));
+    } else {
       work++;
-      await bucket.put(partSummary.key, encodeTable(merged.table), {
+      const body = encodeTable(merged.table);
+      await bucket.put(partSummary.key, body, {
         httpMetadata: { contentType: PARQUET },
         customMetadata: { rows: String(partSummary.rowsOut), inputs: String(manifest.inputs.length) },
       });
+      files.push(describeFile(partSummary.key, summary.hour, body, merged.table));
     }
     summary.rowsIn += partSummary.rowsIn;
     summary.rowsOut += partSummary.rowsOut;
     summary.duplicates += partSummary.duplicates;
-    summary.bytesOut += (await bucket.head(partSummary.key))?.size ?? 0;
+    summary.bytesOut += files[k]?.bytes ?? 0;
     rollups.push(merged.rollup);
   }
   if (!(await stillOurs())) return skip(summary, "another run finished this split meanwhile");
+  const committed = await catalog.commit({
+    change: "compact",
+    remove: manifest.inputs,
+    add: files,
+    message: `compact ${new Date(summary.hour).toISOString().slice(0, 13)}h in ${manifest.parts} parts`,
+  });
+  if (!committed.ok) return abandon(`the hour changed meanwhile: ${committed.conflict}`);
+  summary.snapshot = committed.snapshot;
   await putRollup(bucket, summary, sumRollups(summary, rollups));
-  await deleteAll(bucket, manifest.inputs);
   await deleteSpill(bucket, spill);
   if (await stillOurs()) await bucket.delete(key);
   return summary;
@@ -163,9 +183,9 @@ export async function finishSplit(
 
 /**
  * A split that cannot finish (an input is gone, a part is over the memory bound, an input is
- * unreadable) is given up so the hour is not stuck: its manifest and spills go, and its parts too
- * while every input is still there (they only copy rows of those inputs). Parts left beside
- * deleted inputs may hold rows that exist nowhere else: they stay, as inputs of the next run.
+ * unreadable, the hour changed before its commit) is given up so the hour is not stuck: its
+ * manifest, spills and parts go. No snapshot ever listed the parts, so no reader loses anything;
+ * the inputs are untouched.
  */
 async function abandonSplit(
   bucket: R2Bucket,
@@ -177,9 +197,7 @@ async function abandonSplit(
   spill: string,
   reason: string,
 ): Promise<CompactionSummary> {
-  let complete = true;
-  for (const input of manifest.inputs) if (!(await bucket.head(input))) complete = false;
-  if (complete) await deleteAll(bucket, parts);
+  await deleteAll(bucket, parts);
   await deleteSpill(bucket, spill);
   if (await stillOurs()) await bucket.delete(key);
   return skip(summary, `split ${manifest.gen} abandoned: ${reason}`);

@@ -1,6 +1,7 @@
 import "../columns/wasm";
 import type { Env } from "../env";
 import { decodeGossip, encodeGossip, type GossipMessage, type GossipReply } from "../gossip/messages";
+import { flushCommits } from "../lake/catalog/client";
 import { matchesQuery, newestFirst, parseEventQuery } from "../lake/query";
 import type { Scope } from "../protocol/auth";
 import { AggregatorCalls, CoordinatorCalls, type DrainAnswer, ReplicaCalls } from "../protocol/calls";
@@ -142,9 +143,12 @@ export class BufferReplica extends HibernatingReplica<Env> {
 
   // ---- hooks ------------------------------------------------------------------------------
 
-  /** Where flushed batches go. Default: ZSTD Parquet in the EVENTS bucket. Override for custom sinks. */
+  /**
+   * Where flushed batches go. Default: ZSTD Parquet in the EVENTS bucket, each flush committed to
+   * the tenant's lake catalog (CATALOG). Override for custom sinks.
+   */
   sinks(env: Env): Sink[] {
-    return [new R2ParquetSink(env.EVENTS)];
+    return [new R2ParquetSink(env.EVENTS, "events", flushCommits(env.CATALOG))];
   }
 
   /**

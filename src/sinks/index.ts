@@ -13,7 +13,7 @@ export {
 } from "../lake/compaction";
 export { deadLetterKey } from "./dead-letter";
 export { R2NdjsonSink, toNdjson } from "./ndjson";
-export { objectKey, R2ParquetSink } from "./r2-parquet";
+export { type FlushCommitter, objectKey, R2ParquetSink } from "./r2-parquet";
 export {
   type FlushContext,
   idempotencyKey,

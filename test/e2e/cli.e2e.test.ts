@@ -1,19 +1,23 @@
 // End to end: the `ducktail` command (dist/cli.js, built from sdk/cli/) run as a child process
 // against the bundled Worker under Miniflare. Each test has its own tenant, so counts are exact.
 import { EventEmitter } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import type { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../sdk/cli/main";
 import { DuckTailClient } from "../../sdk/index";
+import { parseDdl, sqliteType } from "../../src/lake/catalog/spec";
 import { ROOT, runCli, startCli, startPipeline } from "../helpers/cli";
+import { query as duckdb } from "../helpers/duckdb";
 import { eventually } from "../helpers/eventually";
+import { downloadEvents } from "../helpers/lake";
 // @ts-expect-error plain .mjs helper without types
 import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
 
-const TENANTS = ["tail", "stop", "slow", "send", "views", "query"] as const;
+const TENANTS = ["tail", "stop", "slow", "send", "views", "query", "lake"] as const;
 type Tenant = (typeof TENANTS)[number];
 // Per tenant: <t>-w (write), <t>-r (read), <t>-a (admin).
 const KEYS = Object.fromEntries(
@@ -379,18 +383,95 @@ describe("ducktail CLI end to end", { timeout: 60_000 }, () => {
     });
   });
 
-  describe("usage", () => {
-    it.each(["tail", "send", "mv", "stats", "query"])("%s --help prints its usage and exits 0", async (command) => {
-      const res = await runCli([command, "--help"]);
-      expect(res.code).toBe(0);
-      expect(res.stdout).toMatch(new RegExp(`^Usage: ducktail ${command}`));
-      expect(res.stdout).toContain("--url");
+  describe("lake", () => {
+    let first = 0;
+    let second = 0;
+    const dirs: string[] = [];
+    afterAll(() => {
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     });
+
+    it("query --snapshot reads the lake as of that snapshot, without what came after or is buffered", async () => {
+      const c = client("lake");
+      await Promise.all([c.track("one", { n: 1 }), c.track("one", { n: 2 })]);
+      await admin("lake", "/flush", "POST");
+      first = ((await admin("lake", "/snapshots?limit=1")).snapshots as { id: number }[])[0]?.id as number;
+      await Promise.all([c.track("two", { n: 3 }), c.track("two", { n: 4 }), c.track("two", { n: 5 })]);
+      await admin("lake", "/flush", "POST");
+      second = ((await admin("lake", "/snapshots?limit=1")).snapshots as { id: number }[])[0]?.id as number;
+      await c.track("three", { n: 6 }); // buffered only
+      expect(second).toBeGreaterThan(first);
+
+      const sql = "SELECT type, count(*) AS n FROM events GROUP BY type ORDER BY type";
+      const then = await runCli(["query", sql, "--snapshot", String(first)], env("lake", "r"));
+      expect(then.code, then.stderr).toBe(0);
+      expect(JSON.parse(then.stdout)).toEqual([{ type: "one", n: 2 }]);
+      const now = await runCli(["query", sql], env("lake", "r"));
+      expect(JSON.parse(now.stdout)).toEqual([
+        { type: "one", n: 2 },
+        { type: "three", n: 1 },
+        { type: "two", n: 3 },
+      ]);
+      const gone = await runCli(["query", sql, "--snapshot", "99999"], env("lake", "r"));
+      expect(gone.code).toBe(1);
+      expect(gone.stderr).toMatch(/404 not_found: no snapshot 99999/);
+    });
+
+    it("lake export writes the spec's tables, and DuckDB reading each snapshot's listed files gets that snapshot's rows", async () => {
+      // The lake's objects, copied to a folder that stands for the bucket's root.
+      const root = (await downloadEvents(mf)).dir;
+      dirs.push(root);
+      const file = join(scratch, "lake.sqlite");
+      const res = await runCli(["lake", "export", file, "--data-path", `${root}/`], env("lake", "r"));
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stderr).toContain(`ATTACH 'ducklake:sqlite:${file}' AS lake (DATA_PATH '${root}/')`);
+      expect((await runCli(["lake", "export", file], env("lake", "r"))).code).toBe(2); // exists: --force
+
+      const db = new DatabaseSync(file, { readOnly: true });
+      try {
+        const spec = parseDdl(readFileSync(join(ROOT, "src/lake/catalog/ducklake-1.0.sql"), "utf8"));
+        expect(spec).toHaveLength(28);
+        for (const t of spec) {
+          const columns = db.prepare(`SELECT name, type FROM pragma_table_info(?)`).all(t.name);
+          expect(columns).toEqual(t.columns.map((c) => ({ name: c.name, type: sqliteType(c.type) })));
+        }
+        for (const snapshot of [first, second]) {
+          const files = db
+            .prepare(
+              `SELECT m.value || s.path || t.path || d.path AS path FROM ducklake_data_file d
+               JOIN ducklake_table t USING (table_id) JOIN ducklake_schema s USING (schema_id)
+               JOIN ducklake_metadata m ON m.key = 'data_path'
+               WHERE ?1 >= d.begin_snapshot AND (?1 < d.end_snapshot OR d.end_snapshot IS NULL)`,
+            )
+            .all(snapshot)
+            .map((r) => `'${r.path}'`);
+          const rows = await duckdb(`SELECT id FROM read_parquet([${files.join(", ")}]) ORDER BY id`);
+          const answer = (await admin("lake", `/events?limit=1000&snapshot=${snapshot}`)).events as StoredRow[];
+          expect(rows.map((r) => r.id)).toEqual(answer.map((e) => e.id).sort());
+          expect(rows).toHaveLength(snapshot === first ? 2 : 5);
+        }
+      } finally {
+        db.close();
+      }
+    });
+  });
+
+  describe("usage", () => {
+    it.each(["tail", "send", "mv", "stats", "query", "lake"])(
+      "%s --help prints its usage and exits 0",
+      async (command) => {
+        const res = await runCli([command, "--help"]);
+        expect(res.code).toBe(0);
+        expect(res.stdout).toMatch(new RegExp(`^Usage: ducktail ${command}`));
+        expect(res.stdout).toContain("--url");
+      },
+    );
 
     it("--help lists every command", async () => {
       const res = await runCli(["--help"]);
       expect(res.code).toBe(0);
-      for (const c of ["tail", "send", "mv", "stats", "query"]) expect(res.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
+      for (const c of ["tail", "send", "mv", "stats", "query", "lake"])
+        expect(res.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
     });
 
     it("an unknown flag or command exits 2 with a clear error", async () => {

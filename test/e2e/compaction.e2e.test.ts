@@ -1,12 +1,16 @@
 // Compaction end to end: small Parquet files of two closed hours (duplicates across files, rows
-// out of ts order, one hour left half-done by a crash between write and delete) plus a live
-// hour, compacted through POST /compact on the bundled Worker, then read back with DuckDB.
+// out of ts order, one hour holding the output of an earlier run that died before its commit),
+// committed to the tenant's catalog, plus a live hour, compacted through POST /compact on the
+// bundled Worker, then read back with DuckDB: exactly the files the catalog lists.
 import "../helpers/parquet-node";
 import type { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventBatch } from "../../src/columns/batch";
 import { encodeParquet } from "../../src/columns/parquet";
+import { describeFile } from "../../src/columns/stats";
+import type { CommitRequest, CommitResult } from "../../src/lake/catalog/catalog";
 import type { StoredEvent } from "../../src/protocol/events";
+import type { CatalogExport } from "../../src/protocol/lake";
 import { objectKey } from "../../src/sinks/r2-parquet";
 import { duplicates, lakeRows } from "../helpers/lake";
 // @ts-expect-error plain .mjs helper without types
@@ -44,9 +48,16 @@ describe("compaction end to end", () => {
   const hours = [now - 3 * HOUR, now - 2 * HOUR].map((t) => t - (t % HOUR));
   const inputIds = new Map<number, Set<string>>();
 
+  let orphan = "";
+
   beforeAll(async () => {
     ({ mf, url } = await startWorker(buildWorker()));
     const bucket = await mf.getR2Bucket("EVENTS");
+    // The tenant's catalog, through Miniflare's RPC proxy: each file is committed as a flush commits it.
+    const catalogs = await mf.getDurableObjectNamespace("CATALOG");
+    const catalog = catalogs.get(catalogs.idFromName(TENANT)) as unknown as {
+      commit(tenant: string, req: CommitRequest): Promise<CommitResult>;
+    };
     for (const hour of hours) {
       const ids = new Set<string>();
       const all: StoredEvent[] = [];
@@ -55,20 +66,25 @@ describe("compaction end to end", () => {
           const rows = fileRows(hour, replica, file);
           for (const r of rows) ids.add(r.id);
           all.push(...rows);
-          await bucket.put(
-            objectKey("events", TENANT, hour, `${TENANT}-${replica}`, file),
-            encodeParquet(EventBatch.from(rows)),
-          );
+          const key = objectKey("events", TENANT, hour, `${TENANT}-${replica}`, file);
+          const batch = EventBatch.from(rows);
+          const body = encodeParquet(batch);
+          await bucket.put(key, body);
+          const committed = await catalog.commit(TENANT, {
+            change: "insert",
+            add: [describeFile(key, hour, body, batch.table())],
+          });
+          expect(committed.ok).toBe(true);
         }
       }
       inputIds.set(hour, ids);
       if (hour === hours[0]) {
-        // A run that died after writing its output and before deleting the inputs: the compacted
-        // object holds one replica's rows; every input is still there.
+        // A run that died after writing its output and before committing it: the object holds
+        // one replica's rows, and no snapshot lists it.
         const partial = all.filter((r) => r.replica === `${TENANT}-0`);
-        const key = `events/tenant=${TENANT}/dt=${new Date(hour).toISOString().slice(0, 10)}/hour=${new Date(hour).toISOString().slice(11, 13)}/compacted-${hour}.parquet`;
+        orphan = `events/tenant=${TENANT}/dt=${new Date(hour).toISOString().slice(0, 10)}/hour=${new Date(hour).toISOString().slice(11, 13)}/compacted-${hour}-dead-0of1.parquet`;
         const unique = [...new Map(partial.map((r) => [r.id, r])).values()];
-        await bucket.put(key, encodeParquet(EventBatch.from(unique)));
+        await bucket.put(orphan, encodeParquet(EventBatch.from(unique)));
       }
     }
     // The current hour, through the Worker: open, so compaction must leave it alone.
@@ -80,20 +96,28 @@ describe("compaction end to end", () => {
     await mf?.dispose();
   });
 
-  it("leaves one sorted, deduplicated file per closed hour with every event once, and hourly rollups", async () => {
+  it("leaves one sorted, deduplicated file per closed hour in the catalog, with every event once, and hourly rollups", async () => {
     const res = await fetch(`${url}/compact`, { method: "POST" });
     expect(res.status).toBe(200);
     const { hours: summaries } = (await res.json()) as { hours: { hour: number; rowsOut: number; skipped?: string }[] };
     expect(summaries.map((s) => [s.hour, s.skipped ?? null])).toEqual(hours.map((h) => [h, null]));
 
-    const { rows, keys } = await lakeRows(mf);
+    // What a reader sees: the files the catalog lists at its latest snapshot.
+    const exported = (await (await fetch(`${url}/lake/catalog`)).json()) as CatalogExport;
+    const files = exported.tables.ducklake_data_file as CatalogExport["tables"][string];
+    const end = files.columns.indexOf("end_snapshot");
+    const path = files.columns.indexOf("path");
+    const listed = files.rows.filter((r) => r[end] === null).map((r) => `events/tenant=${TENANT}/${r[path]}`);
+    const { rows: all, keys } = await lakeRows(mf);
+    expect(keys).toContain(orphan);
+    expect(listed).not.toContain(orphan);
+    const rows = all.filter((r) => listed.includes(r.filename));
     for (const hour of hours) {
       const iso = new Date(hour).toISOString();
-      const files = keys.filter((k) => k.includes(`dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/`));
-      expect(files).toEqual([
-        `events/tenant=${TENANT}/dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/compacted-${hour}.parquet`,
-      ]);
-      const mine = rows.filter((r) => files[0]?.endsWith(r.filename.split("/").pop() as string));
+      const inHour = listed.filter((k) => k.includes(`dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/`));
+      expect(inHour).toHaveLength(1);
+      expect(inHour[0]).toMatch(new RegExp(`/compacted-${hour}-[0-9a-z]+-0of1\\.parquet$`));
+      const mine = rows.filter((r) => r.filename === inHour[0]);
       expect(duplicates(mine.map((r) => r.id))).toEqual([]);
       expect(new Set(mine.map((r) => r.id))).toEqual(inputIds.get(hour));
       const ts = mine.map((r) => r.ts);
@@ -106,9 +130,9 @@ describe("compaction end to end", () => {
     expect(again.hours).toEqual([]);
 
     const bucket = await mf.getR2Bucket("EVENTS");
-    const listed = await bucket.list({ prefix: `rollups/tenant=${TENANT}/` });
-    expect(listed.objects).toHaveLength(2);
-    const rollup = (await (await bucket.get(listed.objects[0]?.key as string))?.json()) as {
+    const rollups = await bucket.list({ prefix: `rollups/tenant=${TENANT}/` });
+    expect(rollups.objects).toHaveLength(2);
+    const rollup = (await (await bucket.get(rollups.objects[0]?.key as string))?.json()) as {
       rows: number;
       counts: { count: number }[];
     };

@@ -58,12 +58,17 @@ export function workerOptions(bundleDir, opts = {}) {
       ...readdirSync(bundleDir)
         .filter((f) => f.endsWith(".wasm"))
         .map((f) => ({ type: "CompiledWasm", path: join(bundleDir, f) })),
+      // wrangler's default rules bundle .sql files (the lake catalog's DDL) as text modules.
+      ...readdirSync(bundleDir)
+        .filter((f) => f.endsWith(".sql"))
+        .map((f) => ({ type: "Text", path: join(bundleDir, f) })),
     ],
     compatibilityDate: "2026-11-01",
     compatibilityFlags: ["nodejs_compat"],
     durableObjects: {
       COORDINATOR: { className: "BufferCoordinator", useSQLite: true },
       REPLICA: { className: opts.replicaClass ?? "BufferReplica", useSQLite: true },
+      CATALOG: { className: "LakeCatalog", useSQLite: true },
     },
     r2Buckets: ["EVENTS"],
     bindings: { ...wranglerVars(), ...(opts.vars ?? {}) },

@@ -15,13 +15,21 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
 
 /** What each entry must export (names the original DuckTail package had among them). */
 const EXPECTED: Record<string, string[]> = {
-  ".": ["BufferCoordinator", "BufferReplica", "createEvent", "normalizeEvent", "DuckTailError", "validateBatch"],
+  ".": [
+    "BufferCoordinator",
+    "BufferReplica",
+    "LakeCatalog",
+    "createEvent",
+    "normalizeEvent",
+    "DuckTailError",
+    "validateBatch",
+  ],
   "./client": ["DuckTailClient", "DuckTailWSClient", "DuckTailClientError"],
   "./console": ["wrapConsole", "unwrapConsole", "configure", "flush"],
   "./protocol": ["ErrorCode", "validateBatch", "DEFAULT_LIMITS"],
   "./sinks": ["R2ParquetSink", "R2NdjsonSink", "WebhookSink"],
   "./schema": ["createEvent", "normalizeEvent", "IMPORTANCE"],
-  "./do": ["BufferCoordinator", "BufferReplica"],
+  "./do": ["BufferCoordinator", "BufferReplica", "LakeCatalog"],
 };
 
 const isBuilt = (entry: string) => (pkg.exports[entry]?.default ?? "").startsWith("./dist/");
@@ -35,6 +43,8 @@ async function exportsOf(entry: string): Promise<string[]> {
     platform: "browser",
     conditions: ["workerd", "worker", "browser"],
     external: ["cloudflare:*", "node:*", "*.wasm", "ws"],
+    // wrangler's default module rules import .sql (the lake catalog's DDL) as text.
+    loader: { ".sql": "text" },
     write: false,
     metafile: true,
     logLevel: "silent",

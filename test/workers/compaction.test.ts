@@ -5,7 +5,9 @@ import { ParquetFile, readParquet } from "parquet-wasm/esm";
 import { describe, expect, it } from "vitest";
 import { EventBatch } from "../../src/columns/batch";
 import { encodeParquet } from "../../src/columns/parquet";
+import { describeFile } from "../../src/columns/stats";
 import type { Env } from "../../src/env";
+import type { TenantCatalog } from "../../src/lake/catalog/client";
 import {
   type CompactionSummary,
   compactAll,
@@ -15,10 +17,11 @@ import {
   listTenants,
   pendingHours,
 } from "../../src/lake/compaction";
-import { compactedKey, hourPrefix, manifestKey, rollupKey } from "../../src/lake/keys";
+import { hourPrefix, manifestKey, rollupKey } from "../../src/lake/keys";
 import type { StoredEvent } from "../../src/protocol/events";
 import { objectKey } from "../../src/sinks/r2-parquet";
 import { sampleEvents } from "../helpers/events";
+import { catalogOf, lakeKeys } from "./harness";
 
 const HOUR = 3_600_000;
 /** Two closed hours and one still open at NOW (closed = end + 15 min grace before now). */
@@ -54,13 +57,33 @@ function event(
   };
 }
 
-/** Writes a flush object exactly as R2ParquetSink does (one replica's events of one hour). */
+/** Writes and commits a flush object as R2ParquetSink does (one replica's events of one hour). */
 async function flushObject(hour: number, flushSeq: number, events: StoredEvent[]): Promise<string> {
   const first = events[0] as StoredEvent;
   const key = objectKey("events", first.tenant, hour, first.replica, flushSeq);
-  await bucket.put(key, encodeParquet(EventBatch.from(events)));
+  const batch = EventBatch.from(events);
+  const body = encodeParquet(batch);
+  await bucket.put(key, body);
+  const committed = await catalogOf(first.tenant).commit({
+    change: "insert",
+    add: [describeFile(key, hour, body, batch.table())],
+  });
+  if (!committed.ok) throw new Error(committed.conflict);
   return key;
 }
+
+/** What readers of the tenant's lake see of one hour now: its files at the latest snapshot. */
+async function liveKeys(t: string, hour: number): Promise<string[]> {
+  return (await lakeKeys(t)).filter((k) => k.startsWith(hourPrefix("events", t, hour)));
+}
+
+/** The catalog's latest snapshot. */
+async function latest(t: string): Promise<number> {
+  return (await catalogOf(t).snapshots(1)).snapshots[0]?.id as number;
+}
+
+/** The compacted output of a whole hour: one part, under a fresh generation. */
+const WHOLE = /\/compacted-\d+-[0-9a-z]+-0of1\.parquet$/;
 
 /**
  * A small lake: H1 with duplicates across files (each tie-break exercised) and ts out of order,
@@ -199,20 +222,16 @@ function putsFailing(pattern: RegExp): R2Bucket {
   });
 }
 
-/** The bucket, with its first `failures` deletes throwing as a crash between write and delete would. */
-function deletesFailing(failures: number): R2Bucket {
-  return new Proxy(bucket, {
-    get(target, prop) {
-      if (prop === "delete" && failures > 0) {
-        return async () => {
-          failures--;
-          throw new Error("died between write and delete (test)");
-        };
-      }
-      const value = Reflect.get(target, prop);
-      return typeof value === "function" ? value.bind(target) : value;
+/** The tenant's catalog, with its first `failures` commits throwing as a crash between put and commit would. */
+function commitsFailing(t: string, failures: number): TenantCatalog {
+  const catalog = catalogOf(t);
+  return {
+    ...catalog,
+    commit: async (req) => {
+      if (failures-- > 0) throw new Error("died between write and commit (test)");
+      return catalog.commit(req);
     },
-  });
+  };
 }
 
 function rollupCounts(events: StoredEvent[]): HourRollup["counts"] {
@@ -228,37 +247,51 @@ function rollupCounts(events: StoredEvent[]): HourRollup["counts"] {
 }
 
 describe("compaction", () => {
-  it("merges each closed hour into one compacted object with every event once, in ts order, every column intact", async () => {
+  it("merges each closed hour into one compacted object with every event once, in ts order, every column intact, committed in place of its inputs", async () => {
     const t = "compact-clean";
     const written = await seed(t);
+    const inputs = { [H1]: await liveKeys(t, H1), [H2]: await liveKeys(t, H2) };
+    const before = await latest(t);
     const openBefore = await snapshot(t);
-    const summaries = await compactTenant(bucket, t, NOW);
+    const summaries = await compactTenant(bucket, catalogOf(t), NOW);
 
     expect(summaries.map((s) => [s.hour, s.skipped])).toEqual([
       [H1, undefined],
       [H2, undefined],
     ]);
     for (const hour of [H1, H2]) {
-      const key = compactedKey("events", t, hour);
-      expect(key).toBe(`${hourPrefix("events", t, hour)}compacted-${hour}.parquet`);
-      expect(objectKey("events", t, hour, `${t}-0`, 1).startsWith(hourPrefix("events", t, hour))).toBe(true);
-      expect(await keysUnder(hourPrefix("events", t, hour))).toEqual([key]);
+      const summary = summaries.find((s) => s.hour === hour) as CompactionSummary;
+      const key = summary.key;
+      expect(key.startsWith(`${hourPrefix("events", t, hour)}compacted-${hour}-`)).toBe(true);
+      expect(key).toMatch(WHOLE);
+      expect(summary.objects).toEqual([key]);
+      expect(await liveKeys(t, hour)).toEqual([key]);
       const want = expected(written.get(hour) as StoredEvent[]);
       const rows = await readEvents(key);
       expect(rows).toEqual(want);
       expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
-      const summary = summaries.find((s) => s.hour === hour) as CompactionSummary;
       expect(summary).toMatchObject({
-        key,
         rollupKey: rollupKey("rollups", t, hour),
         rowsIn: written.get(hour)?.length,
         rowsOut: want.length,
         duplicates: (written.get(hour)?.length as number) - want.length,
         bytesOut: (await bytesOf(key)).length,
       });
+      // The inputs stay in R2, and the snapshot before the compaction still lists them.
+      const all = await keysUnder(hourPrefix("events", t, hour));
+      expect(all).toEqual(expect.arrayContaining(inputs[hour] as string[]));
+      const old = await catalogOf(t).read({ snapshot: before, from: hour, to: hour + HOUR });
+      expect("files" in old && old.files.map((f) => f.key).sort()).toEqual(inputs[hour]);
     }
+    // One snapshot per hour, each "compacted_table".
+    const { snapshots } = await catalogOf(t).snapshots(2);
+    expect(snapshots.map((s) => [s.id, s.changes])).toEqual([
+      [before + 2, ["compacted_table:1"]],
+      [before + 1, ["compacted_table:1"]],
+    ]);
+    expect(snapshots[1]).toMatchObject({ rowsAdded: 6, rowsRemoved: 9, filesAdded: 1, filesRemoved: 3 });
     // The tie-breaks: earliest receipt, then smaller replica, then smaller seq.
-    const h1 = await readEvents(compactedKey("events", t, H1));
+    const h1 = await readEvents(summaries[0]?.key as string);
     expect(h1.map((e) => e.id)).toEqual(["e2", "e6", "e3", "e4", "e5", "e1"]);
     expect(h1.find((e) => e.id === "e3")?.data).toBe('{"copy":"earlier"}');
     expect(h1.find((e) => e.id === "e6")?.data).toBe('{"replica":"zero"}');
@@ -272,23 +305,24 @@ describe("compaction", () => {
     for (const key of Object.keys(openBefore).filter((k) => k.startsWith(openPrefix))) {
       expect(openAfter[key]).toBe(openBefore[key]);
     }
-    expect(await keysUnder(openPrefix)).toHaveLength(2);
+    expect(await liveKeys(t, OPEN)).toHaveLength(2);
     expect(await keysUnder(`rollups/tenant=${t}/`)).toEqual([rollupKey("rollups", t, H1), rollupKey("rollups", t, H2)]);
   });
 
   it("writes an hourly rollup outside events/ with counts, distinct ids and the ts range", async () => {
     const t = "compact-rollup";
     const written = await seed(t);
-    await compactTenant(bucket, t, NOW);
+    const summaries = await compactTenant(bucket, catalogOf(t), NOW);
     for (const hour of [H1, H2]) {
       const want = expected(written.get(hour) as StoredEvent[]);
+      const key = summaries.find((s) => s.hour === hour)?.key as string;
       const rollup = (await (await bucket.get(rollupKey("rollups", t, hour)))?.json()) as HourRollup;
       expect(rollupKey("rollups", t, hour).startsWith("rollups/")).toBe(true);
       expect(rollup).toEqual({
         tenant: t,
         hour,
-        key: compactedKey("events", t, hour),
-        objects: [compactedKey("events", t, hour)],
+        key,
+        objects: [key],
         rows: want.length,
         distinctIds: new Set(want.map((e) => e.id)).size,
         duplicates: (written.get(hour)?.length as number) - want.length,
@@ -303,9 +337,9 @@ describe("compaction", () => {
   it("writes the compacted object with the flush's Parquet writer settings", async () => {
     const t = "compact-settings";
     const written = await seed(t);
-    await compactTenant(bucket, t, NOW);
+    const summaries = await compactTenant(bucket, catalogOf(t), NOW);
     const flushed = encodeParquet(EventBatch.from((written.get(H2) as StoredEvent[]).slice(0, 2500)));
-    const compacted = await bytesOf(compactedKey("events", t, H2));
+    const compacted = await bytesOf(summaries[1]?.key as string);
     const describe = async (bytes: Uint8Array) => {
       const meta = (await ParquetFile.fromFile(new Blob([bytes]))).metadata();
       return {
@@ -319,91 +353,102 @@ describe("compaction", () => {
     expect(await describe(compacted)).toEqual(await describe(flushed));
   });
 
-  it("after dying between write and delete, a re-run ends as a clean run would: same object, leftovers gone", async () => {
+  it("after dying between writing its output and committing it, leaves an orphan no reader sees; a re-run compacts as a clean run would", async () => {
     const t = "compact-crash";
     const written = await seed(t);
-    const inputsH1 = await keysUnder(hourPrefix("events", t, H1));
+    const inputsH1 = await liveKeys(t, H1);
 
-    // The first delete dies: H1 is written (object and rollup) but its inputs stay; H2 goes through.
-    const crashed = await compactTenant(deletesFailing(1), t, NOW);
-    expect(crashed.map((s) => s.skipped)).toEqual(["failed: died between write and delete (test)", undefined]);
-    const key = compactedKey("events", t, H1);
-    expect(await keysUnder(hourPrefix("events", t, H1))).toEqual([...inputsH1, key].sort());
-    const firstWrite = await bytesOf(key);
-    expect(await pendingHours(bucket, t, NOW)).toEqual([H1]);
+    // The first commit dies: H1's output is written but not committed; H2 goes through.
+    const crashed = await compactTenant(bucket, commitsFailing(t, 1), NOW);
+    expect(crashed.map((s) => s.skipped)).toEqual(["failed: died between write and commit (test)", undefined]);
+    expect(await liveKeys(t, H1)).toEqual(inputsH1);
+    const orphans = (await keysUnder(hourPrefix("events", t, H1))).filter((k) => !inputsH1.includes(k));
+    expect(orphans).toHaveLength(1);
+    expect(orphans[0]).toMatch(WHOLE);
+    expect((await catalogOf(t).unknownKeys(orphans)).unknown).toEqual(orphans);
+    expect(await pendingHours(catalogOf(t), NOW)).toEqual([H1]);
 
-    const rerun = await compactTenant(bucket, t, NOW);
+    const rerun = await compactTenant(bucket, catalogOf(t), NOW);
     const want = expected(written.get(H1) as StoredEvent[]);
     expect(rerun).toHaveLength(1);
-    expect(rerun[0]).toMatchObject({ hour: H1, inputs: inputsH1.length + 1, rowsOut: want.length });
+    expect(rerun[0]).toMatchObject({ hour: H1, inputs: inputsH1.length, rowsOut: want.length });
     expect(rerun[0]?.skipped).toBeUndefined();
-    expect(await keysUnder(hourPrefix("events", t, H1))).toEqual([key]);
-    expect(await bytesOf(key)).toEqual(firstWrite);
-    expect(await readEvents(key)).toEqual(want);
+    expect(rerun[0]?.key).not.toBe(orphans[0]);
+    expect(await liveKeys(t, H1)).toEqual([rerun[0]?.key]);
+    expect(await readEvents(rerun[0]?.key as string)).toEqual(want);
     const rollup = (await (await bucket.get(rollupKey("rollups", t, H1)))?.json()) as HourRollup;
     expect(rollup).toMatchObject({ rows: want.length, distinctIds: want.length, counts: rollupCounts(want) });
-    expect(await pendingHours(bucket, t, NOW)).toEqual([]);
+    expect(await pendingHours(catalogOf(t), NOW)).toEqual([]);
   });
 
-  it("compactHour throws when it dies before deleting, and deletes nothing", async () => {
+  it("compactHour throws when it dies before committing, and changes nothing a reader sees", async () => {
     const t = "compact-crash-hour";
     await seed(t);
-    const before = await keysUnder(hourPrefix("events", t, H1));
-    await expect(compactHour(deletesFailing(1), t, H1)).rejects.toThrow("died between write and delete");
-    expect(await keysUnder(hourPrefix("events", t, H1))).toEqual([...before, compactedKey("events", t, H1)].sort());
+    const before = await liveKeys(t, H1);
+    const snapshotBefore = await latest(t);
+    await expect(compactHour(bucket, commitsFailing(t, 1), H1)).rejects.toThrow("died between write and commit");
+    expect(await liveKeys(t, H1)).toEqual(before);
+    expect(await latest(t)).toBe(snapshotBefore);
   });
 
   it("leaves an already compacted hour alone", async () => {
     const t = "compact-twice";
     await seed(t);
-    await compactTenant(bucket, t, NOW);
+    await compactTenant(bucket, catalogOf(t), NOW);
     const before = await snapshot(t);
-    expect(await compactTenant(bucket, t, NOW)).toEqual([]);
-    expect(await compactHour(bucket, t, H1)).toMatchObject({ skipped: "already compacted", inputs: 1 });
+    const snapshotBefore = await latest(t);
+    expect(await compactTenant(bucket, catalogOf(t), NOW)).toEqual([]);
+    expect(await compactHour(bucket, catalogOf(t), H1)).toMatchObject({ skipped: "already compacted", inputs: 1 });
     expect(await snapshot(t)).toEqual(before);
+    expect(await latest(t)).toBe(snapshotBefore);
   });
 
-  it("merges a flush that lands after compaction into the compacted object", async () => {
+  it("merges a flush that lands after compaction into a new compacted object", async () => {
     const t = "compact-late";
     const written = await seed(t);
-    await compactTenant(bucket, t, NOW);
+    const [first] = await compactTenant(bucket, catalogOf(t), NOW);
     const late = [event(t, "late-1", { replica: 5, seq: 1, ts: H1, receivedAt: H1 + 59 * 60_000 })];
     const dup = [event(t, "e5", { replica: 9, seq: 1, ts: H1, receivedAt: H1 + 59 * 60_000 })];
     await flushObject(H1, 100, late);
     await flushObject(H1, 101, dup);
-    const [summary] = await compactTenant(bucket, t, NOW);
+    const [summary] = await compactTenant(bucket, catalogOf(t), NOW);
     expect(summary).toMatchObject({ hour: H1, inputs: 3, duplicates: 1 });
-    expect(await readEvents(compactedKey("events", t, H1))).toEqual(
+    expect(summary?.key).not.toBe(first?.key);
+    expect(await readEvents(summary?.key as string)).toEqual(
       expected([...(written.get(H1) as StoredEvent[]), ...late, ...dup]),
     );
-    expect(await keysUnder(hourPrefix("events", t, H1))).toEqual([compactedKey("events", t, H1)]);
+    expect(await liveKeys(t, H1)).toEqual([summary?.key]);
+    // The first output is untouched: a reader at an earlier snapshot still reads it.
+    expect(await readEvents(first?.key as string)).toEqual(expected(written.get(H1) as StoredEvent[]));
   });
 
   it("skips an hour over maxInputBytes and says why, touching nothing", async () => {
     const t = "compact-limits";
     await seed(t);
     const before = await snapshot(t);
-    const bySize = await compactTenant(bucket, t, NOW, { maxInputBytes: 100 });
+    const snapshotBefore = await latest(t);
+    const bySize = await compactTenant(bucket, catalogOf(t), NOW, { maxInputBytes: 100 });
     expect(bySize.map((s) => s.skipped)).toEqual([
       expect.stringMatching(/over maxInputBytes \(100\)/),
       expect.stringMatching(/over maxInputBytes \(100\)/),
     ]);
     expect(bySize[0]?.bytesIn).toBeGreaterThan(100);
     expect(await snapshot(t)).toEqual(before);
+    expect(await latest(t)).toBe(snapshotBefore);
   });
 
-  it("splits an hour over maxDecodedBytes into parts by id: every event once, each part sorted, one rollup", async () => {
+  it("splits an hour over maxDecodedBytes into parts by id: every event once, each part sorted, one rollup, one snapshot", async () => {
     const t = "compact-split";
     const written = await seed(t);
     const listed = await bucket.list({ prefix: hourPrefix("events", t, H2) });
     const bytesIn = listed.objects.reduce((n, o) => n + o.size, 0);
-    const summaries = await compactTenant(bucket, t, NOW, { maxDecodedBytes: SPLIT_AT });
+    const summaries = await compactTenant(bucket, catalogOf(t), NOW, { maxDecodedBytes: SPLIT_AT });
     expect(summaries.map((s) => [s.hour, s.skipped])).toEqual([
       [H1, undefined],
       [H2, undefined],
     ]);
     const split = summaries[1] as CompactionSummary;
-    expect(summaries[0]?.objects).toEqual([compactedKey("events", t, H1)]);
+    expect(summaries[0]?.objects).toEqual([summaries[0]?.key]);
     expect(split.objects.length).toBeGreaterThan(2);
     expect(split).toMatchObject({
       inputs: 2,
@@ -412,8 +457,9 @@ describe("compaction", () => {
       duplicates: 500,
       key: split.objects[0],
       bytesIn,
+      snapshot: await latest(t),
     });
-    expect(await keysUnder(hourPrefix("events", t, H2))).toEqual([...split.objects].sort());
+    expect(await liveKeys(t, H2)).toEqual([...split.objects].sort());
 
     const want = expected(written.get(H2) as StoredEvent[]);
     const parts = await Promise.all(split.objects.map(readEvents));
@@ -434,76 +480,87 @@ describe("compaction", () => {
       maxTs: want.at(-1)?.ts,
       counts: rollupCounts(want),
     });
-    expect(await pendingHours(bucket, t, NOW)).toEqual([]);
-    expect(await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT })).toMatchObject({
+    expect(await pendingHours(catalogOf(t), NOW)).toEqual([]);
+    expect(await compactHour(bucket, catalogOf(t), H2, { maxDecodedBytes: SPLIT_AT })).toMatchObject({
       skipped: "already compacted",
     });
+    expect(await keysUnder(`events-spill/tenant=${t}/`)).toEqual([]);
   });
 
-  it("after dying between parts, or before the deletes, a re-run finishes the split from its manifest", async () => {
-    for (const [t, crashing] of [
-      ["compact-split-part", putsFailing(/-2of\d+\.parquet$/)],
-      ["compact-split-delete", deletesFailing(1)],
+  it("after dying between parts, or before the commit, a re-run finishes the split from its manifest", async () => {
+    for (const [t, crashing, catalog] of [
+      ["compact-split-part", putsFailing(/-2of\d+\.parquet$/), catalogOf("compact-split-part")],
+      ["compact-split-commit", bucket, commitsFailing("compact-split-commit", 1)],
     ] as const) {
       const written = await seed(t);
-      const inputs = await keysUnder(hourPrefix("events", t, H2));
-      await expect(compactHour(crashing, t, H2, { maxDecodedBytes: SPLIT_AT })).rejects.toThrow("(test)");
+      const inputs = await liveKeys(t, H2);
+      await expect(compactHour(crashing, catalog, H2, { maxDecodedBytes: SPLIT_AT })).rejects.toThrow("(test)");
       const left = await keysUnder(hourPrefix("events", t, H2));
       expect(left).toEqual(expect.arrayContaining([...inputs, manifestKey("events", t, H2)]));
-      expect(await pendingHours(bucket, t, NOW)).toEqual([H1, H2]);
+      expect(await liveKeys(t, H2)).toEqual(inputs);
+      expect(await pendingHours(catalogOf(t), NOW)).toEqual([H1, H2]);
 
-      const rerun = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT });
+      const rerun = await compactHour(bucket, catalogOf(t), H2, { maxDecodedBytes: SPLIT_AT });
       expect(rerun.skipped).toBeUndefined();
       expect(rerun.objects.length).toBeGreaterThan(2);
       // The parts the crashed run wrote are kept: the same generation finishes.
       for (const key of left.filter((k) => k.includes("compacted-"))) expect(rerun.objects).toContain(key);
-      expect(await keysUnder(hourPrefix("events", t, H2))).toEqual([...rerun.objects].sort());
+      expect(await liveKeys(t, H2)).toEqual([...rerun.objects].sort());
+      expect(await keysUnder(hourPrefix("events", t, H2))).not.toContain(manifestKey("events", t, H2));
       const parts = await Promise.all(rerun.objects.map(readEvents));
       expect(expected(parts.flat())).toEqual(expected(written.get(H2) as StoredEvent[]));
       const rollup = (await (await bucket.get(rollupKey("rollups", t, H2)))?.json()) as HourRollup;
       expect(rollup).toMatchObject({ rows: 2500, objects: rerun.objects });
-      expect(await pendingHours(bucket, t, NOW)).toEqual([H1]);
+      expect(await pendingHours(catalogOf(t), NOW)).toEqual([H1]);
     }
   });
 
   it("pauses a split between steps past its deadline, and the next run resumes it", async () => {
     const t = "compact-split-pause";
     const written = await seed(t);
-    const paused = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT, deadline: Date.now() - 1 });
+    const paused = await compactHour(bucket, catalogOf(t), H2, { maxDecodedBytes: SPLIT_AT, deadline: Date.now() - 1 });
     expect(paused.skipped).toMatch(/^split paused before group 1 of 2 \(time budget\)/);
     const left = await keysUnder(hourPrefix("events", t, H2));
     expect(left).toContain(manifestKey("events", t, H2));
     expect(left.some((k) => k.includes("/compacted-"))).toBe(false);
-    const resumed = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT });
+    const resumed = await compactHour(bucket, catalogOf(t), H2, { maxDecodedBytes: SPLIT_AT });
     expect(resumed.skipped).toBeUndefined();
     const parts = await Promise.all(resumed.objects.map(readEvents));
     expect(expected(parts.flat())).toEqual(expected(written.get(H2) as StoredEvent[]));
     expect(await keysUnder(`events-spill/tenant=${t}/`)).toEqual([]);
   });
 
-  it("gives up a split whose input vanished before it was read, so the hour is not stuck, and loses nothing", async () => {
-    const t = "compact-split-vanished";
+  it("gives up a split when the hour changed before its commit, so the hour is not stuck, and loses nothing", async () => {
+    const t = "compact-split-changed";
     const written = await seed(t);
     await expect(
-      compactHour(putsFailing(/\/g1\/b\d+\.parquet$/), t, H2, { maxDecodedBytes: SPLIT_AT }),
+      compactHour(putsFailing(/\/g1\/b\d+\.parquet$/), catalogOf(t), H2, { maxDecodedBytes: SPLIT_AT }),
     ).rejects.toThrow("(test)");
-    // Meanwhile another run moved the unread input's rows elsewhere (as a single-file compaction would).
-    const inputs = (await keysUnder(hourPrefix("events", t, H2))).filter(
-      (k) => k.endsWith(".parquet") && !k.includes("/compacted-"),
-    );
-    const moved = inputs.at(-1) as string;
+    // Meanwhile another change replaced one input with a copy of its rows (as a rewrite would).
+    const moved = (await liveKeys(t, H2)).at(-1) as string;
     const rows = await readEvents(moved);
-    await bucket.delete(moved);
-    await flushObject(H2, 500, rows);
-    const abandoned = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT });
-    expect(abandoned.skipped).toMatch(/^split \w+ abandoned: an input vanished/);
-    expect(await keysUnder(hourPrefix("events", t, H2))).not.toContain(manifestKey("events", t, H2));
+    const copy = moved.replace(/\.parquet$/, "-copy.parquet");
+    const batch = EventBatch.from(rows);
+    const body = encodeParquet(batch);
+    await bucket.put(copy, body);
+    const replaced = await catalogOf(t).commit({
+      change: "compact",
+      remove: [moved],
+      add: [describeFile(copy, H2, body, batch.table())],
+    });
+    expect(replaced.ok).toBe(true);
+
+    const abandoned = await compactHour(bucket, catalogOf(t), H2, { maxDecodedBytes: SPLIT_AT });
+    expect(abandoned.skipped).toMatch(/^split \w+ abandoned: the hour changed meanwhile/);
+    const left = await keysUnder(hourPrefix("events", t, H2));
+    expect(left).not.toContain(manifestKey("events", t, H2));
+    expect(left.some((k) => k.includes("/compacted-"))).toBe(false);
     expect(await keysUnder(`events-spill/tenant=${t}/`)).toEqual([]);
-    const done = await compactHour(bucket, t, H2, { maxDecodedBytes: SPLIT_AT });
+    const done = await compactHour(bucket, catalogOf(t), H2, { maxDecodedBytes: SPLIT_AT });
     expect(done.skipped).toBeUndefined();
     const parts = await Promise.all(done.objects.map(readEvents));
     expect(expected(parts.flat())).toEqual(expected(written.get(H2) as StoredEvent[]));
-    expect(await keysUnder(hourPrefix("events", t, H2))).toEqual([...done.objects].sort());
+    expect(await liveKeys(t, H2)).toEqual([...done.objects].sort());
   });
 
   it("rolls back a split whose part is over the bound (one id repeated), touching no input", async () => {
@@ -520,54 +577,63 @@ describe("compaction", () => {
     await flushObject(H1, 1, same.slice(0, 1500));
     await flushObject(H1, 2, same.slice(1500));
     const before = await snapshot(t);
-    const summary = await compactHour(bucket, t, H1, { maxDecodedBytes: SPLIT_AT });
+    const snapshotBefore = await latest(t);
+    const summary = await compactHour(bucket, catalogOf(t), H1, { maxDecodedBytes: SPLIT_AT });
     expect(summary.skipped).toMatch(/abandoned: part \d+ of \d+ decodes to over maxDecodedBytes/);
     expect(await snapshot(t)).toEqual(before);
+    expect(await latest(t)).toBe(snapshotBefore);
   });
 
   it("merges a flush that lands after a split into a new split, dropping the old parts", async () => {
     const t = "compact-split-late";
     const written = await seed(t);
-    const [, first] = await compactTenant(bucket, t, NOW, { maxDecodedBytes: SPLIT_AT });
+    const [, first] = await compactTenant(bucket, catalogOf(t), NOW, { maxDecodedBytes: SPLIT_AT });
     const late = [event(t, "late-1", { replica: 5, seq: 1, ts: H2, receivedAt: H2 + 59 * 60_000 })];
     const dup = [{ ...(written.get(H2)?.[7] as StoredEvent), replica: `${t}-9`, receivedAt: H2 + 59 * 60_000 }];
     await flushObject(H2, 100, late);
     await flushObject(H2, 101, dup);
-    const [second] = await compactTenant(bucket, t, NOW, { maxDecodedBytes: SPLIT_AT });
+    const [second] = await compactTenant(bucket, catalogOf(t), NOW, { maxDecodedBytes: SPLIT_AT });
     expect(second?.skipped).toBeUndefined();
     expect(second).toMatchObject({ hour: H2, rowsOut: 2501, duplicates: 1 });
     expect(second?.objects.some((k) => first?.objects.includes(k))).toBe(false);
-    expect(await keysUnder(hourPrefix("events", t, H2))).toEqual([...(second?.objects ?? [])].sort());
+    expect(await liveKeys(t, H2)).toEqual([...(second?.objects ?? [])].sort());
     const parts = await Promise.all((second?.objects ?? []).map(readEvents));
     expect(expected(parts.flat())).toEqual(expected([...(written.get(H2) as StoredEvent[]), ...late, ...dup]));
   });
 
-  it("neither overwrites a compacted object written meanwhile nor deletes anything then", async () => {
+  it("loses a race with another compaction of the hour cleanly: the other's output stays, its own is deleted", async () => {
     const t = "compact-race";
-    await seed(t);
-    const key = compactedKey("events", t, H1);
-    const inputs = await keysUnder(hourPrefix("events", t, H1));
-    // Another run writes the compacted object while this one reads its inputs.
-    let raced = false;
+    const written = await seed(t);
+    const own: string[] = [];
+    let otherRun: Promise<CompactionSummary> | null = null;
+    // Another run compacts the hour (and commits) while this one reads its inputs.
     const racing = new Proxy(bucket, {
       get(target, prop) {
         if (prop === "get") {
           return async (k: string) => {
-            if (!raced) {
-              raced = true;
-              await target.put(key, "written by another run");
-            }
+            otherRun ??= compactHour(bucket, catalogOf(t), H1);
+            await otherRun;
             return target.get(k);
+          };
+        }
+        if (prop === "put") {
+          return (k: string, ...rest: unknown[]) => {
+            own.push(k);
+            return (target.put as (...args: unknown[]) => unknown).call(target, k, ...rest);
           };
         }
         const value = Reflect.get(target, prop);
         return typeof value === "function" ? value.bind(target) : value;
       },
     });
-    const summary = await compactHour(racing, t, H1);
-    expect(summary.skipped).toMatch(/changed while compacting/);
-    expect(await (await bucket.get(key))?.text()).toBe("written by another run");
-    expect(await keysUnder(hourPrefix("events", t, H1))).toEqual([...inputs, key].sort());
+    const summary = await compactHour(racing, catalogOf(t), H1);
+    const other = await (otherRun as Promise<CompactionSummary> | null);
+    expect(summary.skipped).toMatch(/the hour changed while compacting/);
+    expect(await liveKeys(t, H1)).toEqual([other?.key]);
+    expect(await readEvents(other?.key as string)).toEqual(expected(written.get(H1) as StoredEvent[]));
+    const ownOutput = own.find((k) => WHOLE.test(k)) as string;
+    expect(ownOutput).toBeDefined();
+    expect(await bucket.head(ownOutput)).toBeNull();
   });
 
   it("compactAll stops past the budget, reports what it left, and takes tenants in turn", async () => {
@@ -582,13 +648,13 @@ describe("compaction", () => {
     }
     expect(await listTenants(bucket)).toEqual(expect.arrayContaining(["compact-all-a", "compact-all-b"]));
 
-    const first = await compactAll(bucket, now, { budgetMs: 0 });
+    const first = await compactAll(bucket, catalogOf, now, { budgetMs: 0 });
     expect(first.summaries.map((s) => [s.tenant, s.hour, s.skipped])).toEqual([["compact-all-a", day, undefined]]);
     // Listing stops once an hour is found, so the next tenant is left unlisted.
     expect(first.remaining).toEqual([{ tenant: "compact-all-a", hour: day + HOUR }]);
     expect(first.unlistedTenants).toContain("compact-all-b");
 
-    const second = await compactAll(bucket, now);
+    const second = await compactAll(bucket, catalogOf, now);
     expect(second.remaining).toEqual([]);
     expect(second.unlistedTenants).toEqual([]);
     // One hour per tenant per round.
@@ -598,10 +664,9 @@ describe("compaction", () => {
       ["compact-all-b", day + HOUR, 2],
     ]);
     for (const t of ["compact-all-a", "compact-all-b"]) {
-      expect(await keysUnder(`events/tenant=${t}/`)).toEqual([
-        compactedKey("events", t, day),
-        compactedKey("events", t, day + HOUR),
-      ]);
+      const keys = await lakeKeys(t);
+      expect(keys).toHaveLength(2);
+      for (const key of keys) expect(key).toMatch(WHOLE);
     }
   });
 });

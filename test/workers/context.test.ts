@@ -4,8 +4,9 @@
 import { describe, expect, it } from "vitest";
 import { EventColumns } from "../../src/columns/columns";
 import { encodeTable } from "../../src/columns/parquet";
+import { describeFile } from "../../src/columns/stats";
 import { compactHour } from "../../src/lake/compaction";
-import { allRows, bucket, ev, tenant } from "./harness";
+import { allRows, bucket, catalogOf, ev, readObject, tenant } from "./harness";
 
 const CHROME_MAC =
   "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -169,7 +170,11 @@ describe("server-side context", () => {
     ]).recordBatch();
     const { Table } = await import("apache-arrow");
     const core = new Table(old).select(old.schema.fields.slice(0, 13).map((f) => f.name));
-    await bucket().put(key.replace(/[^/]+\.parquet$/, "old-0-1.parquet"), encodeTable(core));
+    const oldKey = key.replace(/[^/]+\.parquet$/, "old-0-1.parquet");
+    const body = encodeTable(core);
+    await bucket().put(oldKey, body);
+    const hourOfKey = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    await catalogOf("ctx-old").commit({ change: "insert", add: [describeFile(oldKey, hourOfKey, body, core)] });
     const events = ((await (await t.fetch("/events")).json()) as { events: Record<string, unknown>[] }).events;
     expect(
       events.map((e) => [e.type, (e.context as { country?: string } | undefined)?.country ?? null]).sort(),
@@ -178,8 +183,9 @@ describe("server-side context", () => {
       ["old", null],
     ]);
     const hour = Math.floor(Number(events[0]?.receivedAt) / 3_600_000) * 3_600_000;
-    expect(await compactHour(bucket(), "ctx-old", hour)).toMatchObject({ inputs: 2, rowsOut: 2 });
-    const rows = await allRows("ctx-old");
+    const summary = await compactHour(bucket(), catalogOf("ctx-old"), hour);
+    expect(summary).toMatchObject({ inputs: 2, rowsOut: 2 });
+    const rows = await readObject(summary.key);
     expect(rows.map((r) => [r.type, r.country, r.is_bot]).sort()).toEqual([
       ["new", "DE", false],
       ["old", null, null],

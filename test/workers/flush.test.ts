@@ -109,8 +109,8 @@ describe("flush", () => {
     await t.post("/flush", {});
     expect(await pendingFlush(t.name)).toMatchObject({ attempt: 2, seq: pending?.seq });
     await repair();
-    // The retry alarm delivers it under the pending flush's seq.
-    await eventually(async () => (await objectKeys(t.name)).length > 0, 10_000);
+    // The retry alarm delivers it under the pending flush's seq (written, then committed to the lake).
+    await eventually(async () => (await pendingFlush(t.name)) === null, 10_000);
     const keys = await objectKeys(t.name);
     expect(keys).toHaveLength(1);
     expect(keys[0]).toMatch(new RegExp(`flush-retry-0-${pending?.seq}\\.parquet$`));

@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import type { Env } from "../../src/env";
 import type { GossipMessage, GossipReply } from "../../src/gossip/messages";
+import { type TenantCatalog, tenantCatalog } from "../../src/lake/catalog/client";
 import { viewAggregatorName } from "../../src/protocol/routes";
 import worker from "../../src/worker";
 
@@ -127,6 +128,18 @@ export function replicaStub(tenantName: string, n = 0): DurableObjectStub {
 
 export function bucket(): R2Bucket {
   return (env as unknown as Env).EVENTS;
+}
+
+/** The tenant's lake catalog (typed RPC to its LakeCatalog). */
+export function catalogOf(tenantName: string): TenantCatalog {
+  return tenantCatalog((env as unknown as Env).CATALOG, tenantName);
+}
+
+/** Keys of the files the tenant's catalog lists at its latest snapshot (what readers see), sorted. */
+export async function lakeKeys(tenantName: string): Promise<string[]> {
+  const read = await catalogOf(tenantName).read({});
+  if ("missing" in read) throw new Error(read.missing);
+  return read.files.map((f) => f.key).sort();
 }
 
 /** Every object key under a tenant's events prefix. */

@@ -13,6 +13,7 @@ import duckTail from "../../../src/worker";
 import { type BucketCall, BucketFaults } from "../../../test/helpers/faulty-bucket";
 
 export { BufferCoordinator } from "../../../src/group/BufferCoordinator";
+export { LakeCatalog } from "../../../src/lake/catalog/LakeCatalog";
 
 // One switch for every replica: the Worker and its Durable Objects share this isolate under workerd.
 const faults = new BucketFaults();

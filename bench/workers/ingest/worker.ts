@@ -12,6 +12,7 @@ import type { Sink } from "../../../src/sinks/sink";
 import { frameBuilder } from "../../lib/frames.mjs";
 
 export { BufferCoordinator } from "../../../src/group/BufferCoordinator";
+export { LakeCatalog } from "../../../src/lake/catalog/LakeCatalog";
 export { default } from "../../../src/worker";
 
 class DiscardSink implements Sink {

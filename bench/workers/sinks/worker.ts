@@ -3,9 +3,10 @@
 //
 //   GET  /flush?rows=N&sinks=K&seq=S&webhook=URL → { rows, sinks, ms, tickMs, objects }: one timed
 //        flush of N rows through the first K of [R2ParquetSink, R2NdjsonSink, WebhookSink(URL)]
-//   POST /populate?files=F&fileRows=R&replicas=P&duplicateEvery=D → { hour, files, rows }: empties
-//        the compaction tenant, then writes one closed hour of small Parquet files (untimed)
-//   GET  /compact?hour=H[&maxDecodedBytes=B] → { ms, tickMs, summary }: one timed compactHour
+//   POST /populate?files=F&fileRows=R&replicas=P&duplicateEvery=D → { hour, files, rows, catalog }:
+//        empties the compaction tenant, then writes one closed hour of small Parquet files, each
+//        flush committed to a fresh catalog (untimed)
+//   GET  /compact?hour=H&catalog=C[&maxDecodedBytes=B] → { ms, tickMs, summary }: one timed compactHour
 //
 // A flush is timed as the flusher runs it: `Promise.all(sinks.map((s) => s.write(batch, ctx)))`,
 // on an EventBatch over columns built once per size (a replica fills them at ingest). Each run
@@ -17,6 +18,7 @@
 // runner subtracts it (see workers/encode/worker.ts).
 import "../../../src/columns/wasm";
 import { EventBatch } from "../../../src/columns/batch";
+import { type CatalogNamespace, tenantCatalog } from "../../../src/lake/catalog/client";
 import { type CompactionOptions, compactHour } from "../../../src/lake/compaction";
 import type { StoredEvent } from "../../../src/protocol/events";
 import { R2NdjsonSink } from "../../../src/sinks/ndjson";
@@ -25,8 +27,11 @@ import type { FlushContext, Sink } from "../../../src/sinks/sink";
 import { WebhookSink } from "../../../src/sinks/webhook";
 import { storedEvent, storedEvents } from "../../lib/events.mjs";
 
+export { LakeCatalog } from "../../../src/lake/catalog/LakeCatalog";
+
 interface Env {
   EVENTS: R2Bucket;
+  CATALOG: CatalogNamespace;
 }
 
 const HOUR_MS = 3_600_000;
@@ -141,7 +146,12 @@ async function populate(url: URL, env: Env): Promise<Response> {
 
   await clear(env.EVENTS, `events/tenant=${COMPACT_TENANT}/`);
   await clear(env.EVENTS, `rollups/tenant=${COMPACT_TENANT}/`);
-  const sink = new R2ParquetSink(env.EVENTS);
+  // A fresh catalog per population: the previous run's snapshots list objects just deleted.
+  const name = `${COMPACT_TENANT}/${crypto.randomUUID()}`;
+  const catalog = tenantCatalog(env.CATALOG, COMPACT_TENANT, name);
+  const sink = new R2ParquetSink(env.EVENTS, "events", {
+    commitFlush: (_tenant, flush, files) => catalog.commit({ change: "insert", add: files, flush }),
+  });
   const hours = new Set<number>();
   let written = 0;
   let rows = 0;
@@ -159,7 +169,7 @@ async function populate(url: URL, env: Env): Promise<Response> {
     }
   }
   if (hours.size !== 1) throw new Error(`the generated rows span ${hours.size} hours, not one`);
-  return Response.json({ hour: [...hours][0], files: written, rows, distinct });
+  return Response.json({ hour: [...hours][0], files: written, rows, distinct, catalog: name });
 }
 
 async function compact(url: URL, env: Env): Promise<Response> {
@@ -169,7 +179,8 @@ async function compact(url: URL, env: Env): Promise<Response> {
     options.maxDecodedBytes = intParam(url, "maxDecodedBytes", 1, Number.MAX_SAFE_INTEGER);
   }
   const tick = await timeOnce(async () => {});
-  const timed = await timeOnce(() => compactHour(env.EVENTS, COMPACT_TENANT, hour, options));
+  const catalog = tenantCatalog(env.CATALOG, COMPACT_TENANT, url.searchParams.get("catalog") ?? COMPACT_TENANT);
+  const timed = await timeOnce(() => compactHour(env.EVENTS, catalog, hour, options));
   return Response.json({ ms: timed.ms, tickMs: tick.ms, summary: timed.value });
 }
 

@@ -1,0 +1,115 @@
+import type { Env } from "../env";
+import { adoptLegacy } from "../lake/catalog/adopt";
+import { cleanLake } from "../lake/catalog/cleanup";
+import { type TenantCatalog, tenantCatalog } from "../lake/catalog/client";
+import { lakeSettings } from "../lake/catalog/settings";
+import { compactAll, compactTenant, listTenants } from "../lake/compaction";
+import { type EventQuery, eventsResponse, openLake, queryEvents } from "../lake/query";
+import { DuckTailError, ErrorCode } from "../protocol/errors";
+import type { StoredEvent } from "../protocol/events";
+import { need, storage } from "./tenancy";
+
+/**
+ * The lake at the edge: its read routes (GET /snapshots, GET /lake/catalog), the admin cleanup
+ * and adoption (POST /lake/cleanup, /lake/adopt), /events over a snapshot, compaction on demand
+ * and the cron's maintenance.
+ * Every one goes through the tenant's catalog (src/lake/catalog), never a bucket listing.
+ */
+
+/** The routes this module answers (the Worker's route table sends them here). */
+export const LAKE_ROUTES = ["/snapshots", "/lake/catalog", "/lake/cleanup", "/lake/adopt"];
+
+const MAX_SNAPSHOTS = 1000;
+/** Objects one POST /lake/adopt reads and commits (each is read whole for its statistics). */
+const ADOPT_PER_CALL = 200;
+
+export function catalogOf(env: Env, tenant: string): TenantCatalog {
+  return tenantCatalog(env.CATALOG, tenant);
+}
+
+export async function lakeRoute(req: Request, env: Env, url: URL): Promise<Response> {
+  const p = url.searchParams;
+  switch (url.pathname) {
+    case "/snapshots": {
+      // Read: what changed when; every reader of /events may see it.
+      if (req.method !== "GET") break;
+      const catalog = catalogOf(env, need(env, req, url, "read").tenant);
+      const limit = p.get("limit") === null ? 100 : Number(p.get("limit"));
+      const before = p.get("before") === null ? undefined : Number(p.get("before"));
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SNAPSHOTS) {
+        throw new DuckTailError(ErrorCode.badRequest, `limit must be 1..${MAX_SNAPSHOTS}`);
+      }
+      if (before !== undefined && !(Number.isInteger(before) && before >= 0)) {
+        throw new DuckTailError(ErrorCode.badRequest, "before must be a snapshot id");
+      }
+      return Response.json(await catalog.snapshots(limit, before));
+    }
+    case "/lake/catalog": {
+      // Read, not admin: the catalog holds less than GET /events already shows a read key (paths,
+      // counts and per-column bounds of the same events), and exporting it changes nothing.
+      if (req.method !== "GET") break;
+      const catalog = catalogOf(env, need(env, req, url, "read").tenant);
+      const dataPath = p.get("dataPath") ?? undefined;
+      if (dataPath !== undefined && !/^([a-z][a-z0-9+.-]*:\/\/.+|\/.*)\/$/i.test(dataPath)) {
+        throw new DuckTailError(
+          ErrorCode.badRequest,
+          "dataPath must be a URL or absolute path ending in /, like s3://bucket/",
+        );
+      }
+      return Response.json(await catalog.exportCatalog(dataPath));
+    }
+    case "/lake/cleanup": {
+      // Admin: deletes objects (expired files, orphans) now instead of at the next cron.
+      if (req.method !== "POST") break;
+      const tenant = need(env, req, url, "admin").tenant;
+      return Response.json(await cleanLake(storage(env), catalogOf(env, tenant), Date.now(), lakeSettings(env)));
+    }
+    case "/lake/adopt": {
+      // Admin: commits objects written before the catalog existed (the upgrade of an older lake).
+      if (req.method !== "POST") break;
+      const tenant = need(env, req, url, "admin").tenant;
+      const settings = lakeSettings(env);
+      return Response.json(
+        await adoptLegacy(storage(env), catalogOf(env, tenant), { prefix: settings.prefix, limit: ADOPT_PER_CALL }),
+      );
+    }
+  }
+  throw new DuckTailError(ErrorCode.methodNotAllowed, `${req.method} is not allowed on ${url.pathname}`);
+}
+
+/** GET /events: the snapshot's files in the range, plus (for the latest) what the replicas buffer. */
+export async function lakeEvents(env: Env, tenant: string, q: EventQuery, buffered: StoredEvent[]): Promise<Response> {
+  const lake = await openLake(catalogOf(env, tenant), q);
+  return eventsResponse(queryEvents(storage(env), lake, q, buffered), q, lake.snapshot);
+}
+
+/** POST /compact: the tenant's closed hours, now. */
+export function compactNow(env: Env, tenant: string) {
+  return compactTenant(storage(env), catalogOf(env, tenant), Date.now());
+}
+
+/**
+ * The cron: compacts every tenant's closed hours, then cleans each lake (expired snapshots and
+ * the files only they listed, orphans past the grace period).
+ */
+export async function lakeCron(env: Env): Promise<void> {
+  const bucket = storage(env);
+  const run = await compactAll(bucket, (tenant) => catalogOf(env, tenant), Date.now());
+  const skipped = run.summaries.filter((s) => s.skipped);
+  console.log(
+    `ducktail: compacted ${run.summaries.length - skipped.length} hours, skipped ${skipped.length}, ${run.remaining.length} left for the next run`,
+  );
+  const settings = lakeSettings(env);
+  for (const tenant of await listTenants(bucket)) {
+    try {
+      const report = await cleanLake(bucket, catalogOf(env, tenant), Date.now(), settings);
+      if (report.deleted.length + report.orphans.length > 0) {
+        console.log(
+          `ducktail: lake of ${tenant}: ${report.expired} snapshots expired, ${report.deleted.length} replaced files and ${report.orphans.length} orphans deleted`,
+        );
+      }
+    } catch (err) {
+      console.error(`ducktail: cleaning the lake of ${tenant} failed`, err);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import { DurableObject } from "cloudflare:workers";
+import type { CatalogExport, SnapshotList } from "../../protocol/lake";
+import { VERSION } from "../../version";
+import { Catalog, type CommitRequest, type CommitResult, type SnapshotFile } from "./catalog";
+import { CommitQueue } from "./commit-queue";
+import { type LakeVars, lakeSettings } from "./settings";
+import { durableSql } from "./sql";
+
+/** What a read of the lake gets: the snapshot it reads and its files, or why there is none. */
+export type LakeRead = { snapshot: number; files: SnapshotFile[] } | { missing: string };
+
+/**
+ * A tenant's DuckLake catalog (`idFromName(tenant)`): the shell that runs {@link Catalog} on the
+ * Durable Object's SQLite and answers RPC from the replicas (commits), the Worker (reads,
+ * snapshots, export) and the cron (expiry, cleanup). Commits go through a {@link CommitQueue}, so
+ * concurrent flushes share a transaction and a snapshot.
+ */
+export class LakeCatalog extends DurableObject<LakeVars> {
+  private catalog: Catalog | null = null;
+  private readonly queue: CommitQueue<CommitRequest, CommitResult>;
+
+  constructor(ctx: DurableObjectState, env: LakeVars) {
+    super(ctx, env);
+    this.queue = new CommitQueue(
+      (batch) => (this.catalog as Catalog).commit(batch, Date.now()),
+      lakeSettings(env).commitWindowMs,
+    );
+  }
+
+  /** Commits a change (see CommitRequest); resolves once it is in SQLite, with its snapshot. */
+  commit(tenant: string, req: CommitRequest): Promise<CommitResult> {
+    this.open(tenant);
+    return this.queue.submit(req);
+  }
+
+  /** The files of a snapshot (by id, by time, or the latest) whose hour is in [from, to). */
+  read(tenant: string, q: { snapshot?: number; asOf?: number; from?: number; to?: number }): LakeRead {
+    const catalog = this.open(tenant);
+    let snapshot: number;
+    try {
+      snapshot = catalog.resolve(q);
+    } catch (err) {
+      return { missing: (err as Error).message };
+    }
+    return { snapshot, files: catalog.files(snapshot, q.from, q.to) };
+  }
+
+  snapshots(tenant: string, limit: number, before?: number): SnapshotList {
+    return this.open(tenant).snapshots(limit, before);
+  }
+
+  /** Of these keys, the ones the catalog does not know; and when it was created (older objects predate it). */
+  unknownKeys(tenant: string, keys: string[]): { createdAt: number; unknown: string[] } {
+    const catalog = this.open(tenant);
+    return { createdAt: catalog.createdAt(), unknown: catalog.unknownKeys(keys) };
+  }
+
+  /** Expires snapshots older than `retentionMs`; returns those expired and the files due for deletion. */
+  expire(tenant: string, retentionMs: number): { expired: number[]; scheduled: string[] } {
+    const catalog = this.open(tenant);
+    const now = Date.now();
+    const expired = catalog.expire(now - retentionMs, now);
+    return { expired, scheduled: catalog.scheduled(now) };
+  }
+
+  /** Forgets scheduled files the cleanup deleted. */
+  forget(tenant: string, keys: string[]): void {
+    this.open(tenant).forget(keys);
+  }
+
+  exportCatalog(tenant: string, dataPath?: string): CatalogExport {
+    return this.open(tenant).exportCatalog(dataPath);
+  }
+
+  /** Group-commit rounds and the commits they carried since start-up. */
+  stats(): { rounds: number; commits: number } {
+    return { rounds: this.queue.rounds, commits: this.queue.requests };
+  }
+
+  private open(tenant: string): Catalog {
+    if (!this.catalog) {
+      const settings = lakeSettings(this.env);
+      const catalog = new Catalog(durableSql(this.ctx.storage), {
+        tenant,
+        prefix: settings.prefix,
+        dataPath: settings.dataPath,
+        author: `DuckTail ${VERSION}`,
+      });
+      catalog.init(Date.now());
+      this.catalog = catalog;
+    }
+    return this.catalog;
+  }
+}

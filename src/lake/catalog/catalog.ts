@@ -1,0 +1,287 @@
+import { DuckTailError, ErrorCode } from "../../protocol/errors";
+import type { CatalogExport, SnapshotInfo, SnapshotList } from "../../protocol/lake";
+import { commitRound, FLUSH_MEMORY_MS } from "./commit";
+import { openCatalog } from "./create";
+import { hourOf, TABLE_ID } from "./events-table";
+import { DUCKLAKE_SOURCE, DUCKLAKE_VERSION, SPEC_TABLES, sqliteDdl } from "./spec";
+import { type CatalogSql, catalogTime, parseCatalogTime, type SqlValue } from "./sql";
+import { head, meta, metadata } from "./tables";
+import type { CatalogDb, CatalogSettings, CommitRequest, CommitResult, SnapshotFile } from "./types";
+
+export type { CatalogSettings, CommitRequest, CommitResult, DeleteFileInfo, SnapshotFile } from "./types";
+
+/**
+ * A tenant's lake as a DuckLake catalog (spec 1.0, ./spec.ts): one table, `events`, whose data
+ * files are the Parquet objects the flushes and compactions wrote. A file is part of the table
+ * from the snapshot that added it (`begin_snapshot`) until the one that removed it
+ * (`end_snapshot`); readers pick a snapshot and read exactly its files, minus their delete files.
+ *
+ * Pure SQL over a {@link CatalogSql}: the Durable Object (./LakeCatalog.ts) runs it on its SQLite,
+ * tests and tools on `node:sqlite`. One call of {@link Catalog.commit} is one transaction (a
+ * group-commit round): its inserts share one snapshot, every other change gets one of its own.
+ * This class reads, expires and exports; ./create makes a new catalog, ./commit writes snapshots.
+ */
+
+const HOUR_MS = 3_600_000;
+
+export class Catalog {
+  /** Where the table's files live: keys start with it, data file paths are relative to it. */
+  readonly tablePrefix: string;
+
+  private readonly db: CatalogDb;
+  private readonly sql: CatalogSql;
+
+  constructor(sql: CatalogSql, settings: CatalogSettings) {
+    this.sql = sql;
+    this.tablePrefix = `${settings.prefix}/tenant=${settings.tenant}/`;
+    this.db = { sql, settings, tablePrefix: this.tablePrefix };
+  }
+
+  /** Opens the catalog, creating it on first use: the spec's tables, snapshot 0 (schema) and 1 (the events table). */
+  init(now: number): void {
+    openCatalog(this.db, now);
+  }
+
+  /** When the catalog was created (epoch ms): objects older than it predate it, not orphans of it. */
+  createdAt(): number {
+    return Number(meta(this.db, "created_at"));
+  }
+
+  // ---- commits ------------------------------------------------------------------------------
+
+  /**
+   * One group-commit round, in one transaction: every `insert` shares one snapshot, every other
+   * change gets its own; each request gets its result, in order. A change that conflicts (a file
+   * it removes is no longer part of the table) is refused alone.
+   */
+  commit(requests: readonly CommitRequest[], now: number): CommitResult[] {
+    return commitRound(this.db, requests, now);
+  }
+
+  // ---- reading ------------------------------------------------------------------------------
+
+  /** The latest snapshot's id. */
+  latest(): number {
+    return head(this.db).snapshot_id;
+  }
+
+  /**
+   * The snapshot a read asks for: `snapshot` itself (it must exist: expired ones do not), or the
+   * last one committed at or before `asOf` (epoch ms), or the latest.
+   */
+  resolve(q: { snapshot?: number; asOf?: number }): number {
+    if (q.snapshot !== undefined) {
+      const found = this.sql.all(`SELECT 1 FROM ducklake_snapshot WHERE snapshot_id = ?`, q.snapshot);
+      if (found.length === 0) {
+        throw new DuckTailError(ErrorCode.notFound, `no snapshot ${q.snapshot} (expired, or not yet taken)`);
+      }
+      return q.snapshot;
+    }
+    if (q.asOf !== undefined) {
+      const row = this.sql.all<{ id: number | null }>(
+        `SELECT MAX(snapshot_id) AS id FROM ducklake_snapshot WHERE snapshot_time <= ?`,
+        catalogTime(q.asOf),
+      )[0];
+      if (row?.id === null || row?.id === undefined) {
+        throw new DuckTailError(ErrorCode.notFound, `no snapshot at or before ${new Date(q.asOf).toISOString()}`);
+      }
+      return row.id;
+    }
+    return this.latest();
+  }
+
+  /** The data files of `snapshot` whose hour of receipt is in [from, to), each with its delete file. */
+  files(snapshot: number, from = Number.NEGATIVE_INFINITY, to = Number.POSITIVE_INFINITY): SnapshotFile[] {
+    const rows = this.sql.all<{
+      data_file_id: number;
+      path: string;
+      record_count: number;
+      file_size_bytes: number;
+      partition: string;
+      delete_path: string | null;
+      delete_count: number | null;
+    }>(
+      `SELECT d.data_file_id, d.path, d.record_count, d.file_size_bytes,
+              (SELECT group_concat(partition_value, '/') FROM
+                 (SELECT partition_value FROM ducklake_file_partition_value v
+                  WHERE v.data_file_id = d.data_file_id ORDER BY partition_key_index)) AS partition,
+              x.path AS delete_path, x.delete_count
+       FROM ducklake_data_file d
+       LEFT JOIN ducklake_delete_file x ON x.data_file_id = d.data_file_id
+            AND x.begin_snapshot <= ?1 AND (x.end_snapshot IS NULL OR x.end_snapshot > ?1)
+       WHERE d.table_id = ?2 AND d.begin_snapshot <= ?1 AND (d.end_snapshot IS NULL OR d.end_snapshot > ?1)
+       ORDER BY d.data_file_id`,
+      snapshot,
+      TABLE_ID,
+    );
+    const firstHour = Number.isFinite(from) ? from - (from % HOUR_MS) : from;
+    const files: SnapshotFile[] = [];
+    for (const r of rows) {
+      const hour = hourOf(r.partition.split("/"));
+      if (hour < firstHour || hour >= to) continue;
+      files.push({
+        key: this.tablePrefix + r.path,
+        hour,
+        rows: r.record_count,
+        bytes: r.file_size_bytes,
+        deletes: r.delete_path === null ? null : { key: this.tablePrefix + r.delete_path, count: r.delete_count ?? 0 },
+      });
+    }
+    return files;
+  }
+
+  /** The snapshots, newest first, `limit` of them before the id `before`. */
+  snapshots(limit: number, before = Number.MAX_SAFE_INTEGER): SnapshotList {
+    const rows = this.sql.all<{
+      snapshot_id: number;
+      snapshot_time: string;
+      changes_made: string | null;
+      commit_message: string | null;
+      commit_extra_info: string | null;
+    }>(
+      `SELECT s.snapshot_id, s.snapshot_time, c.changes_made, c.commit_message, c.commit_extra_info
+       FROM ducklake_snapshot s LEFT JOIN ducklake_snapshot_changes c USING (snapshot_id)
+       WHERE s.snapshot_id < ? ORDER BY s.snapshot_id DESC LIMIT ?`,
+      before,
+      limit + 1,
+    );
+    const snapshots = rows.slice(0, limit).map((r): SnapshotInfo => {
+      const extra = r.commit_extra_info ? (JSON.parse(r.commit_extra_info) as Partial<SnapshotInfo>) : {};
+      return {
+        id: r.snapshot_id,
+        time: parseCatalogTime(r.snapshot_time),
+        changes: splitChanges(r.changes_made ?? ""),
+        message: r.commit_message,
+        rowsAdded: extra.rowsAdded ?? 0,
+        rowsRemoved: extra.rowsRemoved ?? 0,
+        filesAdded: extra.filesAdded ?? 0,
+        filesRemoved: extra.filesRemoved ?? 0,
+      };
+    });
+    return { snapshots, next: rows.length > limit ? (snapshots.at(-1)?.id ?? null) : null };
+  }
+
+  /** Of these keys, the ones the catalog knows nothing of (no file, delete file or scheduled deletion). */
+  unknownKeys(keys: readonly string[]): string[] {
+    return keys.filter((key) => {
+      if (!key.startsWith(this.tablePrefix)) return false;
+      const path = key.slice(this.tablePrefix.length);
+      const known = this.sql.all(
+        `SELECT 1 FROM ducklake_data_file WHERE path = ?1
+         UNION ALL SELECT 1 FROM ducklake_delete_file WHERE path = ?1
+         UNION ALL SELECT 1 FROM ducklake_files_scheduled_for_deletion WHERE path = ?2 LIMIT 1`,
+        path,
+        key,
+      );
+      return known.length === 0;
+    });
+  }
+
+  // ---- expiry and cleanup -------------------------------------------------------------------
+
+  /**
+   * Expires the snapshots committed before `cutoff` (epoch ms), never the latest, then schedules
+   * for deletion every file no remaining snapshot can see (removed at or before the oldest one
+   * left), as DuckDB's `ducklake_expire_snapshots` does. Returns the snapshots expired.
+   */
+  expire(cutoff: number, now: number): number[] {
+    return this.sql.transaction(() => {
+      const latest = this.latest();
+      const expired = this.sql
+        .all<{ snapshot_id: number }>(
+          `SELECT snapshot_id FROM ducklake_snapshot WHERE snapshot_time < ? AND snapshot_id < ? ORDER BY snapshot_id`,
+          catalogTime(cutoff),
+          latest,
+        )
+        .map((r) => r.snapshot_id);
+      this.sql.exec(`DELETE FROM ducktail_flushes WHERE committed_at < ?`, now - FLUSH_MEMORY_MS);
+      if (expired.length === 0) return [];
+      const last = expired.at(-1) as number;
+      this.sql.exec(`DELETE FROM ducklake_snapshot WHERE snapshot_id <= ?`, last);
+      this.sql.exec(`DELETE FROM ducklake_snapshot_changes WHERE snapshot_id <= ?`, last);
+      const oldest = this.sql.all<{ id: number }>(`SELECT MIN(snapshot_id) AS id FROM ducklake_snapshot`)[0]
+        ?.id as number;
+      // Scheduled paths are relative to data_path (the bucket's root): the objects' keys.
+      const schedule = this.tablePrefix;
+      this.sql.exec(
+        `INSERT INTO ducklake_files_scheduled_for_deletion
+         SELECT data_file_id, ? || path, 1, ? FROM ducklake_data_file WHERE end_snapshot <= ?
+         UNION ALL SELECT delete_file_id, ? || path, 1, ? FROM ducklake_delete_file WHERE end_snapshot <= ?`,
+        schedule,
+        catalogTime(now),
+        oldest,
+        schedule,
+        catalogTime(now),
+        oldest,
+      );
+      const gone = `SELECT data_file_id FROM ducklake_data_file WHERE end_snapshot <= ${Number(oldest)}`;
+      this.sql.exec(`DELETE FROM ducklake_file_column_stats WHERE data_file_id IN (${gone})`);
+      this.sql.exec(`DELETE FROM ducklake_file_partition_value WHERE data_file_id IN (${gone})`);
+      this.sql.exec(`DELETE FROM ducklake_data_file WHERE end_snapshot <= ?`, oldest);
+      this.sql.exec(`DELETE FROM ducklake_delete_file WHERE end_snapshot <= ?`, oldest);
+      return expired;
+    });
+  }
+
+  /** Keys of the files scheduled for deletion at or before `before` (epoch ms). */
+  scheduled(before: number): string[] {
+    return this.sql
+      .all<{ path: string }>(
+        `SELECT path FROM ducklake_files_scheduled_for_deletion WHERE schedule_start <= ? ORDER BY path`,
+        catalogTime(before),
+      )
+      .map((r) => r.path);
+  }
+
+  /** Forgets scheduled files once they are deleted from the bucket. */
+  forget(keys: readonly string[]): void {
+    this.sql.transaction(() => {
+      for (const key of keys) {
+        this.sql.exec(`DELETE FROM ducklake_files_scheduled_for_deletion WHERE path = ?`, key);
+      }
+    });
+  }
+
+  // ---- export -------------------------------------------------------------------------------
+
+  /** Every row of every spec table (`ducklake_metadata.data_path` replaced by `dataPath` if given). */
+  exportCatalog(dataPath?: string): CatalogExport {
+    const tables: CatalogExport["tables"] = {};
+    for (const t of SPEC_TABLES) {
+      const columns = t.columns.map((c) => c.name);
+      const list = columns.map((c) => `"${c}"`).join(", ");
+      const rows = this.sql
+        .all<Record<string, SqlValue>>(`SELECT ${list} FROM "${t.name}"`)
+        .map((r) => columns.map((c) => (r[c] ?? null) as SqlValue));
+      tables[t.name] = { columns, rows };
+    }
+    const path = dataPath ?? (metadata(this.db, "data_path") as string);
+    const rows = tables.ducklake_metadata?.rows ?? [];
+    for (const row of rows) if (row[0] === "data_path") row[1] = path;
+    return {
+      version: DUCKLAKE_VERSION,
+      source: DUCKLAKE_SOURCE,
+      dataPath: path,
+      statements: sqliteDdl(),
+      tables,
+    };
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+}
+
+/** `changes_made` as its entries: commas inside quoted names do not split. */
+export function splitChanges(changes: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < changes.length; i++) {
+    if (changes[i] === '"') quoted = !quoted;
+    else if (changes[i] === "," && !quoted) {
+      out.push(changes.slice(start, i));
+      start = i + 1;
+    }
+  }
+  if (changes.length > 0) out.push(changes.slice(start));
+  return out;
+}
