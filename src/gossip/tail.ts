@@ -139,8 +139,11 @@ export class TailRouter {
     for (let i = 0; i < offer.count; i++) {
       let e: TailEvent | null = null;
       for (const entry of this.scanned) {
-        if (entry.match === null) this.take(entry, i, offer);
-        else if (entry.match((e ??= offer.event(i)))) this.take(entry, i, offer);
+        if (entry.match !== null) {
+          e ??= offer.event(i);
+          if (!entry.match(e)) continue;
+        }
+        this.take(entry, i, offer);
       }
       if (this.indexed.size === 0) continue;
       e ??= offer.event(i);
