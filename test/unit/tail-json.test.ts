@@ -31,7 +31,8 @@ describe("tail event JSON", () => {
           seq: 40 + i,
           ...(context && { context: JSON.parse(context) }),
         }));
-        const raw = rows.map((r) => ({ ...r }));
+        // As a frame's JSON.parse gives them (data's -0 arrives as 0 once sent as JSON text).
+        const raw = rows.map((r) => JSON.parse(JSON.stringify(r)));
         const batch = { events: accepted, indexes: rows.map((_, i) => i), rejected: [] };
         const taken = { accepted, raw, batch, now: 1_700_000_000_000, transformed: null, context };
         const offer = new TakenOffer(taken, 40 + rows.length - 1, "acme-3");
