@@ -22,11 +22,31 @@ export interface TailOffer {
   /** Event `i` as filters see it: asked for only when some filter looks at an event's fields. */
   event(i: number): TailEvent;
   json(i: number): string;
+  /**
+   * Event `i`'s JSON made when it is sent, not before: for this replica's own subscribers, whose
+   * queues drop the oldest events of a subscriber that cannot keep up (most, under load).
+   */
+  later(i: number): LaterText;
+}
+
+/** An event's JSON, made (once) when asked; `bytes` estimates its length until then. */
+export interface LaterText {
+  readonly bytes: number;
+  text(): string;
 }
 
 /** An offer of events with nothing precomputed (tests, and events not from the ingest path). */
 export function offerOf(events: readonly TailEvent[]): TailOffer {
-  return { count: events.length, event: (i) => events[i] as TailEvent, json: (i) => JSON.stringify(events[i]) };
+  const json = (i: number) => JSON.stringify(events[i]);
+  return {
+    count: events.length,
+    event: (i) => events[i] as TailEvent,
+    json,
+    later: (i) => {
+      const text = json(i);
+      return { bytes: text.length, text: () => text };
+    },
+  };
 }
 
 /**
@@ -34,10 +54,13 @@ export function offerOf(events: readonly TailEvent[]): TailOffer {
  * JSON once, and per subscription the indexes of its events in `texts` (in order), plus how many
  * the sender dropped for it while the owner was slow to take them.
  */
-export interface TailBatch {
-  texts: string[];
+export interface TailBatch<T extends string | LaterText = string> {
+  texts: T[];
   subs: { subscription: string; events: number[]; dropped?: number }[];
 }
+
+/** What the router hands its own replica's subscribers: the JSON of each event made when sent. */
+export type LocalBatch = TailBatch<string | LaterText>;
 
 interface Entry {
   sub: Subscription;
@@ -47,7 +70,7 @@ interface Entry {
 
 /** What is waiting for one owner: the batch being built, and where each text of the current offer went. */
 interface Pending {
-  batch: TailBatch;
+  batch: LocalBatch;
   bySub: Map<string, TailBatch["subs"][number]>;
   /** Event index of the current offer → its index in `batch.texts`. */
   placed: Map<number, number>;
@@ -81,7 +104,7 @@ export class TailRouter {
     /** This replica (Durable Object id): its own matches are delivered, not forwarded. */
     private readonly self: string,
     /** Delivers (self) or forwards (any other owner) a batch; the promise settles when the owner took it. */
-    private readonly send: (owner: string, batch: TailBatch) => void | Promise<void>,
+    private readonly send: (owner: string, batch: LocalBatch) => void | Promise<void>,
     private readonly maxPending = DEFAULT_MAX_PENDING,
   ) {}
 
@@ -190,7 +213,7 @@ export class TailRouter {
         forSub.dropped = (forSub.dropped ?? 0) + 1;
         return;
       }
-      at = p.batch.texts.push(offer.json(i)) - 1;
+      at = p.batch.texts.push(sub.owner === this.self ? offer.later(i) : offer.json(i)) - 1;
       p.placed.set(i, at);
     }
     forSub.events.push(at);
@@ -232,8 +255,16 @@ function matchesAll(filter: TailFilter): boolean {
  * acker ("1, 2, 3, ...") releases nothing. 2^53 / 2^24 leaves room for 2^29 frames.
  */
 export function randomSeqStep(): number {
-  return 1 + ((crypto.getRandomValues(new Uint32Array(1))[0] as number) & 0xffffff);
+  // One call for 1,024 steps: a thousand subscribers' frames would otherwise make a thousand.
+  if (randomAt >= randoms.length) {
+    crypto.getRandomValues(randoms);
+    randomAt = 0;
+  }
+  return 1 + ((randoms[randomAt++] as number) & 0xffffff);
 }
+
+const randoms = new Uint32Array(1024);
+let randomAt = randoms.length;
 
 /**
  * One subscriber's bounded queue on its owner replica. The subscriber acknowledges tail frames
@@ -244,8 +275,8 @@ export function randomSeqStep(): number {
  * counted in UTF-16 units, a byte each for ASCII) for its owner to cap per socket.
  */
 export class TailQueue {
-  /** Events as JSON text, oldest first. */
-  private queue: string[] = [];
+  /** Events as JSON text (or to be made when sent), oldest first. */
+  private queue: (string | LaterText)[] = [];
   private queuedBytes = 0;
   private dropped = 0;
   /** Frames sent and not yet acknowledged, oldest first, with their text's size. */
@@ -279,13 +310,13 @@ export class TailQueue {
    * so the owner can check what the socket holds first. `droppedBefore`: events the sender
    * dropped for this subscriber before these, reported like the queue's own drops.
    */
-  enqueue(texts: readonly string[], droppedBefore = 0): void {
+  enqueue(texts: readonly (string | LaterText)[], droppedBefore = 0): void {
     // Events past `capacity` in one push would be dropped at once: not worth queueing.
     const skip = Math.max(0, texts.length - this.capacity);
     for (let i = skip; i < texts.length; i++) {
-      const text = texts[i] as string;
+      const text = texts[i] as string | LaterText;
       this.queue.push(text);
-      this.queuedBytes += text.length;
+      this.queuedBytes += bytesOf(text);
     }
     const over = this.queue.length - this.capacity;
     if (over > 0) this.queuedBytes -= size(this.queue.splice(0, over));
@@ -323,8 +354,9 @@ export class TailQueue {
         this.dropped = 0;
         continue;
       }
-      const events = this.queue.splice(0, this.frameEvents);
-      this.queuedBytes -= size(events);
+      const taken = this.queue.splice(0, this.frameEvents);
+      this.queuedBytes -= size(taken);
+      const events = taken.map(textOf);
       this.seq += this.seqStep();
       const text = `${this.framePrefix}${this.seq},"events":[${events.length === 1 ? events[0] : events.join(",")}]}`;
       this.unacked.push({ seq: this.seq, bytes: text.length });
@@ -334,8 +366,16 @@ export class TailQueue {
   }
 }
 
-function size(texts: readonly string[]): number {
+function bytesOf(t: string | LaterText): number {
+  return typeof t === "string" ? t.length : t.bytes;
+}
+
+function size(texts: readonly (string | LaterText)[]): number {
   let n = 0;
-  for (const t of texts) n += t.length;
+  for (const t of texts) n += bytesOf(t);
   return n;
+}
+
+function textOf(t: string | LaterText): string {
+  return typeof t === "string" ? t : t.text();
 }

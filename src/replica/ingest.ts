@@ -1,4 +1,4 @@
-import type { TailOffer } from "../gossip/tail";
+import type { LaterText, TailOffer } from "../gossip/tail";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import type { EventContext, NormalizedEvent, Rejection, TransformEvent, ValidatedBatch } from "../protocol/events";
 import { validateBatch } from "../protocol/events";
@@ -291,6 +291,25 @@ export interface Taken {
   context: string | null;
 }
 
+/** About what a tail event's JSON adds to its `data` and context: the other fields and their names. */
+const LATER_OVERHEAD_BYTES = 256;
+
+/** An event's tail JSON, made when its frame is sent (see `TailOffer.later`). */
+class Later implements LaterText {
+  private made: string | null = null;
+
+  constructor(
+    private readonly offer: TakenOffer,
+    private readonly i: number,
+    readonly bytes: number,
+  ) {}
+
+  text(): string {
+    this.made ??= this.offer.json(this.i);
+    return this.made;
+  }
+}
+
 /** What of a taken batch live tail and views read. */
 type TakenEvents = Pick<Taken, "accepted" | "raw" | "batch" | "now" | "transformed" | "context">;
 
@@ -321,6 +340,11 @@ export class TakenOffer implements TailOffer {
   all(): TailEvent[] {
     this.events ??= tailEvents(this.taken, this.first, this.replica);
     return this.events;
+  }
+
+  later(i: number): LaterText {
+    const e = this.taken.accepted[i] as NormalizedEvent;
+    return new Later(this, i, e.data.length + (this.taken.context?.length ?? 0) + LATER_OVERHEAD_BYTES);
   }
 
   json(i: number): string {

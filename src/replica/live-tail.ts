@@ -1,7 +1,15 @@
 import type { Env } from "../env";
 import { validateFilter } from "../gossip/filters";
 import type { GossipMessage, GossipReply } from "../gossip/messages";
-import { type Subscription, type TailBatch, type TailOffer, TailQueue, TailRouter } from "../gossip/tail";
+import {
+  type LaterText,
+  type LocalBatch,
+  type Subscription,
+  type TailBatch,
+  type TailOffer,
+  TailQueue,
+  TailRouter,
+} from "../gossip/tail";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import { attach, sendText, socketState } from "./sockets";
 import type { ReplicaStore } from "./store";
@@ -177,12 +185,13 @@ export class LiveTail {
   }
 
   /** Delivers a batch to this replica's subscribers, or sends it to theirs (settles when it took it). */
-  private forward(owner: string, batch: TailBatch): Promise<void> | undefined {
+  private forward(owner: string, batch: LocalBatch): Promise<void> | undefined {
     if (owner === this.host.uid) {
       this.drop(this.deliver(batch));
       return;
     }
-    const sent = this.host.gossipTo(owner, { type: "tail", batch }).then(
+    // A batch for another replica holds JSON text only (the router makes it for them).
+    const sent = this.host.gossipTo(owner, { type: "tail", batch: batch as TailBatch }).then(
       (reply) => {
         if (reply?.type === "tail-gone") this.drop(reply.ids);
       },
@@ -193,7 +202,7 @@ export class LiveTail {
   }
 
   /** Queues a batch for this replica's subscribers; returns the subscriptions it no longer has. */
-  private deliver(batch: TailBatch): string[] {
+  private deliver(batch: LocalBatch): string[] {
     const gone: string[] = [];
     for (const b of batch.subs) {
       const outlet = this.outlets.get(b.subscription) ?? this.openOutlet(b.subscription);
@@ -203,7 +212,7 @@ export class LiveTail {
       }
       // Checked before sending, so what is written to a socket never passes the limit either.
       outlet.queue.enqueue(
-        b.events.map((i) => batch.texts[i] as string),
+        b.events.map((i) => batch.texts[i] as string | LaterText),
         b.dropped,
       );
       const held = this.heldBy(outlet.ws);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compileFilter, validateFilter } from "../../src/gossip/filters";
-import { offerOf, type TailBatch, TailQueue, TailRouter } from "../../src/gossip/tail";
+import { type LaterText, type LocalBatch, offerOf, TailQueue, TailRouter } from "../../src/gossip/tail";
 import type { TailEvent } from "../../src/protocol/tail";
 
 const event = (over: Partial<TailEvent> = {}): TailEvent => ({
@@ -62,7 +62,7 @@ describe("tail filters", () => {
 describe("tail routing and queues", () => {
   /** A router whose forwards settle only when the test says so. */
   const manual = (self = "me") => {
-    const sent: { owner: string; batch: TailBatch; settle: () => void }[] = [];
+    const sent: { owner: string; batch: LocalBatch; settle: () => void }[] = [];
     const router = new TailRouter(self, (owner, batch) => {
       if (owner === self) {
         sent.push({ owner, batch, settle: () => {} });
@@ -72,8 +72,9 @@ describe("tail routing and queues", () => {
     });
     return { router, sent };
   };
-  const textsOf = (batch: TailBatch, sub: string) =>
-    batch.subs.find((s) => s.subscription === sub)?.events.map((i) => JSON.parse(batch.texts[i] as string).id);
+  const text = (t: string | LaterText | undefined) => (typeof t === "string" ? t : (t as LaterText).text());
+  const textsOf = (batch: LocalBatch, sub: string) =>
+    batch.subs.find((s) => s.subscription === sub)?.events.map((i) => JSON.parse(text(batch.texts[i])).id);
 
   it("sends the first matches at once, batches the rest while that forward is in flight, and sends them when it settles", async () => {
     const { router, sent } = manual();
@@ -98,21 +99,29 @@ describe("tail routing and queues", () => {
     expect(sent.map((s) => textsOf(s.batch, "mine"))).toEqual([["a"], ["b"], ["c"]]);
   });
 
-  it("makes each matched event's JSON once, shared by every subscription it matched", () => {
+  it("makes each matched event's JSON once, shared by every subscription it matched; for its own subscribers, only when sent", () => {
     const { router, sent } = manual("me");
-    for (let i = 0; i < 50; i++) router.add({ id: `s${i}`, owner: "me", client: `c${i}`, filter: {}, sample: 1 });
+    for (let i = 0; i < 50; i++) {
+      router.add({ id: `s${i}`, owner: "r1", client: `c${i}`, filter: {}, sample: 1 });
+      router.add({ id: `m${i}`, owner: "me", client: `d${i}`, filter: {}, sample: 1 });
+    }
     let made = 0;
+    let later = 0;
     const events = [event({ id: "x" }), event({ id: "y" })];
+    const json = (i: number) => (made++, JSON.stringify(events[i]));
     router.offer({
       count: events.length,
       event: (i) => events[i] as TailEvent,
-      json: (i) => (made++, JSON.stringify(events[i])),
+      json,
+      later: (i) => (later++, { bytes: 300, text: () => json(i) }),
     });
-    expect(made).toBe(2);
-    const batch = sent[0]?.batch as TailBatch;
-    expect(batch.texts).toHaveLength(2);
-    expect(batch.subs).toHaveLength(50);
-    for (const sub of batch.subs) expect(textsOf(batch, sub.subscription)).toEqual(["x", "y"]);
+    expect([made, later]).toEqual([2, 2]); // the other replica's texts now, ours deferred
+    for (const owner of ["r1", "me"]) {
+      const batch = sent.find((s) => s.owner === owner)?.batch as LocalBatch;
+      expect(batch.texts).toHaveLength(2);
+      expect(batch.subs).toHaveLength(50);
+      for (const sub of batch.subs) expect(textsOf(batch, sub.subscription)).toEqual(["x", "y"]);
+    }
   });
 
   it("finds filters by their eq value, and still checks the rest of such a filter", () => {
@@ -148,7 +157,7 @@ describe("tail routing and queues", () => {
   });
 
   it("drops (and counts per subscription) matches past maxPending while its owner is slow", async () => {
-    const sent: { batch: TailBatch; settle: () => void }[] = [];
+    const sent: { batch: LocalBatch; settle: () => void }[] = [];
     const router = new TailRouter(
       "me",
       (_owner, batch) => new Promise<void>((settle) => sent.push({ batch, settle })),
@@ -161,7 +170,7 @@ describe("tail routing and queues", () => {
     expect(router.waiting).toBe(5);
     sent[0]?.settle();
     await new Promise((r) => setTimeout(r, 0));
-    const next = sent[1]?.batch as TailBatch;
+    const next = sent[1]?.batch as LocalBatch;
     expect(textsOf(next, "s")).toEqual(["e0", "e1", "e2", "e3", "e4"]);
     expect(next.subs[0]?.dropped).toBe(4); // the owner reports them to the subscriber as `dropped`
   });
