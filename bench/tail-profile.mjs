@@ -4,14 +4,15 @@
 //
 //   node_modules/.bin/node bench/tail-profile.mjs [a|b|c]
 //   PROFILE_PHASE=subscribe node_modules/.bin/node bench/tail-profile.mjs b   # only connect + subscribe
+//   PROFILE_PHASE=load node_modules/.bin/node bench/tail-profile.mjs b        # only publishing and deliveries
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { buildWorker, workerOptions } from "../test/helpers/miniflare.mjs";
 import { INGEST_CONFIG } from "./ingest.mjs";
 import { childPids } from "./lib/cpu.mjs";
 import { fmt, table } from "./lib/stats.mjs";
 import { duckTailSystem } from "./lib/systems.mjs";
-import { closeAll, Deliveries, openMany, Subscriber } from "./lib/tail-load.mjs";
-import { keyTable, runOne, SCENARIOS, TAIL_VARS, tailShape } from "./tail.mjs";
+import { closeAll, Deliveries, openMany, Publisher, Subscriber } from "./lib/tail-load.mjs";
+import { drive, keyTable, runOne, SCENARIOS, TAIL_VARS, tailShape } from "./tail.mjs";
 
 const INSPECTOR_PORT = 9341;
 const scenario = SCENARIOS.find((s) => s.name === (process.argv[2] ?? "b"));
@@ -73,9 +74,40 @@ const inspector = targets.find((t) => t.title?.includes("core:user:"));
 const cdp = await devtools(inspector.webSocketDebuggerUrl);
 await cdp.call("Profiler.enable");
 await cdp.call("Profiler.setSamplingInterval", { interval: 200 });
-await cdp.call("Profiler.start");
 const system = duckTailSystem({ url, pid });
-if (process.env.PROFILE_PHASE === "subscribe") {
+if (process.env.PROFILE_PHASE === "load") {
+  // Connect and subscribe first; profile only the publishing and the deliveries.
+  const tenant = `tail-${scenario.name}1`;
+  await system.prepare(tenant, scenario);
+  const sockets = new Set();
+  const deliveries = new Deliveries(
+    scenario.subscribers,
+    scenario.matches,
+    Math.ceil(scenario.rate * (shape.seconds + 1)) + 16,
+  );
+  const publishers = [];
+  for (let i = 0; i < scenario.publishers; i++)
+    publishers.push(await Publisher.open(system.publisherUrl(tenant), sockets));
+  await openMany(scenario.subscribers, shape.connectConcurrency, (i) =>
+    Subscriber.open({
+      url: system.subscriberUrl(tenant, i),
+      index: i,
+      protocol: "ducktail",
+      filter: scenario.filter(i),
+      sink: deliveries,
+      sockets,
+    }),
+  );
+  await cdp.call("Profiler.start");
+  const load = await drive({ publishers, rate: scenario.rate, shape, deliveries, pid, tag: tenant });
+  await cdp.call("Profiler.stop").then(({ profile }) => report(profile));
+  const counts = deliveries.summary();
+  console.log(
+    `\n(${scenario.name}) publishing only: ${counts.delivered} deliveries, lost ${counts.lost}, cpu ${fmt.pct(load.cpu.server)}`,
+  );
+  await closeAll(sockets);
+} else if (process.env.PROFILE_PHASE === "subscribe") {
+  await cdp.call("Profiler.start");
   // Only connecting and subscribing the scenario's subscribers.
   const tenant = `tail-${scenario.name}1`;
   await system.prepare(tenant, scenario);
@@ -96,6 +128,7 @@ if (process.env.PROFILE_PHASE === "subscribe") {
   await cdp.call("Profiler.stop").then(({ profile }) => report(profile));
   await closeAll(sockets);
 } else {
+  await cdp.call("Profiler.start");
   const run = await runOne(system, scenario, 1, shape, [pid]);
   console.log(
     `\n(${scenario.name}) ${scenario.what}: p50 ${fmt.ms(run.p50)} p95 ${fmt.ms(run.p95)} ms, lost ${run.lost}, cpu ${fmt.pct(run.serverCpu)}\n`,

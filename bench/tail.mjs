@@ -44,7 +44,7 @@ export const SCENARIOS = [
     tier: 1,
     filter: () => ({}),
     matches: () => true,
-    baselines: ["broadcast"],
+    baselines: ["broadcast", "hibernating broadcast"],
   },
   {
     name: "c",
@@ -111,7 +111,7 @@ export function keyTable(rounds) {
  * one frame (so timer jitter never changes the rate), from the publishers in turn. Measures
  * from the end of the warm-up for `seconds`, then waits up to `drainMs` for what is on its way.
  */
-async function drive({ publishers, rate, shape, deliveries, pid, tag }) {
+export async function drive({ publishers, rate, shape, deliveries, pid, tag }) {
   let n = 0;
   let frames = 0;
   const start = performance.now();
@@ -250,12 +250,14 @@ export async function runTail(duckTailDir, partyserverDir, log = console.log) {
   const rooms = await startBenchWorker(partyserverDir, {
     durableObjects: {
       BROADCAST_ROOM: { className: "BroadcastRoom", useSQLite: true },
+      HIBERNATING_BROADCAST_ROOM: { className: "HibernatingBroadcastRoom", useSQLite: true },
       TAG_ROOM: { className: "TagRoom", useSQLite: true },
     },
   });
   const systems = {
     ducktail: duckTailSystem(ducktail),
     broadcast: roomSystem(rooms, "broadcast"),
+    "hibernating broadcast": roomSystem(rooms, "hibernating-broadcast"),
     tag: roomSystem(rooms, "tag"),
   };
   const runs = [];

@@ -71,7 +71,7 @@ export function roomSystem(target, kind) {
   const room = (name) => `/parties/${kind}-room/${name}`;
   const count = (name) => getJson(`${target.url}${room(name)}`);
   return {
-    name: `partyserver ${kind}`,
+    name: `partyserver ${kind.replaceAll("-", " ")}`,
     pid: target.pid,
     protocol: "room",
     async prepare() {},

@@ -5,6 +5,8 @@
 //   /parties/broadcast-room/<name>       BroadcastRoom: every frame a publisher sends goes, as sent,
 //                                        to every subscriber (`this.broadcast`); partyserver's
 //                                        default options (sockets held in memory, no hibernation)
+//   /parties/hibernating-broadcast-room/<name>
+//                                        the same with hibernation, as DuckTail's sockets are
 //   /parties/tag-room/<name>?k=<i>       TagRoom: a subscriber is tagged `k<i>` on connect
 //                                        (`getConnectionTags`, hibernation tags); each event of a
 //                                        frame goes only to `getConnections("k" + event.data.k)`,
@@ -17,6 +19,7 @@ import { type Connection, type ConnectionContext, routePartykitRequest, Server, 
 
 interface Env extends Cloudflare.Env {
   BROADCAST_ROOM: DurableObjectNamespace;
+  HIBERNATING_BROADCAST_ROOM: DurableObjectNamespace;
   TAG_ROOM: DurableObjectNamespace;
 }
 
@@ -51,6 +54,26 @@ export class BroadcastRoom extends Server<Env> {
 
   override onMessage(_connection: Connection, message: WSMessage): void {
     this.broadcast(message, this.publishers);
+  }
+
+  override onRequest(): Response {
+    return countOf(this.getConnections());
+  }
+}
+
+/**
+ * BroadcastRoom with hibernation (`ctx.acceptWebSocket`, as DuckTail's sockets are): the same
+ * broadcast, through the platform's hibernatable sockets. Publishers are known by a tag.
+ */
+export class HibernatingBroadcastRoom extends Server<Env> {
+  static override options = { hibernate: true };
+
+  override getConnectionTags(_connection: Connection, ctx: ConnectionContext): string[] {
+    return isPublisher(ctx) ? ["pub"] : ["sub"];
+  }
+
+  override onMessage(_connection: Connection, message: WSMessage): void {
+    for (const connection of this.getConnections("sub")) connection.send(message);
   }
 
   override onRequest(): Response {
