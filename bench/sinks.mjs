@@ -138,6 +138,7 @@ async function measureCompaction(worker, shape, log) {
   const samples = [];
   let summary = null;
   let populated = null;
+  let ops = null;
   for (let round = 0; round < COMPACTION_WARMUP + COMPACTION_ROUNDS; round++) {
     const q = new URLSearchParams({
       files: String(shape.files),
@@ -150,6 +151,7 @@ async function measureCompaction(worker, shape, log) {
     if (shape.maxDecodedBytes !== null) c.set("maxDecodedBytes", String(shape.maxDecodedBytes));
     const r = await call(`${worker.url}/compact?${c}`);
     summary = r.summary;
+    ops = { flush: populated.ops, compaction: r.ops };
     if (summary.skipped) throw new Error(`compactHour skipped the hour: ${summary.skipped}`);
     if (
       summary.inputs !== populated.files ||
@@ -174,6 +176,41 @@ async function measureCompaction(worker, shape, log) {
     ms,
     rowsPerSec: summary.rowsIn / (ms / 1000),
     samplesMs: samples,
+    ops,
+  };
+}
+
+/** Commit latency under concurrent flushes, and the catalog's reads and retention over 10,000 files. */
+async function measureCatalog(worker, log) {
+  const r = await call(`${worker.url}/catalog`);
+  const pct = (xs, p) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+  };
+  const commits = r.commits.map((c) => ({
+    replicas: c.replicas,
+    commits: c.samplesMs.length,
+    p50: pct(c.samplesMs, 50),
+    p99: pct(c.samplesMs, 99),
+  }));
+  for (const c of commits) log(`  catalog commit, ${c.replicas} at once: p50 ${c.p50} ms, p99 ${c.p99} ms`);
+  const reads = [
+    { what: "read one hour at a snapshot id (/events?snapshot=)", ms: median(r.hourReadMs) },
+    { what: "read every file at a snapshot id", ms: median(r.allReadMs) },
+    { what: "GET /snapshots (100)", ms: median(r.snapshotsMs) },
+    { what: `retention pass (removes ${fmt.int(r.retention.files)} files, one snapshot)`, ms: r.retentionMs[0] },
+  ];
+  return { commits, files: r.files, reads };
+}
+
+/** R2 calls per million events, from the counted calls of the compaction runs (flush puts + compaction). */
+export function opsPerMillion(c) {
+  const perMillion = (n) => (n / c.rowsIn) * 1_000_000;
+  return {
+    fileRows: c.fileRows,
+    flushA: perMillion(c.ops.flush.classA),
+    compactA: perMillion(c.ops.compaction.classA),
+    compactB: perMillion(c.ops.compaction.classB + c.ops.flush.classB),
   };
 }
 
@@ -190,7 +227,8 @@ export async function runSinks(log = console.log) {
     for (const rows of FLUSH_SIZES) flush.push(await measureFlush(worker, receiver, rows, nextSeq, log));
     const compaction = [];
     for (const shape of COMPACTIONS) compaction.push(await measureCompaction(worker, shape, log));
-    return { flush, compaction };
+    const catalog = await measureCatalog(worker, log);
+    return { flush, compaction, catalog };
   } finally {
     await receiver.close();
     await worker.mf.dispose();
@@ -255,6 +293,50 @@ export function printSinks(result, out = console.log) {
       result.compaction,
     ),
   );
+  if (result.catalog) printCatalog(result, out);
+}
+
+function printCatalog(result, out) {
+  out(
+    "\nCatalog: commit latency per flush as each of N replicas sees it when N commit at once (group commit:" +
+      "\nCATALOG_COMMIT_WINDOW_MS 5), one LakeCatalog in workerd, 20 rounds each (p50/p99 over all commits);" +
+      `\nthen a catalog of ${fmt.int(result.catalog.files)} files (one per hour), median of 9 (retention: one pass, 30 days).\n`,
+  );
+  out(
+    table(
+      [
+        { title: "replicas at once", value: (l) => l.replicas },
+        { title: "commits", value: (l) => fmt.int(l.commits) },
+        { title: "p50 ms", value: (l) => fmt.ms(l.p50) },
+        { title: "p99 ms", value: (l) => fmt.ms(l.p99) },
+      ],
+      result.catalog.commits,
+    ),
+  );
+  out(
+    table(
+      [
+        { title: `over ${fmt.int(result.catalog.files)} files`, value: (l) => l.what, left: true },
+        { title: "ms", value: (l) => fmt.ms(l.ms) },
+      ],
+      result.catalog.reads,
+    ),
+  );
+  out(
+    "\nR2 operations per million events (counted calls: class A = put, list; class B = get, head; deletes are" +
+      "\nfree), flush puts plus the hour's compaction, by rows per flush file. The catalog is a Durable Object: no R2 calls.\n",
+  );
+  out(
+    table(
+      [
+        { title: "rows per file", value: (l) => fmt.int(l.fileRows) },
+        { title: "class A flush", value: (l) => fmt.int(l.flushA) },
+        { title: "class A compaction", value: (l) => fmt.int(l.compactA) },
+        { title: "class B", value: (l) => fmt.int(l.compactB) },
+      ],
+      result.compaction.filter((c, i, all) => all.findIndex((d) => d.fileRows === c.fileRows) === i).map(opsPerMillion),
+    ),
+  );
 }
 
 export function sinksJson(result) {
@@ -271,5 +353,6 @@ export function sinksJson(result) {
       configs: f.configs.map((c) => ({ ...ms(c), slowdown: round(c.slowdown, 3) })),
     })),
     compaction: result.compaction.map(ms),
+    catalog: result.catalog,
   };
 }

@@ -18,6 +18,7 @@ import {
   tenantShards,
   viewAggregator,
 } from "./edge/tenancy";
+import { isUserRoute, userRoute } from "./edge/users";
 import type { Env } from "./env";
 import { parseEventQuery } from "./lake/query";
 import { authorize, OPEN_TENANT, type Principal, requestKey } from "./protocol/auth";
@@ -205,6 +206,7 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
       default: {
         if (url.pathname.startsWith("/v1/")) return await segment(req, env, url);
         if (LAKE_ROUTES.includes(url.pathname)) return await lakeRoute(req, env, url);
+        if (isUserRoute(url.pathname)) return await userRoute(req, env, url);
         // GET /buffer/mv/<view>?window=&by=&limit= : asked of the tenant's view aggregator, merged over every replica.
         const mv = /^\/buffer\/mv\/([A-Za-z0-9_-]+)$/.exec(url.pathname);
         if (!mv) throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);

@@ -17,7 +17,7 @@ import { need, storage } from "./tenancy";
  */
 
 /** The routes this module answers (the Worker's route table sends them here). */
-export const LAKE_ROUTES = ["/snapshots", "/lake/catalog", "/lake/cleanup", "/lake/adopt"];
+export const LAKE_ROUTES = ["/snapshots", "/lake/catalog", "/lake/cleanup", "/lake/adopt", "/lake/retention"];
 
 const MAX_SNAPSHOTS = 1000;
 /** Objects one POST /lake/adopt reads and commits (each is read whole for its statistics). */
@@ -64,6 +64,14 @@ export async function lakeRoute(req: Request, env: Env, url: URL): Promise<Respo
       const tenant = need(env, req, url, "admin").tenant;
       return Response.json(await cleanLake(storage(env), catalogOf(env, tenant), Date.now(), lakeSettings(env)));
     }
+    case "/lake/retention": {
+      // Admin: the tenant's retention (GET), its own override (PUT {"days": n | null}), a pass now (POST).
+      const catalog = catalogOf(env, need(env, req, url, "admin").tenant);
+      if (req.method === "GET") return Response.json(await catalog.retention());
+      if (req.method === "PUT") return Response.json(await catalog.setRetention(await retentionDays(req)));
+      if (req.method === "POST") return Response.json(await catalog.retain());
+      break;
+    }
     case "/lake/adopt": {
       // Admin: commits objects written before the catalog existed (the upgrade of an older lake).
       if (req.method !== "POST") break;
@@ -75,6 +83,25 @@ export async function lakeRoute(req: Request, env: Env, url: URL): Promise<Respo
     }
   }
   throw new DuckTailError(ErrorCode.methodNotAllowed, `${req.method} is not allowed on ${url.pathname}`);
+}
+
+/** The body of PUT /lake/retention: `{"days": n}` (a positive whole number of days) or `{"days": null}`. */
+async function retentionDays(req: Request): Promise<number | null> {
+  let body: unknown;
+  try {
+    body = await req.json();
+  } catch {
+    throw new DuckTailError(ErrorCode.badJson, "body is not valid JSON");
+  }
+  const days = (body as { days?: unknown } | null)?.days;
+  if (days === null) return null;
+  if (typeof days !== "number" || !Number.isInteger(days) || days < 1 || days > 36_500) {
+    throw new DuckTailError(
+      ErrorCode.badRequest,
+      `days must be a whole number of days 1..36500, or null for RETENTION_DAYS`,
+    );
+  }
+  return days;
 }
 
 /** GET /events: the snapshot's files in the range, plus (for the latest) what the replicas buffer. */
@@ -89,8 +116,9 @@ export function compactNow(env: Env, tenant: string) {
 }
 
 /**
- * The cron: compacts every tenant's closed hours, then cleans each lake (expired snapshots and
- * the files only they listed, orphans past the grace period).
+ * The cron: compacts every tenant's closed hours, then, per tenant, removes the hours past its
+ * retention (one snapshot) and cleans its lake (expired snapshots and the files only they listed,
+ * orphans past the grace period).
  */
 export async function lakeCron(env: Env): Promise<void> {
   const bucket = storage(env);
@@ -102,6 +130,12 @@ export async function lakeCron(env: Env): Promise<void> {
   const settings = lakeSettings(env);
   for (const tenant of await listTenants(bucket)) {
     try {
+      const retained = await catalogOf(env, tenant).retain();
+      if (retained.files > 0) {
+        console.log(
+          `ducktail: lake of ${tenant}: ${retained.files} files (${retained.rows} rows) past retention left the table in snapshot ${retained.snapshot}`,
+        );
+      }
       const report = await cleanLake(bucket, catalogOf(env, tenant), Date.now(), settings);
       if (report.deleted.length + report.orphans.length > 0) {
         console.log(

@@ -104,7 +104,7 @@ export async function merge(
 type Column = Data<Utf8> | Data<TimestampMillisecond> | Data<Int64> | Data<Bool> | undefined;
 
 /** Every input row, addressed by a row number across batches, with what dedup and sort compare. */
-interface Rows {
+export interface Rows {
   /** `columns[c][b]`: column `c` of EVENT_SCHEMA in input batch `b`. */
   columns: Column[][];
   batchOf: Uint32Array;
@@ -151,6 +151,12 @@ export function indexRows(batches: RecordBatch[]): Rows {
     }
   });
   return rows;
+}
+
+/** The text of column `name` (of EVENT_SCHEMA) in row `r`; null when null or the input has no such column. */
+export function textAt(rows: Rows, name: string, r: number): string | null {
+  const c = column(name);
+  return (rows.columns[c] as Column[])[rows.batchOf[r] as number] === undefined ? null : text(rows, c, r);
 }
 
 function text(rows: Rows, c: number, r: number): string | null {

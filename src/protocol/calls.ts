@@ -1,6 +1,7 @@
 import { DuckTailError, ErrorCode } from "./errors";
 import type { StoredEvent } from "./events";
 import type { IngestResult } from "./frames";
+import type { ErasureSubject } from "./lake";
 import { Header, InternalRoute, type LoadReport } from "./routes";
 
 /**
@@ -206,6 +207,16 @@ export class ReplicaCalls {
   async replay(keys: string[]): Promise<ReplayOutcome[]> {
     const init = { method: "POST", body: JSON.stringify({ keys }) };
     return decode(await this.send(InternalRoute.replay, init), this.who);
+  }
+
+  /**
+   * The first step of DELETE /users/<id>: the replica counts the subject's buffered rows and
+   * flushes everything it buffers (into the lake, where the rewrite finds them); throws the
+   * replica's `flush_failed` when the flush did not complete.
+   */
+  async erase(subject: ErasureSubject): Promise<{ bufferedRows: number }> {
+    const init = { method: "POST", body: JSON.stringify(subject) };
+    return decode(await this.send(InternalRoute.erase, init), this.who);
   }
 
   /** Asks the replica to push its view changes to the aggregator now (answered before the push is done). */

@@ -41,3 +41,62 @@ export interface CatalogExport {
   statements: string[];
   tables: Record<string, { columns: string[]; rows: (string | number | null)[][] }>;
 }
+
+/** Whose events DELETE /users/<id> removes: rows whose `user_id` (`userId`), `anonymous_id` (`anonymousId`) or either (`any`, the default) is `id`. */
+export interface ErasureSubject {
+  id: string;
+  by: "userId" | "anonymousId" | "any";
+}
+
+/** What one DELETE /users/<id> did, as answered and as recorded in the catalog (`GET /users/erasures`). */
+export interface ErasureRecord {
+  /** Increasing per tenant. */
+  id: number;
+  /** Epoch ms. */
+  requestedAt: number;
+  /** Who asked: the key's tenant and scope and the first 12 hex digits of its SHA-256 (never the key). */
+  requestedBy: string;
+  /** SHA-256 of the subject's id, hex: the record names whom without keeping the id. */
+  subjectSha256: string;
+  matchedBy: ErasureSubject["by"];
+  /** Their rows the replicas still buffered (flushed first, then removed from the lake with the rest). */
+  bufferedRows: number;
+  /** Their rows removed from the lake's files (the buffered ones included). */
+  lakeRows: number;
+  /** Files rewritten without their rows (or removed, when nothing else was in them). */
+  filesRewritten: number;
+  /** The snapshot that replaced the files; null when no file held their rows. */
+  snapshot: number | null;
+  /** When the replaced objects leave R2 at the latest: the snapshot's time plus SNAPSHOT_RETENTION_HOURS, plus the next cleanup. */
+  objectsGoneBy: number;
+}
+
+/** GET / PUT /lake/retention: how long the tenant's events and rollups stay in the lake. */
+export interface RetentionAnswer {
+  /** Days an hour of events stays; null: kept. */
+  days: number | null;
+  /** Whether `days` is the tenant's own (PUT /lake/retention) or RETENTION_DAYS. */
+  source: "tenant" | "default";
+  rollupDays: number;
+}
+
+/** What one retention pass removed from the lake (the cron, POST /lake/retention). */
+export interface RetentionReport {
+  /** Hours that ended at or before this (epoch ms) left the table. */
+  before: number | null;
+  /** The snapshot that removed them; null when none did. */
+  snapshot: number | null;
+  files: number;
+  rows: number;
+  /** Rollup files past ROLLUP_RETENTION_DAYS removed (in the same snapshot). */
+  rollupFiles: number;
+}
+
+/** Whether an event with these ids is one of the subject's. */
+export function isSubject(
+  subject: ErasureSubject,
+  e: { userId?: string | null; anonymousId?: string | null },
+): boolean {
+  if (subject.by !== "anonymousId" && e.userId === subject.id) return true;
+  return subject.by !== "userId" && e.anonymousId === subject.id;
+}

@@ -57,6 +57,11 @@ export const InternalRoute = {
   viewPushNow: "/_/views/push-now",
   /** Buffered (not yet flushed) events matching a GET /events query, newest first. */
   buffered: "/_/buffered",
+  /**
+   * Worker → replica: DELETE /users/<id> is under way; count the subject's buffered rows and
+   * flush everything, so they are in the lake before the lake is rewritten without them.
+   */
+  erase: "/_/users/erase",
   /** Worker → replica: send these dead letters of the replica to their sinks again. */
   replay: "/_/deadletter/replay",
 } as const;

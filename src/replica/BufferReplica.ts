@@ -8,6 +8,7 @@ import { AggregatorCalls, CoordinatorCalls, type DrainAnswer, ReplicaCalls } fro
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
 import type { NormalizedEvent, TransformEvent } from "../protocol/events";
 import { type IngestResult, parseStorageMode, type StorageMode } from "../protocol/frames";
+import { isSubject } from "../protocol/lake";
 import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
 import { DogHeader, Header, shardName, viewAggregatorName } from "../protocol/routes";
 import { R2ParquetSink } from "../sinks/r2-parquet";
@@ -258,6 +259,17 @@ export class BufferReplica extends HibernatingReplica<Env> {
           .slice(0, q.limit);
       },
       drain: () => this.drain(),
+      erase: async (subject) => {
+        // Their rows leave the buffer the one way rows leave it, by a flush: then the lake's
+        // rewrite removes them with the rest. Cutting them out here would also mean rewriting
+        // the SQLite copies of confirmed batches and racing a flush already under way.
+        const bufferedRows = this.buffer
+          .through(Number.POSITIVE_INFINITY)
+          .events()
+          .filter((e) => isSubject(subject, e)).length;
+        await this.flush();
+        return { bufferedRows };
+      },
       replay: (keys) => {
         const timeoutMs = retryPolicyFrom(this.env).storageTimeoutMs;
         return replayDeadLetters(this.env.EVENTS, this.sinkSet(), this.identity(), keys, timeoutMs);

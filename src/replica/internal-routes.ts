@@ -2,6 +2,7 @@ import type { DrainAnswer, FlushAnswer, ReplayOutcome, ViewPush } from "../proto
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import type { StoredEvent } from "../protocol/events";
 import { type IngestResult, parseStorageMode, type StorageMode, utf8Length } from "../protocol/frames";
+import type { ErasureSubject } from "../protocol/lake";
 import type { Limits } from "../protocol/limits";
 import { Header, InternalRoute } from "../protocol/routes";
 import { parseWindow } from "./live-views";
@@ -25,6 +26,8 @@ export interface RouteHost {
   buffered(url: URL): StoredEvent[];
   drain(): Promise<DrainAnswer>;
   replay(keys: string[]): Promise<ReplayOutcome[]>;
+  /** Counts the subject's buffered rows, then flushes everything (DELETE /users/<id>). */
+  erase(subject: ErasureSubject): Promise<{ bufferedRows: number }>;
 }
 
 /**
@@ -77,6 +80,11 @@ export async function answerInternal(host: RouteHost, req: Request, url: URL): P
     case InternalRoute.drain:
       requireMethod(req, "POST", "POST to drain");
       return Response.json(await host.drain());
+    case InternalRoute.erase: {
+      requireMethod(req, "POST", "POST the subject to erase");
+      // The Worker checked the subject; this route is internal (its headers cannot be forged).
+      return Response.json(await host.erase((await readJson(req, host.limits)) as ErasureSubject));
+    }
     case InternalRoute.replay: {
       requireMethod(req, "POST", "POST dead-letter keys");
       const { keys } = (await readJson(req, host.limits)) as { keys?: unknown };

@@ -6,7 +6,10 @@
 //   POST /populate?files=F&fileRows=R&replicas=P&duplicateEvery=D → { hour, files, rows, catalog }:
 //        empties the compaction tenant, then writes one closed hour of small Parquet files, each
 //        flush committed to a fresh catalog (untimed)
-//   GET  /compact?hour=H&catalog=C[&maxDecodedBytes=B] → { ms, tickMs, summary }: one timed compactHour
+//   GET  /compact?hour=H&catalog=C[&maxDecodedBytes=B] → { ms, tickMs, summary, ops }: one timed compactHour
+//        (ops: the R2 calls it made, by class)
+//   GET  /catalog → commit latencies with 1, 16 and 128 concurrent flush commits, and the catalog's
+//        reads and a retention pass over a catalog of 10,000 files (see catalogBench)
 //
 // A flush is timed as the flusher runs it: `Promise.all(sinks.map((s) => s.write(batch, ctx)))`,
 // on an EventBatch over columns built once per size (a replica fills them at ingest). Each run
@@ -18,8 +21,10 @@
 // runner subtracts it (see workers/encode/worker.ts).
 import "../../../src/columns/wasm";
 import { EventBatch } from "../../../src/columns/batch";
+import type { DataFileInfo } from "../../../src/columns/stats";
 import { type CatalogNamespace, tenantCatalog } from "../../../src/lake/catalog/client";
 import { type CompactionOptions, compactHour } from "../../../src/lake/compaction";
+import { hourPrefix } from "../../../src/lake/keys";
 import type { StoredEvent } from "../../../src/protocol/events";
 import { R2NdjsonSink } from "../../../src/sinks/ndjson";
 import { R2ParquetSink } from "../../../src/sinks/r2-parquet";
@@ -149,7 +154,8 @@ async function populate(url: URL, env: Env): Promise<Response> {
   // A fresh catalog per population: the previous run's snapshots list objects just deleted.
   const name = `${COMPACT_TENANT}/${crypto.randomUUID()}`;
   const catalog = tenantCatalog(env.CATALOG, COMPACT_TENANT, name);
-  const sink = new R2ParquetSink(env.EVENTS, "events", {
+  const ops: OpCounts = { classA: 0, classB: 0 };
+  const sink = new R2ParquetSink(counting(env.EVENTS, ops), "events", {
     commitFlush: (_tenant, flush, files) => catalog.commit({ change: "insert", add: files, flush }),
   });
   const hours = new Set<number>();
@@ -169,7 +175,115 @@ async function populate(url: URL, env: Env): Promise<Response> {
     }
   }
   if (hours.size !== 1) throw new Error(`the generated rows span ${hours.size} hours, not one`);
-  return Response.json({ hour: [...hours][0], files: written, rows, distinct, catalog: name });
+  return Response.json({ hour: [...hours][0], files: written, rows, distinct, catalog: name, ops });
+}
+
+/** R2 calls by class, as Cloudflare bills them (delete is free; list and put are class A; get and head class B). */
+interface OpCounts {
+  classA: number;
+  classB: number;
+}
+
+function counting(bucket: R2Bucket, ops: OpCounts): R2Bucket {
+  return new Proxy(bucket, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop) as unknown;
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        if (prop === "put" || prop === "list" || prop === "createMultipartUpload") ops.classA++;
+        if (prop === "get" || prop === "head") ops.classB++;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+/** A flush object's record, as R2ParquetSink commits it (statistics of five columns). */
+function fileInfo(tenant: string, hour: number, n: number): DataFileInfo {
+  return {
+    key: `${hourPrefix("events", tenant, hour)}${tenant}-0-${n}.parquet`,
+    hour,
+    rows: 1000,
+    bytes: 60_000,
+    footerBytes: 4000,
+    columns: ["id", "source", "type", "user_id", "anonymous_id"].map((column) => ({
+      column,
+      valueCount: 1000,
+      nullCount: 0,
+      min: `${column}-${n}-a`,
+      max: `${column}-${n}-z`,
+    })),
+  };
+}
+
+const CATALOG_FILES = 10_000;
+const CONCURRENCY = [1, 16, 128];
+const COMMIT_ROUNDS = 20;
+
+/**
+ * The catalog's costs: (1) commit latency per flush, as each of N replicas sees it when N commit
+ * at once (fresh catalog per N; COMMIT_ROUNDS rounds); (2) over a catalog of 10,000 files (one
+ * per hour, committed in batches, untimed): the read of one hour at a snapshot by id (what
+ * /events?snapshot= asks of the catalog), of every file at it, a page of GET /snapshots, and a
+ * retention pass of 30 days (removing ~9,300 files in one snapshot).
+ */
+async function catalogBench(env: Env): Promise<Response> {
+  const commits: { replicas: number; samplesMs: number[] }[] = [];
+  for (const replicas of CONCURRENCY) {
+    const name = `commit-${replicas}-${crypto.randomUUID()}`;
+    const catalog = tenantCatalog(env.CATALOG, "bench", name);
+    await catalog.read({});
+    const hour = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
+    const samplesMs: number[] = [];
+    for (let round = 0; round < COMMIT_ROUNDS; round++) {
+      const start = await now();
+      const ends = await Promise.all(
+        Array.from({ length: replicas }, async (_, r) => {
+          await catalog.commit({
+            change: "insert",
+            flush: { replica: `bench-${r}`, seq: round },
+            add: [fileInfo("bench", hour, round * 1000 + r)],
+          });
+          return Date.now();
+        }),
+      );
+      for (const end of ends) samplesMs.push(end - start);
+    }
+    commits.push({ replicas, samplesMs });
+  }
+
+  const catalog = tenantCatalog(env.CATALOG, "bench", `big-${crypto.randomUUID()}`);
+  const last = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - HOUR_MS;
+  for (let n = 0; n < CATALOG_FILES; n += 500) {
+    const add = Array.from({ length: 500 }, (_, k) => fileInfo("bench", last - (n + k) * HOUR_MS, n + k));
+    await catalog.commit({ change: "insert", add, flush: { replica: "bench-0", seq: n } });
+  }
+  const head = await catalog.read({});
+  const snapshot = "snapshot" in head ? head.snapshot : 0;
+  const time = async <T>(work: () => Promise<T>, rounds = 9) => {
+    const samplesMs: number[] = [];
+    let value: T | undefined;
+    for (let i = 0; i < rounds; i++) {
+      const t = await timeOnce(work);
+      samplesMs.push(t.ms);
+      value = t.value;
+    }
+    return { samplesMs, value };
+  };
+  const hourRead = await time(() => catalog.read({ snapshot, from: last - 50 * HOUR_MS, to: last - 49 * HOUR_MS }));
+  const allRead = await time(() => catalog.read({ snapshot }));
+  const snapshots = await time(() => catalog.snapshots(100));
+  await catalog.setRetention(30);
+  const retention = await time(() => catalog.retain(), 1);
+  return Response.json({
+    commits,
+    files: CATALOG_FILES,
+    hourReadMs: hourRead.samplesMs,
+    allReadMs: allRead.samplesMs,
+    snapshotsMs: snapshots.samplesMs,
+    retentionMs: retention.samplesMs,
+    retention: retention.value,
+  });
 }
 
 async function compact(url: URL, env: Env): Promise<Response> {
@@ -180,8 +294,9 @@ async function compact(url: URL, env: Env): Promise<Response> {
   }
   const tick = await timeOnce(async () => {});
   const catalog = tenantCatalog(env.CATALOG, COMPACT_TENANT, url.searchParams.get("catalog") ?? COMPACT_TENANT);
-  const timed = await timeOnce(() => compactHour(env.EVENTS, catalog, hour, options));
-  return Response.json({ ms: timed.ms, tickMs: tick.ms, summary: timed.value });
+  const ops: OpCounts = { classA: 0, classB: 0 };
+  const timed = await timeOnce(() => compactHour(counting(env.EVENTS, ops), catalog, hour, options));
+  return Response.json({ ms: timed.ms, tickMs: tick.ms, summary: timed.value, ops });
 }
 
 export default {
@@ -191,6 +306,7 @@ export default {
       if (url.pathname === "/flush") return await flush(url, env);
       if (url.pathname === "/populate" && req.method === "POST") return await populate(url, env);
       if (url.pathname === "/compact") return await compact(url, env);
+      if (url.pathname === "/catalog") return await catalogBench(env);
       return new Response("not found", { status: 404 });
     } catch (e) {
       return new Response(`${(e as Error).stack ?? e}`, { status: 500 });

@@ -1,10 +1,19 @@
 import { DurableObject } from "cloudflare:workers";
-import type { CatalogExport, SnapshotList } from "../../protocol/lake";
+import type {
+  CatalogExport,
+  ErasureRecord,
+  ErasureSubject,
+  RetentionAnswer,
+  RetentionReport,
+  SnapshotList,
+} from "../../protocol/lake";
 import { VERSION } from "../../version";
 import { Catalog, type CommitRequest, type CommitResult, type SnapshotFile } from "./catalog";
 import { CommitQueue } from "./commit-queue";
 import { type LakeVars, lakeSettings } from "./settings";
 import { durableSql } from "./sql";
+
+const DAY_MS = 86_400_000;
 
 /** What a read of the lake gets: the snapshot it reads and its files, or why there is none. */
 export type LakeRead = { snapshot: number; files: SnapshotFile[] } | { missing: string };
@@ -61,6 +70,45 @@ export class LakeCatalog extends DurableObject<LakeVars> {
     const now = Date.now();
     const expired = catalog.expire(now - retentionMs, now);
     return { expired, scheduled: catalog.scheduled(now) };
+  }
+
+  /** The tenant's retention: its own (PUT /lake/retention) or RETENTION_DAYS. */
+  retention(tenant: string): RetentionAnswer {
+    const own = this.open(tenant).retentionDays();
+    const settings = lakeSettings(this.env);
+    const fallback = settings.eventRetentionMs === null ? null : settings.eventRetentionMs / DAY_MS;
+    return {
+      days: own ?? fallback,
+      source: own === null ? "default" : "tenant",
+      rollupDays: settings.rollupRetentionMs / DAY_MS,
+    };
+  }
+
+  /** Sets the tenant's own retention in days (null: back to RETENTION_DAYS). */
+  setRetention(tenant: string, days: number | null): RetentionAnswer {
+    this.open(tenant).setRetentionDays(days);
+    return this.retention(tenant);
+  }
+
+  /** Removes, in one snapshot, the hours that ended more than the tenant's retention ago. */
+  retain(tenant: string): RetentionReport {
+    const { days } = this.retention(tenant);
+    const now = Date.now();
+    if (days === null) return { before: null, snapshot: null, files: 0, rows: 0, rollupFiles: 0 };
+    return this.open(tenant).retain(now - days * DAY_MS, now);
+  }
+
+  /** The latest snapshot's files whose column bounds do not rule out rows of `subject`. */
+  candidates(tenant: string, subject: ErasureSubject): SnapshotFile[] {
+    return this.open(tenant).candidates(subject);
+  }
+
+  recordErasure(tenant: string, record: Omit<ErasureRecord, "id">): ErasureRecord {
+    return this.open(tenant).recordErasure(record);
+  }
+
+  erasures(tenant: string, limit: number): ErasureRecord[] {
+    return this.open(tenant).erasures(limit);
   }
 
   /** Forgets scheduled files the cleanup deleted. */

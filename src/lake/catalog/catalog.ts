@@ -1,8 +1,15 @@
 import { DuckTailError, ErrorCode } from "../../protocol/errors";
-import type { CatalogExport, SnapshotInfo, SnapshotList } from "../../protocol/lake";
+import type {
+  CatalogExport,
+  ErasureRecord,
+  ErasureSubject,
+  RetentionReport,
+  SnapshotInfo,
+  SnapshotList,
+} from "../../protocol/lake";
 import { commitRound, FLUSH_MEMORY_MS } from "./commit";
 import { openCatalog } from "./create";
-import { hourOf, TABLE_ID } from "./events-table";
+import { EVENT_COLUMNS, hourOf, TABLE_ID } from "./events-table";
 import { DUCKLAKE_SOURCE, DUCKLAKE_VERSION, SPEC_TABLES, sqliteDdl } from "./spec";
 import { type CatalogSql, catalogTime, parseCatalogTime, type SqlValue } from "./sql";
 import { head, meta, metadata } from "./tables";
@@ -120,6 +127,7 @@ export class Catalog {
       const hour = hourOf(r.partition.split("/"));
       if (hour < firstHour || hour >= to) continue;
       files.push({
+        id: r.data_file_id,
         key: this.tablePrefix + r.path,
         hour,
         rows: r.record_count,
@@ -175,6 +183,114 @@ export class Catalog {
       );
       return known.length === 0;
     });
+  }
+
+  /**
+   * The latest snapshot's files that may hold rows of `subject`: those whose bounds of `user_id`
+   * (or `anonymous_id`, or either) include the id, or that have no bounds for it. Files whose
+   * bounds exclude it cannot hold it and are never read.
+   */
+  candidates(subject: ErasureSubject): SnapshotFile[] {
+    const columns =
+      subject.by === "any" ? ["user_id", "anonymous_id"] : [subject.by === "userId" ? "user_id" : "anonymous_id"];
+    const ids = columns.map((name) => EVENT_COLUMNS.find((c) => c.name === name)?.id as number);
+    const ruledOut = new Set(
+      this.sql
+        .all<{ data_file_id: number }>(
+          `SELECT data_file_id FROM ducklake_file_column_stats WHERE table_id = ? AND column_id IN (${ids.join(", ")})
+           GROUP BY data_file_id
+           HAVING COUNT(*) = ? AND SUM(CASE WHEN null_count = value_count
+                  OR (min_value IS NOT NULL AND max_value IS NOT NULL AND (? < min_value OR ? > max_value)) THEN 1 ELSE 0 END) = COUNT(*)`,
+          TABLE_ID,
+          ids.length,
+          subject.id,
+          subject.id,
+        )
+        .map((r) => r.data_file_id),
+    );
+    return this.files(this.latest()).filter((f) => !ruledOut.has(f.id));
+  }
+
+  /** Records a DELETE /users/<id> (what it removed, who asked); returns its record. */
+  recordErasure(record: Omit<ErasureRecord, "id">): ErasureRecord {
+    this.sql.exec(
+      `INSERT INTO ducktail_erasures(requested_at, requested_by, subject_sha256, matched_by, buffered_rows, lake_rows, files_rewritten, snapshot_id, objects_gone_by)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      record.requestedAt,
+      record.requestedBy,
+      record.subjectSha256,
+      record.matchedBy,
+      record.bufferedRows,
+      record.lakeRows,
+      record.filesRewritten,
+      record.snapshot,
+      record.objectsGoneBy,
+    );
+    const id = this.sql.all<{ id: number }>(`SELECT MAX(erasure_id) AS id FROM ducktail_erasures`)[0]?.id as number;
+    return { id, ...record };
+  }
+
+  /** The recorded erasures, newest first. */
+  erasures(limit: number): ErasureRecord[] {
+    return this.sql
+      .all<Record<string, number | string | null>>(
+        `SELECT * FROM ducktail_erasures ORDER BY erasure_id DESC LIMIT ?`,
+        limit,
+      )
+      .map((r) => ({
+        id: r.erasure_id as number,
+        requestedAt: r.requested_at as number,
+        requestedBy: r.requested_by as string,
+        subjectSha256: r.subject_sha256 as string,
+        matchedBy: r.matched_by as ErasureSubject["by"],
+        bufferedRows: r.buffered_rows as number,
+        lakeRows: r.lake_rows as number,
+        filesRewritten: r.files_rewritten as number,
+        snapshot: r.snapshot_id as number | null,
+        objectsGoneBy: r.objects_gone_by as number,
+      }));
+  }
+
+  // ---- retention ----------------------------------------------------------------------------
+
+  /** The tenant's own retention of events in days (PUT /lake/retention), or null: the default applies. */
+  retentionDays(): number | null {
+    const value = meta(this.db, "retention_days");
+    return value === null ? null : Number(value);
+  }
+
+  /** Sets (or, with null, drops) the tenant's own retention. */
+  setRetentionDays(days: number | null): void {
+    if (days === null) this.sql.exec(`DELETE FROM ducktail_catalog WHERE key = 'retention_days'`);
+    else this.sql.exec(`INSERT OR REPLACE INTO ducktail_catalog VALUES ('retention_days', ?)`, String(days));
+  }
+
+  /**
+   * Removes from the table, in one snapshot, every file of an hour that ended at or before
+   * `before` (epoch ms); an hour that ends after it is never touched. The files stay in R2 for
+   * the snapshots before this one, until those expire and the cleanup deletes them.
+   */
+  retain(before: number, now: number): RetentionReport {
+    const expired = this.files(this.latest(), Number.NEGATIVE_INFINITY, before).filter(
+      (f) => f.hour + HOUR_MS <= before,
+    );
+    const report: RetentionReport = { before, snapshot: null, files: expired.length, rows: 0, rollupFiles: 0 };
+    if (expired.length === 0) return report;
+    for (const f of expired) report.rows += f.rows - (f.deletes?.count ?? 0);
+    const [result] = this.commit(
+      [
+        {
+          change: "delete",
+          remove: expired.map((f) => f.key),
+          message: `retention: hours before ${new Date(before).toISOString().slice(0, 13)}h`,
+        },
+      ],
+      now,
+    );
+    // One transaction in a single-threaded object: the files listed above are still the table's.
+    if (!result?.ok) throw new Error(`retention conflicted: ${result?.ok === false ? result.conflict : "no result"}`);
+    report.snapshot = result.snapshot;
+    return report;
   }
 
   // ---- expiry and cleanup -------------------------------------------------------------------

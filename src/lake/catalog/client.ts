@@ -1,6 +1,13 @@
 import type { DataFileInfo } from "../../columns/stats";
-import type { CatalogExport, SnapshotList } from "../../protocol/lake";
-import type { CommitRequest, CommitResult } from "./catalog";
+import type {
+  CatalogExport,
+  ErasureRecord,
+  ErasureSubject,
+  RetentionAnswer,
+  RetentionReport,
+  SnapshotList,
+} from "../../protocol/lake";
+import type { CommitRequest, CommitResult, SnapshotFile } from "./catalog";
 import type { LakeCatalog, LakeRead } from "./LakeCatalog";
 
 /** The CATALOG binding: one LakeCatalog per tenant, by name. */
@@ -17,6 +24,14 @@ export interface TenantCatalog {
   expire(retentionMs: number): Promise<{ expired: number[]; scheduled: string[] }>;
   forget(keys: string[]): Promise<void>;
   exportCatalog(dataPath?: string): Promise<CatalogExport>;
+  retention(): Promise<RetentionAnswer>;
+  setRetention(days: number | null): Promise<RetentionAnswer>;
+  /** Removes the hours past the tenant's retention from the table, in one snapshot. */
+  retain(): Promise<RetentionReport>;
+  /** The latest files that may hold rows of `subject` (their column bounds do not rule it out). */
+  candidates(subject: ErasureSubject): Promise<SnapshotFile[]>;
+  recordErasure(record: Omit<ErasureRecord, "id">): Promise<ErasureRecord>;
+  erasures(limit: number): Promise<ErasureRecord[]>;
 }
 
 /** The tenant's catalog; `name` picks another Durable Object for it (benchmarks: a fresh catalog per run). */
@@ -32,6 +47,12 @@ export function tenantCatalog(ns: CatalogNamespace, tenant: string, name = tenan
     expire: async (retentionMs) => stub.expire(tenant, retentionMs),
     forget: async (keys) => stub.forget(tenant, keys),
     exportCatalog: async (dataPath) => stub.exportCatalog(tenant, dataPath),
+    retention: async () => stub.retention(tenant),
+    setRetention: async (days) => stub.setRetention(tenant, days),
+    retain: async () => stub.retain(tenant),
+    candidates: async (subject) => stub.candidates(tenant, subject),
+    recordErasure: async (record) => stub.recordErasure(tenant, record),
+    erasures: async (limit) => stub.erasures(tenant, limit),
   };
 }
 

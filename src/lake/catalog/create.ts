@@ -27,6 +27,15 @@ const INDEXES = [
   `CREATE INDEX IF NOT EXISTS ducktail_scheduled_path ON ducklake_files_scheduled_for_deletion(path)`,
 ];
 
+/**
+ * DuckTail's tables added after the first catalogs were made: created on every open, so an older
+ * catalog gets them too. `ducktail_erasures` records each DELETE /users/<id> (the subject as a
+ * SHA-256, never in clear: the record must not keep what it records the deletion of).
+ */
+const LATER_TABLES = [
+  `CREATE TABLE IF NOT EXISTS ducktail_erasures(erasure_id INTEGER PRIMARY KEY, requested_at INTEGER NOT NULL, requested_by TEXT NOT NULL, subject_sha256 TEXT NOT NULL, matched_by TEXT NOT NULL, buffered_rows INTEGER NOT NULL, lake_rows INTEGER NOT NULL, files_rewritten INTEGER NOT NULL, snapshot_id INTEGER, objects_gone_by INTEGER NOT NULL)`,
+];
+
 /** Opens the catalog, creating it on first use: the spec's tables, snapshot 0 (schema) and 1 (the events table). */
 export function openCatalog(db: CatalogDb, now: number): void {
   const exists = db.sql.all(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'ducklake_metadata'`);
@@ -35,11 +44,13 @@ export function openCatalog(db: CatalogDb, now: number): void {
     if (tenant !== db.settings.tenant) {
       throw new Error(`this catalog is tenant ${tenant}'s, not ${db.settings.tenant}'s`);
     }
+    for (const statement of LATER_TABLES) db.sql.exec(statement);
     return;
   }
   db.sql.transaction(() => {
     for (const statement of sqliteDdl()) db.sql.exec(statement);
     for (const statement of INDEXES) db.sql.exec(statement);
+    for (const statement of LATER_TABLES) db.sql.exec(statement);
     db.sql.exec(`CREATE TABLE ducktail_catalog(key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     db.sql.exec(
       `CREATE TABLE ducktail_flushes(replica TEXT NOT NULL, flush_seq INTEGER NOT NULL, snapshot_id INTEGER NOT NULL, committed_at INTEGER NOT NULL, PRIMARY KEY (replica, flush_seq))`,

@@ -39,6 +39,8 @@ export type CommitResult =
 
 /** A data file of a snapshot, with its delete file if it has one. */
 export interface SnapshotFile {
+  /** `ducklake_data_file.data_file_id`. */
+  id: number;
   key: string;
   hour: number;
   rows: number;

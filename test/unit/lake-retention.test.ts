@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import type { DataFileInfo } from "../../src/columns/stats";
+import { memoryCatalog } from "../helpers/node-catalog";
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const NOW = Date.UTC(2026, 5, 30, 12, 30);
+
+function file(name: string, hour: number, rows = 10): DataFileInfo {
+  const iso = new Date(hour).toISOString();
+  return {
+    key: `events/tenant=acme/dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/${name}.parquet`,
+    hour,
+    rows,
+    bytes: rows * 100,
+    footerBytes: 100,
+    columns: [],
+  };
+}
+
+/** A catalog with one file in each hour from `first` to `last` (hour starts), committed long ago. */
+function lakeOf(hours: number[]) {
+  const { catalog } = memoryCatalog("acme", NOW - 400 * DAY);
+  catalog.commit([{ change: "insert", add: hours.map((h) => file(`f-${h}`, h)) }], NOW - 399 * DAY);
+  return catalog;
+}
+
+describe("retention", () => {
+  it("removes every hour that ended at or before the cutoff in one snapshot, and never an hour that ends after it", () => {
+    const cutoff = NOW - 30 * DAY; // 30 days: 2026-05-31 12:30
+    const boundary = cutoff - (cutoff % HOUR); // 12:00–13:00 ends after the cutoff: kept
+    const hours = [boundary - 3 * HOUR, boundary - 2 * HOUR, boundary - HOUR, boundary, boundary + HOUR];
+    const catalog = lakeOf(hours);
+    const before = catalog.latest();
+
+    const report = catalog.retain(cutoff, NOW);
+
+    expect(report).toMatchObject({ before: cutoff, files: 3, rows: 30, snapshot: before + 1 });
+    expect(catalog.latest()).toBe(before + 1);
+    expect(catalog.files(catalog.latest()).map((f) => f.hour)).toEqual([boundary, boundary + HOUR]);
+    // The hour ending exactly at the cutoff goes; the one ending a millisecond after it stays.
+    const exact = catalog.retain(boundary + HOUR, NOW);
+    expect(exact.files).toBe(1);
+    expect(catalog.files(catalog.latest()).map((f) => f.hour)).toEqual([boundary + HOUR]);
+    expect(catalog.retain(boundary + 2 * HOUR - 1, NOW)).toMatchObject({ files: 0, snapshot: null });
+    expect(catalog.snapshots(1).snapshots[0]).toMatchObject({
+      changes: ["deleted_from_table:1"],
+      filesRemoved: 1,
+      rowsRemoved: 10,
+    });
+  });
+
+  it("keeps the removed files readable at the older snapshots, and schedules their objects only once those expire", () => {
+    const old = NOW - 40 * DAY;
+    const hour = old - (old % HOUR);
+    const catalog = lakeOf([hour, NOW - (NOW % HOUR) - HOUR]);
+    const before = catalog.latest();
+    const report = catalog.retain(NOW - 30 * DAY, NOW);
+    expect(report.files).toBe(1);
+    expect(catalog.files(before).map((f) => f.hour)).toContain(hour);
+    // Within SNAPSHOT_RETENTION_HOURS of the retention snapshot nothing is due for deletion...
+    catalog.expire(NOW - 24 * HOUR, NOW);
+    // ...the flush snapshot is 399 days old, so it expires now, and with it the only snapshot listing the file.
+    expect(catalog.scheduled(NOW)).toEqual([file(`f-${hour}`, hour).key]);
+    expect(() => catalog.resolve({ snapshot: before })).toThrow(/no snapshot/);
+  });
+
+  it("does nothing to the table when no hour is past the cutoff", () => {
+    const catalog = lakeOf([NOW - (NOW % HOUR) - 2 * HOUR]);
+    const before = catalog.latest();
+    expect(catalog.retain(NOW - DAY, NOW)).toMatchObject({ files: 0, snapshot: null, rows: 0 });
+    expect(catalog.latest()).toBe(before);
+  });
+
+  it("keeps a tenant's own retention beside the default, and forgets it on null", () => {
+    const catalog = lakeOf([]);
+    expect(catalog.retentionDays()).toBeNull();
+    catalog.setRetentionDays(7);
+    expect(catalog.retentionDays()).toBe(7);
+    catalog.setRetentionDays(null);
+    expect(catalog.retentionDays()).toBeNull();
+  });
+});
