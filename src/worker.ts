@@ -14,7 +14,6 @@ import {
   place,
   replica,
   routingTable,
-  storage,
   tenantShards,
   viewAggregator,
 } from "./edge/tenancy";

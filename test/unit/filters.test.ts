@@ -108,12 +108,18 @@ describe("tail routing and queues", () => {
     let made = 0;
     let later = 0;
     const events = [event({ id: "x" }), event({ id: "y" })];
-    const json = (i: number) => (made++, JSON.stringify(events[i]));
+    const json = (i: number) => {
+      made++;
+      return JSON.stringify(events[i]);
+    };
     router.offer({
       count: events.length,
       event: (i) => events[i] as TailEvent,
       json,
-      later: (i) => (later++, { bytes: 300, text: () => json(i) }),
+      later: (i) => {
+        later++;
+        return { bytes: 300, text: () => json(i) };
+      },
     });
     expect([made, later]).toEqual([2, 2]); // the other replica's texts now, ours deferred
     for (const owner of ["r1", "me"]) {

@@ -12,7 +12,10 @@ const frame = (seq: number, ids: string[]) => ({
 function subscription() {
   const acks: number[] = [];
   const sub = new TailSubscription("req", {}, undefined, {
-    ack: (_id, seq) => (acks.push(seq), true),
+    ack: (_id, seq) => {
+      acks.push(seq);
+      return true;
+    },
     unsubscribe: async () => {},
   });
   sub.subscribed("sub-1");
