@@ -1,5 +1,5 @@
 // Section views: how long GET /buffer/mv/pageviews?window=1h takes when the view is merged from
-// 4, 16 and 128 shards, beside 1 shard (no gossip: the route's floor) in the same run.
+// 4, 16 and 128 shards, beside 1 shard (the route's floor) in the same run.
 
 import { wranglerVars } from "../test/helpers/miniflare.mjs";
 import { cpuMeter, quiet } from "./lib/cpu.mjs";
@@ -149,8 +149,8 @@ export async function runViews(bundleDir, log = console.log) {
 export function printViews(result, out = console.log) {
   const { shape } = result;
   out(
-    `\nViews: GET ${QUERY} (the Worker → one shard, which gathers every other shard's partials in one gossip` +
-      `\nround and merges them), ${shape.queries} queries one at a time per shard count and round after ${WARMUP_QUERIES}` +
+    `\nViews: GET ${QUERY} (the Worker → the tenant's view aggregator, which merges the minutes every shard` +
+      `\npushed to it), ${shape.queries} queries one at a time per shard count and round after ${WARMUP_QUERIES}` +
       ` warm-up ones, ${shape.rounds} rounds,` +
       `\nshard counts interleaved. Each tenant is pinned to its shard count, and each shard holds ${result.eventsPerShard} events` +
       "\n(about half pageviews); `incomplete` = answers where a shard was missing or the merged count was not every" +
