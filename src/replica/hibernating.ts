@@ -210,25 +210,31 @@ export function neighborRequest(uid: string, id: string, group: string): Request
   });
 }
 
-/** The neighbors the group introduced, in the object's SQLite (table `neighbors`). */
+/**
+ * The neighbors the group introduced, in the object's SQLite (table `neighbors`), and in memory:
+ * every tail forward asks for its target's group.
+ */
 class NeighborTable {
+  private readonly groups = new Map<string, string>();
+
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS neighbors (id TEXT PRIMARY KEY, group_id TEXT NOT NULL)`);
+    for (const r of sql.exec<{ id: string; group_id: string }>(`SELECT id, group_id FROM neighbors`)) {
+      this.groups.set(r.id, r.group_id);
+    }
   }
 
   all(): { id: string; group: string }[] {
-    return this.sql
-      .exec<{ id: string; group_id: string }>(`SELECT id, group_id FROM neighbors`)
-      .toArray()
-      .map((r) => ({ id: r.id, group: r.group_id }));
+    return [...this.groups].map(([id, group]) => ({ id, group }));
   }
 
   group(id: string): string | null {
-    const row = this.sql.exec<{ group_id: string }>(`SELECT group_id FROM neighbors WHERE id = ?`, id).toArray()[0];
-    return row ? row.group_id : null;
+    return this.groups.get(id) ?? null;
   }
 
   add(id: string, group: string): void {
+    if (this.groups.has(id)) return;
     this.sql.exec(`INSERT OR IGNORE INTO neighbors (id, group_id) VALUES (?, ?)`, id, group);
+    this.groups.set(id, group);
   }
 }
