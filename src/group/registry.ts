@@ -38,13 +38,16 @@ function toShard(r: ShardRow): Shard {
  * client mapping only in memory (dog #22, #25); persisting them lets a restarted coordinator
  * reuse the same shards and keep the gossip mesh whole.
  *
- * Shards and meta are read once and kept in memory, written through: every socket's `identify`
- * reads them, and a query per connect (a join and a report parsed per shard) was most of its cost.
+ * Shards, meta and the client map are read once and kept in memory, written through: every
+ * socket's `identify` reads them, and a query per connect (a join and a report parsed per shard)
+ * was most of its cost.
  */
 export class Registry {
   private readonly metaCache = new Map<string, string>();
   /** Every shard by number, in number order. */
   private shardCache: Shard[];
+  /** Each connected client's shard (dog forgets a client when its last socket closes). */
+  private readonly clientCache = new Map<string, number>();
 
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
@@ -59,6 +62,9 @@ export class Registry {
       this.metaCache.set(r.key, r.value);
     }
     this.shardCache = sql.exec<ShardRow>(`${SHARD_SELECT} ORDER BY s.n`).toArray().map(toShard);
+    for (const r of sql.exec<{ client: string; shard: number }>(`SELECT client, shard FROM clients`)) {
+      this.clientCache.set(r.client, r.shard);
+    }
   }
 
   meta(key: string): string | null {
@@ -119,16 +125,17 @@ export class Registry {
   }
 
   clientShard(client: string): number | null {
-    return (
-      this.sql.exec<{ shard: number }>(`SELECT shard FROM clients WHERE client = ?`, client).toArray()[0]?.shard ?? null
-    );
+    return this.clientCache.get(client) ?? null;
   }
 
   mapClient(client: string, shard: number): void {
+    if (this.clientCache.get(client) === shard) return;
     this.sql.exec(`INSERT OR REPLACE INTO clients (client, shard) VALUES (?, ?)`, client, shard);
+    this.clientCache.set(client, shard);
   }
 
   forgetClient(client: string): void {
     this.sql.exec(`DELETE FROM clients WHERE client = ?`, client);
+    this.clientCache.delete(client);
   }
 }
