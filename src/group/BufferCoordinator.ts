@@ -67,7 +67,7 @@ export class BufferCoordinator extends Group {
     this.ctx = ctx;
     this.env = env;
     this.limit = Number(env.REPLICA_CONNECTION_LIMIT ?? DEFAULT_CONNECTION_LIMIT);
-    this.registry = new Registry(ctx.storage.sql);
+    this.registry = new Registry(ctx.storage.sql, () => ctx.storage.sync());
     this.policy = tierPolicyFrom(env);
     this.reportIntervalMs = Number(env.REPORT_INTERVAL_MS ?? DEFAULT_REPORT_INTERVAL_MS);
   }
@@ -88,7 +88,7 @@ export class BufferCoordinator extends Group {
     try {
       this.adoptTenant(req);
       if (pathname === DogRoute.identify) return await this.identify(req);
-      if (pathname === DogRoute.close) return this.close(req);
+      if (pathname === DogRoute.close) return await this.close(req);
       return await this.route(req, pathname);
     } catch (err) {
       return errorResponse(err);
@@ -160,6 +160,7 @@ export class BufferCoordinator extends Group {
     }
     this.registry.setConnections(shard.n, shard.connections + 1);
     this.registry.mapClient(client, shard.n);
+    await this.registry.committed(); // with the other sockets placed meanwhile (a group commit)
     return new Response(shard.id);
   }
 
@@ -179,13 +180,14 @@ export class BufferCoordinator extends Group {
   }
 
   /** dog's `/~$~/close`: a replica reports a socket gone. */
-  private close(req: Request): Response {
+  private async close(req: Request): Promise<Response> {
     const replica = req.headers.get(DogHeader.replica);
     const client = req.headers.get(DogHeader.client);
     const shard = replica ? this.registry.shardById(replica) : null;
     if (!shard) throw new DuckTailError(ErrorCode.badFrame, "Unknown: Replica ID");
     this.registry.setConnections(shard.n, shard.connections - 1);
     if (client && req.headers.get(DogHeader.empty) === "1") this.registry.forgetClient(client);
+    await this.registry.committed();
     return new Response("OK");
   }
 

@@ -94,6 +94,7 @@ export class BufferReplica extends HibernatingReplica<Env> {
       gossipAll: (msg) => this.gossipAll(msg),
       gossipTo: (replica, msg) => this.gossipTo(replica, msg),
       waitUntil: (p) => this.ctx.waitUntil(p),
+      sync: () => this.ctx.storage.sync(),
       maxBufferedBytes: tailBufferLimit(env),
     });
     this.pipeline = new Ingest(

@@ -24,6 +24,8 @@ export interface TailHost {
   gossipAll(msg: GossipMessage): Promise<GossipReply[]>;
   gossipTo(replica: string, msg: GossipMessage): Promise<GossipReply | null>;
   waitUntil(p: Promise<unknown>): void;
+  /** Resolves once every write made so far is committed (`ctx.storage.sync()`). */
+  sync?(): Promise<void>;
   /** Most tail text a socket's subscribers may hold here (see `tailBufferLimit`). */
   maxBufferedBytes?: number;
 }
@@ -73,7 +75,14 @@ export class LiveTail {
   constructor(private readonly host: TailHost) {
     this.maxBufferedBytes = host.maxBufferedBytes ?? DEFAULT_TAIL_MAX_BUFFERED_BYTES;
     this.router = new TailRouter(host.uid, (owner, batch) => this.forward(owner, batch));
-    this.rounds = new Rounds((msg) => host.gossipAll(msg));
+    this.rounds = new Rounds(
+      (msg) => host.gossipAll(msg),
+      async (subs) => {
+        // Those still held: one unsubscribed before its round began is not stored again.
+        for (const sub of subs) if (this.router.get(sub.id)) host.store.saveSubscription(sub);
+        await host.sync?.();
+      },
+    );
     for (const sub of host.store.subscriptions()) this.router.add(sub);
   }
 
@@ -94,8 +103,7 @@ export class LiveTail {
     const sample = rawSample === undefined ? 1 : Number(rawSample);
     if (!(sample > 0 && sample <= 1)) throw new DuckTailError(ErrorCode.badRequest, "sample must be in (0, 1]");
     const sub: Subscription = { id: crypto.randomUUID(), owner: this.host.uid, client: state.client, filter, sample };
-    this.host.store.saveSubscription(sub);
-    this.router.add(sub);
+    this.router.add(sub); // stored with its registration round (see Rounds)
     attach(ws, { ...state, subs: [...(state.subs ?? []), sub.id] });
     this.addOutlet(sub.id, ws);
     const round = this.rounds.next();
@@ -285,7 +293,11 @@ class Rounds {
   private open: Round | null = null;
   private last: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly gossipAll: (msg: GossipMessage) => Promise<GossipReply[]>) {}
+  constructor(
+    private readonly gossipAll: (msg: GossipMessage) => Promise<GossipReply[]>,
+    /** Stores a round's new subscriptions, in one write, as the round begins; settles once committed. */
+    private readonly save: (subs: Subscription[]) => Promise<void>,
+  ) {}
 
   /** The round that has not started yet (a new one if none): add to its lists, then await `replicas`. */
   next(): Round {
@@ -293,6 +305,10 @@ class Rounds {
     const round: Round = { subs: [], ids: [], replicas: Promise.resolve(1) };
     round.replicas = this.last.then(async () => {
       if (this.open === round) this.open = null; // what comes later takes the next round
+      // Each subscription stored as it came, each answer would wait for its own commit (the
+      // output gate): a thousand subscribes, a thousand commits. One per round instead: those
+      // made while a round's commit is under way take the next round.
+      if (round.subs.length > 0) await this.save(round.subs);
       let known = 1;
       if (round.subs.length > 0) known = (await this.gossipAll({ type: "subscribe", subs: round.subs })).length + 1;
       if (round.ids.length > 0) known = (await this.gossipAll({ type: "unsubscribe", ids: round.ids })).length + 1;
