@@ -66,6 +66,8 @@ export const TARGETS = {
   bP95Ms: 50,
   cP95Ms: 5,
   cVsTag: 2,
+  /** Connecting and subscribing 1,000 subscribers, (b) and (c). */
+  subscribeMs: 1500,
 };
 
 /** A socket limit above 1,000 subscribers + publishers: (b) and (c) run on one shard, like one room. */
@@ -365,6 +367,15 @@ function targetChecks(groups, ingest) {
         dt("c").p95 <= TARGETS.cVsTag * tagP95,
       ],
     );
+  }
+  for (const s of ["b", "c"]) {
+    if (!dt(s)) continue;
+    checks.push([
+      `(${s}) subscribe 1,000`,
+      `≤ ${fmt.int(TARGETS.subscribeMs)} ms`,
+      `${fmt.int(dt(s).subscribeMs)} ms`,
+      dt(s).subscribeMs <= TARGETS.subscribeMs,
+    ]);
   }
   checks.push(["zero loss, every DuckTail run", "0 lost", `${fmt.int(lost)} of ${fmt.int(expected)}`, lost === 0]);
   return checks.map(([what, target, measured, pass]) => ({ what, target, measured, pass }));
