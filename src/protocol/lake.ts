@@ -88,7 +88,7 @@ export interface RetentionReport {
   snapshot: number | null;
   files: number;
   rows: number;
-  /** Rollup files past ROLLUP_RETENTION_DAYS removed (in the same snapshot). */
+  /** Rollup files whose period ended more than ROLLUP_RETENTION_DAYS ago, removed (a snapshot per rollup table; `snapshot` is the last). */
   rollupFiles: number;
 }
 
