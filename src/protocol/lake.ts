@@ -100,3 +100,34 @@ export function isSubject(
   if (subject.by !== "anonymousId" && e.userId === subject.id) return true;
   return subject.by !== "userId" && e.anonymousId === subject.id;
 }
+
+/** The grains of GET /rollups. */
+export const ROLLUP_GRAINS = ["hour", "day", "month"] as const;
+export type RollupGrain = (typeof ROLLUP_GRAINS)[number];
+
+/**
+ * One row of GET /rollups: a (source, type, importance) group with its `events`, or a page
+ * (`path` set, the others null) with its page views in `events`; `uniques` estimates its distinct
+ * visitors (`userId`, else `anonymousId`) over the period, from sketches merged, never summed.
+ */
+export interface RollupRow {
+  grain: RollupGrain;
+  /** Start of the UTC period, ISO 8601. */
+  period: string;
+  source: string | null;
+  type: string | null;
+  importance: string | null;
+  path: string | null;
+  events: number;
+  uniques: number;
+}
+
+/** GET /rollups: the rows of the periods starting in [from, to), by period. */
+export interface RollupAnswer {
+  grain: RollupGrain;
+  from: string;
+  to: string;
+  /** The catalog snapshot read. */
+  snapshot: number;
+  rows: RollupRow[];
+}

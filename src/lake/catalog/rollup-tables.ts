@@ -1,3 +1,4 @@
+import { ROLLUP_GRAINS, type RollupGrain } from "../../protocol/lake";
 import type { TableColumn } from "./events-table";
 
 /**
@@ -9,8 +10,8 @@ import type { TableColumn } from "./events-table";
  * and never sums uniques. Ids are fixed, after the events table's, so every catalog numbers them alike.
  */
 
-export type Grain = "hour" | "day" | "month";
-export const GRAINS: readonly Grain[] = ["hour", "day", "month"];
+export type Grain = RollupGrain;
+export const GRAINS: readonly Grain[] = ROLLUP_GRAINS;
 
 export const ROLLUP_SCHEMA_ID = 4;
 export const ROLLUP_SCHEMA_NAME = "rollups";
