@@ -4,6 +4,8 @@ import { listAll, PARQUET, putRollup } from "./bucket";
 import type { TenantCatalog } from "./catalog/client";
 import { isCompacted, manifestKey, nameOf, newGeneration, partKey } from "./keys";
 import { type LakeObject, merge } from "./merge";
+import { writeHourRollup } from "./rollup-run";
+import { rollupEvents } from "./rollups";
 import { type CompactionOptions, type CompactionSummary, DEFAULTS, emptySummary, skip } from "./options";
 import { finishSplit, startSplit } from "./split";
 
@@ -50,7 +52,8 @@ export interface CompactionRun {
  * Compacts one hour of the catalog's tenant: reads every file the catalog lists for the hour,
  * keeps one row per event id (the smallest received_at, replica, seq), sorts by ts (then
  * received_at, id), writes the output (or, for an hour over `maxDecodedBytes`, parts: see the
- * module comment), commits it in place of the inputs, and writes the rollup. Does not check that
+ * module comment), commits it in place of the inputs, and writes the rollups (the JSON beside the
+ * lake, and the hourly rollup table's file, committed right after). Does not check that
  * the hour is closed (`compactTenant` does); throws on R2 or catalog errors.
  */
 export async function compactHour(
@@ -101,6 +104,7 @@ export async function compactHour(
   }
   summary.snapshot = committed.snapshot;
   await putRollup(bucket, summary, { ...merged.rollup, key, objects: [key] });
+  await writeHourRollup(bucket, catalog, hourStart, rollupEvents(merged.table, hourStart));
   return summary;
 }
 

@@ -5,6 +5,8 @@ import { deleteAll, listAll, PARQUET, putRollup } from "./bucket";
 import type { TenantCatalog } from "./catalog/client";
 import { manifestKey, newGeneration, partKey, spillPrefix } from "./keys";
 import { gather, indexRows, type LakeObject, merge, readInputs, sortCounts } from "./merge";
+import { writeHourRollup } from "./rollup-run";
+import { mergeRollups, type RollupEntry, rollupEvents } from "./rollups";
 import { type CompactionOptions, type CompactionSummary, emptySummary, type HourRollup, skip } from "./options";
 
 // The split of an hour too large to compact in memory (see the module comment of ./compaction):
@@ -132,6 +134,7 @@ export async function finishSplit(
 
   const spilled = (await listAll(bucket, { prefix: spill })).objects;
   const rollups: HourRollup[] = [];
+  const rollupRows: RollupEntry[] = [];
   const files: DataFileInfo[] = [];
   for (let k = 0; k < manifest.parts; k++) {
     const partSummary = emptySummary(summary.tenant, summary.hour, o);
@@ -165,6 +168,7 @@ export async function finishSplit(
     summary.duplicates += partSummary.duplicates;
     summary.bytesOut += files[k]?.bytes ?? 0;
     rollups.push(merged.rollup);
+    rollupRows.push(...rollupEvents(merged.table, summary.hour));
   }
   if (!(await stillOurs())) return skip(summary, "another run finished this split meanwhile");
   const committed = await catalog.commit({
@@ -176,6 +180,8 @@ export async function finishSplit(
   if (!committed.ok) return abandon(`the hour changed meanwhile: ${committed.conflict}`);
   summary.snapshot = committed.snapshot;
   await putRollup(bucket, summary, sumRollups(summary, rollups));
+  // The parts hold disjoint ids, so their sketches merge into the hour's.
+  await writeHourRollup(bucket, catalog, summary.hour, mergeRollups(rollupRows, summary.hour));
   await deleteSpill(bucket, spill);
   if (await stillOurs()) await bucket.delete(key);
   return summary;
