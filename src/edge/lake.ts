@@ -18,7 +18,14 @@ import { need, storage } from "./tenancy";
  */
 
 /** The routes this module answers (the Worker's route table sends them here). */
-export const LAKE_ROUTES = ["/snapshots", "/rollups", "/lake/catalog", "/lake/cleanup", "/lake/adopt", "/lake/retention"];
+export const LAKE_ROUTES = [
+  "/snapshots",
+  "/rollups",
+  "/lake/catalog",
+  "/lake/cleanup",
+  "/lake/adopt",
+  "/lake/retention",
+];
 
 const MAX_SNAPSHOTS = 1000;
 /** Objects one POST /lake/adopt reads and commits (each is read whole for its statistics). */

@@ -47,11 +47,6 @@ export function isCompacted(names: string[]): boolean {
   return new Set(parts.map((p) => p?.[2])).size === Number(first[3]) && names.length === Number(first[3]);
 }
 
-/** Where the rollup of an hour is written. */
-export function rollupKey(rollupPrefix: string, tenant: string, hourStart: number): string {
-  return `${hourPrefix(rollupPrefix, tenant, hourStart)}rollup.json`;
-}
-
 /** Where a split keeps its intermediate objects: outside the events prefix, so no reader sees them. */
 export function spillPrefix(prefix: string, tenant: string, hour: number, gen: string): string {
   return `${prefix}-spill/tenant=${tenant}/hour=${hour}/${gen}/`;

@@ -23,7 +23,12 @@ const READ_CONCURRENCY = 6;
 /** Where a period's rollup file goes: a new name (a generation) each time, never over one a snapshot lists. */
 export function rollupKey(tenant: string, grain: Grain, period: number): string {
   const iso = new Date(period).toISOString();
-  const folder = grain === "hour" ? `dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}` : grain === "day" ? `dt=${iso.slice(0, 10)}` : `month=${iso.slice(0, 7)}`;
+  const folder =
+    grain === "hour"
+      ? `dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}`
+      : grain === "day"
+        ? `dt=${iso.slice(0, 10)}`
+        : `month=${iso.slice(0, 7)}`;
   return `${ROLLUP_PREFIX}/${rollupTablePath(tenant, grain)}${folder}/rollup-${period}-${newGeneration()}.parquet`;
 }
 
@@ -38,7 +43,7 @@ export async function writeRollup(
   grain: Grain,
   period: number,
   rows: RollupEntry[],
-): Promise<number | null> {
+): Promise<{ snapshot: number; key: string } | null> {
   const earlier = await periodFiles(catalog, grain, period);
   if (rows.length === 0 && earlier.length === 0) return null;
   const table = rollupTable(rows);
@@ -54,13 +59,15 @@ export async function writeRollup(
   });
   if (!committed.ok) {
     await bucket.delete(key);
-    throw new Error(`the ${grain} rollup of ${new Date(period).toISOString()} changed meanwhile: ${committed.conflict}`);
+    throw new Error(
+      `the ${grain} rollup of ${new Date(period).toISOString()} changed meanwhile: ${committed.conflict}`,
+    );
   }
-  return committed.snapshot;
+  return { snapshot: committed.snapshot, key };
 }
 
 /**
- * The hourly rollup right after an hour's compaction. A failure leaves the hour to
+ * The hourly rollup right after an hour's compaction; returns its key ("" when none). A failure leaves the hour to
  * `rollupClosedPeriods`, which rolls up every compacted hour without a rollup as new as its files.
  */
 export async function writeHourRollup(
@@ -68,11 +75,12 @@ export async function writeHourRollup(
   catalog: TenantCatalog,
   hour: number,
   rows: RollupEntry[],
-): Promise<void> {
+): Promise<string> {
   try {
-    await writeRollup(bucket, catalog, "hour", hour, rows);
+    return (await writeRollup(bucket, catalog, "hour", hour, rows))?.key ?? "";
   } catch (err) {
     console.error(`ducktail: the hourly rollup of ${catalog.tenant} ${new Date(hour).toISOString()} failed`, err);
+    return "";
   }
 }
 
@@ -81,11 +89,7 @@ export async function writeHourRollup(
  * failed after its compaction, hours compacted before the rollup tables, files an erasure
  * rewrote), `limit` of them oldest first; returns how many it wrote.
  */
-export async function rollupCompactedHours(
-  bucket: R2Bucket,
-  catalog: TenantCatalog,
-  limit = 24,
-): Promise<number> {
+export async function rollupCompactedHours(bucket: R2Bucket, catalog: TenantCatalog, limit = 24): Promise<number> {
   const read = await catalog.read({});
   if ("missing" in read) throw new Error(read.missing);
   const hours = new Map<number, SnapshotFile[]>();
@@ -129,7 +133,12 @@ export async function rollupClosedPeriods(bucket: R2Bucket, catalog: TenantCatal
     }
     for (const [period, files] of [...periods].sort((a, b) => a[0] - b[0])) {
       if (files.every((f) => f.id < (newest.get(period) ?? 0))) continue;
-      const rows = (await readFiles(bucket, files.map((f) => f.key))).flat();
+      const rows = (
+        await readFiles(
+          bucket,
+          files.map((f) => f.key),
+        )
+      ).flat();
       await writeRollup(bucket, catalog, grain, period, mergeRollups(rows, period));
       written++;
     }
@@ -159,7 +168,10 @@ export function parseRollupQuery(url: URL, now = Date.now()): { grain: Grain; fr
   const to = time(p.get("to"), now, "to");
   const from = periodStart(grain, time(p.get("from"), to - range.fallback, "from"));
   if (!(from < to) || to - from > range.max) {
-    throw new DuckTailError(ErrorCode.badRequest, `from must be before to, at most ${range.label} apart for grain=${grain}`);
+    throw new DuckTailError(
+      ErrorCode.badRequest,
+      `from must be before to, at most ${range.label} apart for grain=${grain}`,
+    );
   }
   return { grain, from, to };
 }
@@ -175,7 +187,12 @@ export async function queryRollups(
   const read = await catalog.read({ rollup: grain, from, to });
   if ("missing" in read) throw new DuckTailError(ErrorCode.notFound, read.missing);
   const files = read.files.filter((f) => f.hour >= from && f.hour < to);
-  const rows = (await readFiles(bucket, files.map((f) => f.key)))
+  const rows = (
+    await readFiles(
+      bucket,
+      files.map((f) => f.key),
+    )
+  )
     .flat()
     .filter((r) => r.period >= from && r.period < to)
     .sort((a, b) => a.period - b.period);

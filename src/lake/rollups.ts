@@ -6,8 +6,8 @@ import {
   Schema,
   Struct,
   Table,
-  TimeUnit,
   Timestamp,
+  TimeUnit,
   Utf8,
   type Vector,
 } from "apache-arrow";
@@ -73,7 +73,7 @@ export function rollupEvents(events: Table, period: number): RollupEntry[] {
     ].map(col);
     for (let i = 0; i < batch.numRows; i++) {
       const t = (type?.get(i) as string | null) ?? null;
-      const visitor = ((userId?.get(i) as string | null) ?? (anonymousId?.get(i) as string | null)) ?? null;
+      const visitor = (userId?.get(i) as string | null) ?? (anonymousId?.get(i) as string | null) ?? null;
       const group = entry(source?.get(i) ?? null, t, importance?.get(i) ?? null, null);
       group.events++;
       if (visitor !== null) group.sketch.add(visitor);
@@ -111,7 +111,12 @@ export function rollupTable(rows: readonly RollupEntry[]): Table {
   const text = (f: (r: RollupEntry) => string | null) => utf8(rows.map(f));
   const int64 = (f: (r: RollupEntry) => number) => BigInt64Array.from(rows, (r) => BigInt(f(r)));
   const children = [
-    makeData({ type: ROLLUP_SCHEMA.fields[0]?.type as Timestamp, length: n, nullCount: 0, data: int64((r) => r.period) }),
+    makeData({
+      type: ROLLUP_SCHEMA.fields[0]?.type as Timestamp,
+      length: n,
+      nullCount: 0,
+      data: int64((r) => r.period),
+    }),
     text((r) => r.source),
     text((r) => r.type),
     text((r) => r.importance),
@@ -206,6 +211,7 @@ function utf8(values: readonly (string | null)[]) {
 }
 
 function sortEntries(rows: RollupEntry[]): RollupEntry[] {
-  const key = (r: RollupEntry) => JSON.stringify([r.period, r.path ?? "", r.source ?? "", r.type ?? "", r.importance ?? ""]);
+  const key = (r: RollupEntry) =>
+    JSON.stringify([r.period, r.path ?? "", r.source ?? "", r.type ?? "", r.importance ?? ""]);
   return rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }

@@ -52,7 +52,8 @@ describe("rollups", () => {
     const home = day.find((r) => r.path === "/home");
     expect(home?.events).toBe(4000);
     expect(Math.abs((home?.sketch.count() as number) - 500)).toBeLessThan(25);
-    const summed = (first.find((r) => r.path === "/home")?.sketch.count() ?? 0) +
+    const summed =
+      (first.find((r) => r.path === "/home")?.sketch.count() ?? 0) +
       (second.find((r) => r.path === "/home")?.sketch.count() ?? 0);
     expect(summed).toBeGreaterThan(950);
     const group = day.find((r) => r.source === "web");
@@ -78,7 +79,10 @@ describe("rollups", () => {
   });
 
   it("writes rows as Parquet and reads them back, sketches included", () => {
-    const rows = hourRows(sampleEvents(300).map((e) => ({ ...e, receivedAt: H1 })), H1);
+    const rows = hourRows(
+      sampleEvents(300).map((e) => ({ ...e, receivedAt: H1 })),
+      H1,
+    );
     const back = readRollups(readTable(encodeTable(rollupTable(rows))));
     expect(back.map((r) => ({ ...r, sketch: r.sketch.toJSON() }))).toEqual(
       rows.map((r) => ({ ...r, sketch: r.sketch.toJSON() })),

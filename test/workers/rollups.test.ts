@@ -42,7 +42,10 @@ async function compacted(t: string, hour: number, events: StoredEvent[]): Promis
   const batch = EventBatch.from(events);
   const body = encodeParquet(batch);
   await bucket().put(key, body);
-  const committed = await catalogOf(t).commit({ change: "insert", add: [describeFile(key, hour, body, batch.table())] });
+  const committed = await catalogOf(t).commit({
+    change: "insert",
+    add: [describeFile(key, hour, body, batch.table())],
+  });
   expect(committed.ok).toBe(true);
   expect((await compactHour(bucket(), catalogOf(t), hour)).skipped).toBeUndefined();
 }
@@ -59,13 +62,42 @@ describe("rollups", () => {
     await compacted(t.name, H9, visits(t.name, H9, 200, 50, 0));
     const read = await catalogOf(t.name).read({ rollup: "hour" });
     expect("files" in read && read.files.map((f) => f.key)).toEqual([
-      expect.stringMatching(new RegExp(`^rollups/tenant=${t.name}/grain=hour/dt=2025-05-17/hour=09/rollup-.*\\.parquet$`)),
+      expect.stringMatching(
+        new RegExp(`^rollups/tenant=${t.name}/grain=hour/dt=2025-05-17/hour=09/rollup-.*\\.parquet$`),
+      ),
     ]);
     const answer = await rollups(t, `grain=hour&from=${H9}&to=${H10}`);
     expect(answer.rows).toEqual([
-      { grain: "hour", period: "2025-05-17T09:00:00.000Z", source: "web", type: "click", importance: "normal", path: null, events: 200, uniques: 50 },
-      { grain: "hour", period: "2025-05-17T09:00:00.000Z", source: "web", type: "pageview", importance: "normal", path: null, events: 200, uniques: 50 },
-      { grain: "hour", period: "2025-05-17T09:00:00.000Z", source: null, type: null, importance: null, path: "/home", events: 200, uniques: 50 },
+      {
+        grain: "hour",
+        period: "2025-05-17T09:00:00.000Z",
+        source: "web",
+        type: "click",
+        importance: "normal",
+        path: null,
+        events: 200,
+        uniques: 50,
+      },
+      {
+        grain: "hour",
+        period: "2025-05-17T09:00:00.000Z",
+        source: "web",
+        type: "pageview",
+        importance: "normal",
+        path: null,
+        events: 200,
+        uniques: 50,
+      },
+      {
+        grain: "hour",
+        period: "2025-05-17T09:00:00.000Z",
+        source: null,
+        type: null,
+        importance: null,
+        path: "/home",
+        events: 200,
+        uniques: 50,
+      },
     ]);
   });
 
@@ -80,7 +112,10 @@ describe("rollups", () => {
     expect(home).toMatchObject({ grain: "day", period: new Date(DAY).toISOString(), events: 600 });
     expect(Math.abs((home?.uniques as number) - 120)).toBeLessThanOrEqual(3);
     const month = await rollups(t, `grain=month&from=2025-05-01&to=2025-06-01`);
-    expect(month.rows.find((r) => r.type === "click")).toMatchObject({ period: new Date(MONTH).toISOString(), events: 600 });
+    expect(month.rows.find((r) => r.type === "click")).toMatchObject({
+      period: new Date(MONTH).toISOString(),
+      events: 600,
+    });
 
     // A late hour of the day, compacted after it was rolled up: the day and month are rolled up again.
     await compacted(t.name, H10 + HOUR, visits(t.name, H10 + HOUR, 10, 10, 2000));

@@ -40,9 +40,7 @@ export async function cleanLake(
     let cursor: string | undefined;
     do {
       const page = await bucket.list({ prefix: `${folder}/tenant=${catalog.tenant}/`, cursor });
-      const old = page.objects.filter(
-        (o) => o.key.endsWith(".parquet") && o.uploaded.getTime() <= now - orphanGraceMs,
-      );
+      const old = page.objects.filter((o) => o.key.endsWith(".parquet") && o.uploaded.getTime() <= now - orphanGraceMs);
       if (old.length > 0) {
         const { createdAt, unknown } = await catalog.unknownKeys(old.map((o) => o.key));
         const uploaded = new Map(old.map((o) => [o.key, o.uploaded.getTime()]));

@@ -31,7 +31,14 @@ export interface RollupTable {
 }
 
 export const ROLLUP_TABLES: Record<Grain, RollupTable> = {
-  hour: { grain: "hour", id: 5, name: "hourly", partitionId: 6, mappingId: 7, partitionKeys: ["year", "month", "day", "hour"] },
+  hour: {
+    grain: "hour",
+    id: 5,
+    name: "hourly",
+    partitionId: 6,
+    mappingId: 7,
+    partitionKeys: ["year", "month", "day", "hour"],
+  },
   day: { grain: "day", id: 8, name: "daily", partitionId: 9, mappingId: 10, partitionKeys: ["year", "month", "day"] },
   month: { grain: "month", id: 11, name: "monthly", partitionId: 12, mappingId: 13, partitionKeys: ["year", "month"] },
 };
