@@ -4,10 +4,9 @@ import { DuckTailError, ErrorCode } from "../protocol/errors";
 import { ROLLUP_GRAINS, type RollupAnswer } from "../protocol/lake";
 import { PARQUET } from "./bucket";
 import type { TenantCatalog } from "./catalog/client";
-import { finerGrain, type Grain, periodEnd, periodStart, ROLLUP_PREFIX } from "./catalog/rollup-tables";
-import { rollupTablePath } from "./catalog/tables";
+import { finerGrain, type Grain, periodEnd, periodStart } from "./catalog/rollup-tables";
 import type { SnapshotFile } from "./catalog/types";
-import { isCompacted, nameOf, newGeneration } from "./keys";
+import { isCompacted, nameOf, rollupKey } from "./keys";
 import { time } from "./query";
 import { mergeRollups, type RollupEntry, readRollups, rollupEvents, rollupRow, rollupTable } from "./rollups";
 
@@ -19,18 +18,6 @@ import { mergeRollups, type RollupEntry, readRollups, rollupEvents, rollupRow, r
  */
 
 const READ_CONCURRENCY = 6;
-
-/** Where a period's rollup file goes: a new name (a generation) each time, never over one a snapshot lists. */
-export function rollupKey(tenant: string, grain: Grain, period: number): string {
-  const iso = new Date(period).toISOString();
-  const folder =
-    grain === "hour"
-      ? `dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}`
-      : grain === "day"
-        ? `dt=${iso.slice(0, 10)}`
-        : `month=${iso.slice(0, 7)}`;
-  return `${ROLLUP_PREFIX}/${rollupTablePath(tenant, grain)}${folder}/rollup-${period}-${newGeneration()}.parquet`;
-}
 
 /**
  * Writes `rows` as the rollup of `period` and commits it in place of the period's earlier file, if

@@ -441,7 +441,7 @@ describe("ducktail CLI end to end", { timeout: 60_000 }, () => {
               `SELECT m.value || s.path || t.path || d.path AS path FROM ducklake_data_file d
                JOIN ducklake_table t USING (table_id) JOIN ducklake_schema s USING (schema_id)
                JOIN ducklake_metadata m ON m.key = 'data_path'
-               WHERE ?1 >= d.begin_snapshot AND (?1 < d.end_snapshot OR d.end_snapshot IS NULL)`,
+               WHERE t.table_name = 'events' AND ?1 >= d.begin_snapshot AND (?1 < d.end_snapshot OR d.end_snapshot IS NULL)`,
             )
             .all(snapshot)
             .map((r) => `'${r.path}'`);
