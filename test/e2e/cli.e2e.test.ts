@@ -457,7 +457,7 @@ describe("ducktail CLI end to end", { timeout: 60_000 }, () => {
   });
 
   describe("usage", () => {
-    it.each(["tail", "send", "mv", "stats", "query", "lake"])(
+    it.each(["tail", "send", "mv", "stats", "query", "rollups", "lake"])(
       "%s --help prints its usage and exits 0",
       async (command) => {
         const res = await runCli([command, "--help"]);
@@ -470,7 +470,7 @@ describe("ducktail CLI end to end", { timeout: 60_000 }, () => {
     it("--help lists every command", async () => {
       const res = await runCli(["--help"]);
       expect(res.code).toBe(0);
-      for (const c of ["tail", "send", "mv", "stats", "query", "lake"])
+      for (const c of ["tail", "send", "mv", "stats", "query", "rollups", "lake"])
         expect(res.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
     });
 
