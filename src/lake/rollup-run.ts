@@ -18,6 +18,8 @@ import { mergeRollups, type RollupEntry, readRollups, rollupEvents, rollupRow, r
  */
 
 const READ_CONCURRENCY = 6;
+/** A day or month is rolled up this long after its end; a later hour still rolls it up again. */
+const CLOSED_AFTER_MS = 3_600_000;
 
 /**
  * Writes `rows` as the rollup of `period` and commits it in place of the period's earlier file, if
@@ -115,7 +117,8 @@ export async function rollupClosedPeriods(bucket: R2Bucket, catalog: TenantCatal
     const periods = new Map<number, { key: string; id: number }[]>();
     for (const f of inputs) {
       const period = periodStart(grain, f.hour);
-      if (periodEnd(grain, period) > now) continue;
+      // Closed an hour after its end: its last hour is compacted by then (grace of 15 minutes).
+      if (periodEnd(grain, period) + CLOSED_AFTER_MS > now) continue;
       periods.set(period, [...(periods.get(period) ?? []), f]);
     }
     for (const [period, files] of [...periods].sort((a, b) => a[0] - b[0])) {
