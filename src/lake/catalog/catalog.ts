@@ -19,8 +19,9 @@ import type { CatalogDb, CatalogSettings, CommitRequest, CommitResult, SnapshotF
 export type { CatalogSettings, CommitRequest, CommitResult, DeleteFileInfo, SnapshotFile } from "./types";
 
 /**
- * A tenant's lake as a DuckLake catalog (spec 1.0, ./spec.ts): one table, `events`, whose data
- * files are the Parquet objects the flushes and compactions wrote. A file is part of the table
+ * A tenant's lake as a DuckLake catalog (spec 1.0, ./spec.ts): the table `events`, whose data
+ * files are the Parquet objects the flushes and compactions wrote, and the rollup tables
+ * (./rollup-tables.ts), made by the first change to one. A file is part of the table
  * from the snapshot that added it (`begin_snapshot`) until the one that removed it
  * (`end_snapshot`); readers pick a snapshot and read exactly its files, minus their delete files.
  *
@@ -33,16 +34,13 @@ export type { CatalogSettings, CommitRequest, CommitResult, DeleteFileInfo, Snap
 const HOUR_MS = 3_600_000;
 
 export class Catalog {
-  /** Where the table's files live: keys start with it, data file paths are relative to it. */
-  readonly tablePrefix: string;
 
   private readonly db: CatalogDb;
   private readonly sql: CatalogSql;
 
   constructor(sql: CatalogSql, settings: CatalogSettings) {
     this.sql = sql;
-    this.tablePrefix = `${settings.prefix}/tenant=${settings.tenant}/`;
-    this.db = { sql, settings, tablePrefix: this.tablePrefix, tables: lakeTables(settings) };
+    this.db = { sql, settings, tables: lakeTables(settings) };
   }
 
   /** Opens the catalog, creating it on first use: the spec's tables, snapshot 0 (schema) and 1 (the events table). */

@@ -82,7 +82,6 @@ export interface LakeTable {
 export interface CatalogDb {
   sql: CatalogSql;
   settings: CatalogSettings;
-  /** `<prefix>/tenant=<t>/`: keys start with it, data file paths are relative to it. */
-  tablePrefix: string;
+  /** Every table, with where its files live (`events`: `<prefix>/tenant=<t>/`). */
   tables: Record<TableKey, LakeTable>;
 }
