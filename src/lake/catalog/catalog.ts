@@ -34,7 +34,6 @@ export type { CatalogSettings, CommitRequest, CommitResult, DeleteFileInfo, Snap
 const HOUR_MS = 3_600_000;
 
 export class Catalog {
-
   private readonly db: CatalogDb;
   private readonly sql: CatalogSql;
 
