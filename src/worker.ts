@@ -278,8 +278,9 @@ export default {
 
   /**
    * The cron (wrangler.toml [triggers]): merges each tenant's small Parquet files of closed hours
-   * into one sorted, deduplicated object per hour, with an hourly rollup beside the lake, then
-   * cleans each lake (expired snapshots, the files only they listed, orphans).
+   * into one sorted, deduplicated object per hour, with its hourly rollup (a table of the lake), rolls
+   * up closed days and months, applies retention, then cleans each lake (expired snapshots, the
+   * files only they listed, orphans).
    */
   async scheduled(_controller: ScheduledController, env: Env): Promise<void> {
     await lakeCron(env);

@@ -5,11 +5,12 @@ import { RequestError } from "./http";
 import { lake } from "./lake";
 import { mv } from "./mv";
 import { query } from "./query";
+import { rollups } from "./rollups";
 import { send } from "./send";
 import { stats } from "./stats";
 import { tail } from "./tail";
 
-export const COMMANDS: Command[] = [tail, send, mv, stats, query, deadletter, lake];
+export const COMMANDS: Command[] = [tail, send, mv, stats, query, rollups, deadletter, lake];
 
 export const TOP_HELP = `Usage: ducktail <command> [options]
 

@@ -5,19 +5,27 @@ import { type TenantCatalog, tenantCatalog } from "../lake/catalog/client";
 import { lakeSettings } from "../lake/catalog/settings";
 import { compactAll, compactTenant, listTenants } from "../lake/compaction";
 import { type EventQuery, eventsResponse, openLake, queryEvents } from "../lake/query";
+import { parseRollupQuery, queryRollups, rollupClosedPeriods, rollupCompactedHours } from "../lake/rollup-run";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import type { StoredEvent } from "../protocol/events";
 import { need, storage } from "./tenancy";
 
 /**
- * The lake at the edge: its read routes (GET /snapshots, GET /lake/catalog), the admin cleanup
+ * The lake at the edge: its read routes (GET /snapshots, GET /rollups, GET /lake/catalog), the admin cleanup
  * and adoption (POST /lake/cleanup, /lake/adopt), /events over a snapshot, compaction on demand
  * and the cron's maintenance.
  * Every one goes through the tenant's catalog (src/lake/catalog), never a bucket listing.
  */
 
 /** The routes this module answers (the Worker's route table sends them here). */
-export const LAKE_ROUTES = ["/snapshots", "/lake/catalog", "/lake/cleanup", "/lake/adopt", "/lake/retention"];
+export const LAKE_ROUTES = [
+  "/snapshots",
+  "/rollups",
+  "/lake/catalog",
+  "/lake/cleanup",
+  "/lake/adopt",
+  "/lake/retention",
+];
 
 const MAX_SNAPSHOTS = 1000;
 /** Objects one POST /lake/adopt reads and commits (each is read whole for its statistics). */
@@ -43,6 +51,13 @@ export async function lakeRoute(req: Request, env: Env, url: URL): Promise<Respo
         throw new DuckTailError(ErrorCode.badRequest, "before must be a snapshot id");
       }
       return Response.json(await catalog.snapshots(limit, before));
+    }
+    case "/rollups": {
+      // Read: counts and uniques of what GET /events shows a read key row by row.
+      if (req.method !== "GET") break;
+      const catalog = catalogOf(env, need(env, req, url, "read").tenant);
+      const q = parseRollupQuery(url);
+      return Response.json(await queryRollups(storage(env), catalog, q.grain, q.from, q.to));
     }
     case "/lake/catalog": {
       // Read, not admin: the catalog holds less than GET /events already shows a read key (paths,
@@ -116,8 +131,9 @@ export function compactNow(env: Env, tenant: string) {
 }
 
 /**
- * The cron: compacts every tenant's closed hours, then, per tenant, removes the hours past its
- * retention (one snapshot) and cleans its lake (expired snapshots and the files only they listed,
+ * The cron: compacts every tenant's closed hours, then, per tenant, rolls up the hours that lack
+ * their hourly rollup and the closed days and months, removes the hours past its retention (one
+ * snapshot) and the rollups past ROLLUP_RETENTION_DAYS, and cleans its lake (expired snapshots and the files only they listed,
  * orphans past the grace period).
  */
 export async function lakeCron(env: Env): Promise<void> {
@@ -130,10 +146,18 @@ export async function lakeCron(env: Env): Promise<void> {
   const settings = lakeSettings(env);
   for (const tenant of await listTenants(bucket)) {
     try {
+      const rolled =
+        (await rollupCompactedHours(bucket, catalogOf(env, tenant))) +
+        (await rollupClosedPeriods(bucket, catalogOf(env, tenant), Date.now()));
+      if (rolled > 0) console.log(`ducktail: lake of ${tenant}: ${rolled} rollup periods written`);
+    } catch (err) {
+      console.error(`ducktail: rolling up the lake of ${tenant} failed`, err);
+    }
+    try {
       const retained = await catalogOf(env, tenant).retain();
-      if (retained.files > 0) {
+      if (retained.files + retained.rollupFiles > 0) {
         console.log(
-          `ducktail: lake of ${tenant}: ${retained.files} files (${retained.rows} rows) past retention left the table in snapshot ${retained.snapshot}`,
+          `ducktail: lake of ${tenant}: ${retained.files} files (${retained.rows} rows) and ${retained.rollupFiles} rollup files past retention left the tables (last snapshot ${retained.snapshot})`,
         );
       }
       const report = await cleanLake(bucket, catalogOf(env, tenant), Date.now(), settings);

@@ -1,5 +1,3 @@
-import type { CompactionSummary, HourRollup } from "./options";
-
 // The R2 calls every step of compaction makes: paged listings, batched deletes, the rollup write.
 
 // R2 deletes at most 1,000 keys per call.
@@ -23,10 +21,6 @@ export async function listAll(
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
   return { objects, prefixes };
-}
-
-export async function putRollup(bucket: R2Bucket, summary: CompactionSummary, rollup: HourRollup): Promise<void> {
-  await bucket.put(summary.rollupKey, JSON.stringify(rollup), { httpMetadata: { contentType: "application/json" } });
 }
 
 export async function deleteAll(bucket: R2Bucket, keys: string[]): Promise<void> {

@@ -1,13 +1,15 @@
 import { encodeTable } from "../columns/parquet";
 import { describeFile } from "../columns/stats";
-import { listAll, PARQUET, putRollup } from "./bucket";
+import { listAll, PARQUET } from "./bucket";
 import type { TenantCatalog } from "./catalog/client";
 import { isCompacted, manifestKey, nameOf, newGeneration, partKey } from "./keys";
 import { type LakeObject, merge } from "./merge";
 import { type CompactionOptions, type CompactionSummary, DEFAULTS, emptySummary, skip } from "./options";
+import { writeHourRollup } from "./rollup-run";
+import { rollupEvents } from "./rollups";
 import { finishSplit, startSplit } from "./split";
 
-export type { CompactionOptions, CompactionSummary, HourRollup } from "./options";
+export type { CompactionOptions, CompactionSummary } from "./options";
 
 /**
  * Compaction of a tenant's lake: the many small flush objects of a closed UTC hour become one
@@ -50,7 +52,8 @@ export interface CompactionRun {
  * Compacts one hour of the catalog's tenant: reads every file the catalog lists for the hour,
  * keeps one row per event id (the smallest received_at, replica, seq), sorts by ts (then
  * received_at, id), writes the output (or, for an hour over `maxDecodedBytes`, parts: see the
- * module comment), commits it in place of the inputs, and writes the rollup. Does not check that
+ * module comment), commits it in place of the inputs, and writes the hour's rollup (a file of the
+ * hourly rollup table, committed right after: ./rollup-run). Does not check that
  * the hour is closed (`compactTenant` does); throws on R2 or catalog errors.
  */
 export async function compactHour(
@@ -60,7 +63,7 @@ export async function compactHour(
   options: CompactionOptions = {},
 ): Promise<CompactionSummary> {
   const o = { ...DEFAULTS, ...options };
-  const summary = emptySummary(catalog.tenant, hourStart, o);
+  const summary = emptySummary(catalog.tenant, hourStart);
   if (await bucket.head(manifestKey(o.prefix, catalog.tenant, hourStart))) {
     return finishSplit(bucket, catalog, summary, o);
   }
@@ -100,7 +103,7 @@ export async function compactHour(
     return skip(summary, `the hour changed while compacting (another run?): ${committed.conflict}`);
   }
   summary.snapshot = committed.snapshot;
-  await putRollup(bucket, summary, { ...merged.rollup, key, objects: [key] });
+  summary.rollupKey = await writeHourRollup(bucket, catalog, hourStart, rollupEvents(merged.table, hourStart));
   return summary;
 }
 
@@ -203,6 +206,6 @@ async function compactOrReport(
   try {
     return await compactHour(bucket, catalog, hour, options);
   } catch (e) {
-    return skip(emptySummary(catalog.tenant, hour, { ...DEFAULTS, ...options }), `failed: ${(e as Error).message}`);
+    return skip(emptySummary(catalog.tenant, hour), `failed: ${(e as Error).message}`);
   }
 }

@@ -1,5 +1,8 @@
 // How the lake names things: an hour's folder, its compacted parts, the manifest of a split under
-// way, its spill folder, and the hour's rollup. Pure functions of their arguments.
+// way, its spill folder, and the rollup files of each grain. Pure functions of their arguments.
+
+import { type Grain, ROLLUP_PREFIX } from "./catalog/rollup-tables";
+import { rollupTablePath } from "./catalog/tables";
 
 /** The name compaction gave its output before the catalog: one per hour, rewritten in place. */
 const COMPACTED_NAME = /^compacted-\d+\.parquet$/;
@@ -47,11 +50,6 @@ export function isCompacted(names: string[]): boolean {
   return new Set(parts.map((p) => p?.[2])).size === Number(first[3]) && names.length === Number(first[3]);
 }
 
-/** Where the rollup of an hour is written. */
-export function rollupKey(rollupPrefix: string, tenant: string, hourStart: number): string {
-  return `${hourPrefix(rollupPrefix, tenant, hourStart)}rollup.json`;
-}
-
 /** Where a split keeps its intermediate objects: outside the events prefix, so no reader sees them. */
 export function spillPrefix(prefix: string, tenant: string, hour: number, gen: string): string {
   return `${prefix}-spill/tenant=${tenant}/hour=${hour}/${gen}/`;
@@ -60,4 +58,16 @@ export function spillPrefix(prefix: string, tenant: string, hour: number, gen: s
 /** The last segment of a key: the object's name in its folder. */
 export function nameOf(key: string): string {
   return key.slice(key.lastIndexOf("/") + 1);
+}
+
+/** Where a period's rollup file goes: a new name (a generation) each time, never over one a snapshot lists. */
+export function rollupKey(tenant: string, grain: Grain, period: number): string {
+  const iso = new Date(period).toISOString();
+  const folder =
+    grain === "hour"
+      ? `dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}`
+      : grain === "day"
+        ? `dt=${iso.slice(0, 10)}`
+        : `month=${iso.slice(0, 7)}`;
+  return `${ROLLUP_PREFIX}/${rollupTablePath(tenant, grain)}${folder}/rollup-${period}-${newGeneration()}.parquet`;
 }

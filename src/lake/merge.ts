@@ -13,7 +13,7 @@ import {
 } from "apache-arrow";
 import { readParquet } from "parquet-wasm/esm";
 import { CORE_COLUMNS, EVENT_SCHEMA } from "../columns/columns";
-import type { CompactionSummary, HourRollup } from "./options";
+import type { CompactionSummary } from "./options";
 
 // The Arrow row-merge engine: reads input objects, indexes their rows across batches, keeps one
 // row per event id and sorts them, and copies the kept rows into one table, column by column.
@@ -89,7 +89,7 @@ export async function merge(
   inputs: LakeObject[],
   summary: CompactionSummary,
   maxDecodedBytes: number,
-): Promise<{ table: Table; rollup: HourRollup } | { decodedBytes: number; sizes: number[] } | string> {
+): Promise<{ table: Table } | { decodedBytes: number; sizes: number[] } | string> {
   const read = await readInputs(bucket, inputs, maxDecodedBytes);
   if (typeof read === "string" || !Array.isArray(read)) return read;
   const rows = indexRows(read);
@@ -97,7 +97,7 @@ export async function merge(
   summary.rowsIn = rows.ids.length;
   summary.rowsOut = order.length;
   summary.duplicates = summary.rowsIn - summary.rowsOut;
-  return { table: gather(rows, order), rollup: rollupOf(rows, order, summary) };
+  return { table: gather(rows, order) };
 }
 
 /** An input's column; undefined for a context column the input does not have. */
@@ -119,9 +119,6 @@ const column = (name: string) => EVENT_SCHEMA.fields.findIndex((f) => f.name ===
 const ID = column("id");
 const TS = column("ts");
 const RECEIVED_AT = column("received_at");
-const SOURCE = column("source");
-const TYPE = column("type");
-const IMPORTANCE = column("importance");
 const REPLICA = column("replica");
 const SEQ = column("seq");
 
@@ -297,40 +294,4 @@ function gatherInt64<T extends TimestampMillisecond | Int64>(
     nullCount: 0,
     data: new BigInt64Array(words.buffer),
   } as never) as unknown as Data<T>;
-}
-
-function rollupOf(rows: Rows, order: Uint32Array, summary: CompactionSummary): HourRollup {
-  const counts = new Map<string, HourRollup["counts"][number]>();
-  let minTs: number | null = null;
-  let maxTs: number | null = null;
-  for (const r of order) {
-    const ts = rows.ts[r] as number;
-    if (minTs === null || ts < minTs) minTs = ts;
-    if (maxTs === null || ts > maxTs) maxTs = ts;
-    const source = text(rows, SOURCE, r) as string;
-    const type = text(rows, TYPE, r) as string;
-    const importance = text(rows, IMPORTANCE, r) as string;
-    const group = JSON.stringify([source, type, importance]);
-    const entry = counts.get(group);
-    if (entry) entry.count++;
-    else counts.set(group, { source, type, importance, count: 1 });
-  }
-  return {
-    tenant: summary.tenant,
-    hour: summary.hour,
-    key: summary.key,
-    objects: summary.objects,
-    rows: order.length,
-    distinctIds: order.length,
-    duplicates: rows.ids.length - order.length,
-    minTs,
-    maxTs,
-    counts: sortCounts([...counts.values()]),
-  };
-}
-
-export function sortCounts(counts: HourRollup["counts"]): HourRollup["counts"] {
-  return counts.sort(
-    (a, b) => compareText(a.source, b.source) || compareText(a.type, b.type) || compareText(a.importance, b.importance),
-  );
 }

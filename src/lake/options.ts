@@ -1,5 +1,3 @@
-import { rollupKey } from "./keys";
-
 // What every step of compaction shares: its options and defaults, and what it reports.
 
 const MiB = 1024 * 1024;
@@ -8,8 +6,6 @@ const MiB = 1024 * 1024;
 export interface CompactionOptions {
   /** Key prefix of the event objects, as given to `R2ParquetSink`. Default `"events"`. */
   prefix?: string;
-  /** Key prefix of the hourly rollups: outside `prefix`, so globs over the events never read them. Default `"rollups"`. */
-  rollupPrefix?: string;
   /**
    * Skip an hour whose objects total more than this many (compressed) bytes: a bound on one hour's
    * work (a split decodes it twice, spread over cron runs by `deadline`). Default 1 GiB.
@@ -35,7 +31,6 @@ export interface CompactionOptions {
 
 export const DEFAULTS: Required<CompactionOptions> = {
   prefix: "events",
-  rollupPrefix: "rollups",
   maxInputBytes: 1024 * MiB,
   maxDecodedBytes: 16 * MiB,
   graceMs: 15 * 60_000,
@@ -60,6 +55,7 @@ export interface CompactionSummary {
   objects: string[];
   /** The catalog snapshot that replaced the inputs with `objects`; absent when none did. */
   snapshot?: number;
+  /** The hour's rollup file (`rollups/tenant=<t>/grain=hour/…`, its own table), committed after the compaction; empty when none was written. */
   rollupKey: string;
   bytesIn: number;
   bytesOut: number;
@@ -67,30 +63,8 @@ export interface CompactionSummary {
   skipped?: string;
 }
 
-/** The hourly rollup, `rollups/tenant=<t>/dt=<d>/hour=<HH>/rollup.json`. */
-export interface HourRollup {
-  tenant: string;
-  /** Start of the UTC hour (epoch ms). */
-  hour: number;
-  /** The compacted object it describes (the first part of a split hour). */
-  key: string;
-  /** Every compacted object of the hour: `[key]`, or the parts of a split hour. */
-  objects: string[];
-  /** Rows in the compacted objects. */
-  rows: number;
-  /** Distinct event ids: equal to `rows`, since compaction keeps one row per id. */
-  distinctIds: number;
-  /** Rows dropped as duplicates in the compaction that wrote this rollup (of a resumed split compaction: in its parts written by the last run). */
-  duplicates: number;
-  /** Smallest and largest client `ts` (epoch ms); null for an empty hour. */
-  minTs: number | null;
-  maxTs: number | null;
-  /** Rows per (source, type, importance), sorted by those. */
-  counts: { source: string; type: string; importance: string; count: number }[];
-}
-
 /** The summary of an hour before anything is read: nothing in, nothing out. */
-export function emptySummary(tenant: string, hour: number, o: Required<CompactionOptions>): CompactionSummary {
+export function emptySummary(tenant: string, hour: number): CompactionSummary {
   return {
     tenant,
     hour,
@@ -100,7 +74,7 @@ export function emptySummary(tenant: string, hour: number, o: Required<Compactio
     duplicates: 0,
     key: "",
     objects: [],
-    rollupKey: rollupKey(o.rollupPrefix, tenant, hour),
+    rollupKey: "",
     bytesIn: 0,
     bytesOut: 0,
   };

@@ -38,7 +38,8 @@ const HOUR_MS = 3_600_000;
 const MAX_RANGE_MS = 31 * 24 * HOUR_MS;
 const MAX_LIMIT = { json: 10_000, ndjson: 1_000_000 };
 
-function time(raw: string | null, fallback: number, name: string): number {
+/** A time parameter: epoch ms or ISO-8601; `fallback` when absent. */
+export function time(raw: string | null, fallback: number, name: string): number {
   if (raw === null || raw === "") return fallback;
   const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
   if (!Number.isFinite(ms)) throw new DuckTailError(ErrorCode.badRequest, `${name} must be epoch ms or ISO-8601`);

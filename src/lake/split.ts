@@ -1,11 +1,13 @@
 import { encodeTable } from "../columns/parquet";
 import { type DataFileInfo, describeFile, describeTable, parquetFooterSize } from "../columns/stats";
 import { hash32 } from "../hash";
-import { deleteAll, listAll, PARQUET, putRollup } from "./bucket";
+import { deleteAll, listAll, PARQUET } from "./bucket";
 import type { TenantCatalog } from "./catalog/client";
 import { manifestKey, newGeneration, partKey, spillPrefix } from "./keys";
-import { gather, indexRows, type LakeObject, merge, readInputs, sortCounts } from "./merge";
-import { type CompactionOptions, type CompactionSummary, emptySummary, type HourRollup, skip } from "./options";
+import { gather, indexRows, type LakeObject, merge, readInputs } from "./merge";
+import { type CompactionOptions, type CompactionSummary, emptySummary, skip } from "./options";
+import { writeHourRollup } from "./rollup-run";
+import { mergeRollups, type RollupEntry, rollupEvents } from "./rollups";
 
 // The split of an hour too large to compact in memory (see the module comment of ./compaction):
 // a manifest names the inputs, their reading groups and the parts; every object written is a pure
@@ -131,10 +133,10 @@ export async function finishSplit(
   }
 
   const spilled = (await listAll(bucket, { prefix: spill })).objects;
-  const rollups: HourRollup[] = [];
+  const rollupRows: RollupEntry[] = [];
   const files: DataFileInfo[] = [];
   for (let k = 0; k < manifest.parts; k++) {
-    const partSummary = emptySummary(summary.tenant, summary.hour, o);
+    const partSummary = emptySummary(summary.tenant, summary.hour);
     partSummary.key = keys[k] as string;
     const existing = await bucket.head(partSummary.key);
     if (!existing) {
@@ -164,7 +166,7 @@ export async function finishSplit(
     summary.rowsOut += partSummary.rowsOut;
     summary.duplicates += partSummary.duplicates;
     summary.bytesOut += files[k]?.bytes ?? 0;
-    rollups.push(merged.rollup);
+    rollupRows.push(...rollupEvents(merged.table, summary.hour));
   }
   if (!(await stillOurs())) return skip(summary, "another run finished this split meanwhile");
   const committed = await catalog.commit({
@@ -175,7 +177,8 @@ export async function finishSplit(
   });
   if (!committed.ok) return abandon(`the hour changed meanwhile: ${committed.conflict}`);
   summary.snapshot = committed.snapshot;
-  await putRollup(bucket, summary, sumRollups(summary, rollups));
+  // The parts hold disjoint ids, so their sketches merge into the hour's.
+  summary.rollupKey = await writeHourRollup(bucket, catalog, summary.hour, mergeRollups(rollupRows, summary.hour));
   await deleteSpill(bucket, spill);
   if (await stillOurs()) await bucket.delete(key);
   return summary;
@@ -212,33 +215,4 @@ async function deleteSpill(bucket: R2Bucket, spill: string): Promise<void> {
     bucket,
     (await listAll(bucket, { prefix: spill })).objects.map((obj) => obj.key),
   );
-}
-
-/** One rollup of the hour from its parts' rollups. */
-function sumRollups(summary: CompactionSummary, rollups: HourRollup[]): HourRollup {
-  const counts = new Map<string, HourRollup["counts"][number]>();
-  let minTs: number | null = null;
-  let maxTs: number | null = null;
-  for (const r of rollups) {
-    if (r.minTs !== null && (minTs === null || r.minTs < minTs)) minTs = r.minTs;
-    if (r.maxTs !== null && (maxTs === null || r.maxTs > maxTs)) maxTs = r.maxTs;
-    for (const c of r.counts) {
-      const group = JSON.stringify([c.source, c.type, c.importance]);
-      const entry = counts.get(group);
-      if (entry) entry.count += c.count;
-      else counts.set(group, { ...c });
-    }
-  }
-  return {
-    tenant: summary.tenant,
-    hour: summary.hour,
-    key: summary.key,
-    objects: summary.objects,
-    rows: summary.rowsOut,
-    distinctIds: summary.rowsOut,
-    duplicates: summary.duplicates,
-    minTs,
-    maxTs,
-    counts: sortCounts([...counts.values()]),
-  };
 }

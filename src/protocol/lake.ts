@@ -88,7 +88,7 @@ export interface RetentionReport {
   snapshot: number | null;
   files: number;
   rows: number;
-  /** Rollup files past ROLLUP_RETENTION_DAYS removed (in the same snapshot). */
+  /** Rollup files whose period ended more than ROLLUP_RETENTION_DAYS ago, removed (a snapshot per rollup table; `snapshot` is the last). */
   rollupFiles: number;
 }
 
@@ -99,4 +99,35 @@ export function isSubject(
 ): boolean {
   if (subject.by !== "anonymousId" && e.userId === subject.id) return true;
   return subject.by !== "userId" && e.anonymousId === subject.id;
+}
+
+/** The grains of GET /rollups. */
+export const ROLLUP_GRAINS = ["hour", "day", "month"] as const;
+export type RollupGrain = (typeof ROLLUP_GRAINS)[number];
+
+/**
+ * One row of GET /rollups: a (source, type, importance) group with its `events`, or a page
+ * (`path` set, the others null) with its page views in `events`; `uniques` estimates its distinct
+ * visitors (`userId`, else `anonymousId`) over the period, from sketches merged, never summed.
+ */
+export interface RollupRow {
+  grain: RollupGrain;
+  /** Start of the UTC period, ISO 8601. */
+  period: string;
+  source: string | null;
+  type: string | null;
+  importance: string | null;
+  path: string | null;
+  events: number;
+  uniques: number;
+}
+
+/** GET /rollups: the rows of the periods starting in [from, to), by period. */
+export interface RollupAnswer {
+  grain: RollupGrain;
+  from: string;
+  to: string;
+  /** The catalog snapshot read. */
+  snapshot: number;
+  rows: RollupRow[];
 }

@@ -9,7 +9,6 @@ export {
   compactAll,
   compactHour,
   compactTenant,
-  type HourRollup,
 } from "../lake/compaction";
 export { deadLetterKey } from "./dead-letter";
 export { R2NdjsonSink, toNdjson } from "./ndjson";

@@ -441,7 +441,7 @@ describe("ducktail CLI end to end", { timeout: 60_000 }, () => {
               `SELECT m.value || s.path || t.path || d.path AS path FROM ducklake_data_file d
                JOIN ducklake_table t USING (table_id) JOIN ducklake_schema s USING (schema_id)
                JOIN ducklake_metadata m ON m.key = 'data_path'
-               WHERE ?1 >= d.begin_snapshot AND (?1 < d.end_snapshot OR d.end_snapshot IS NULL)`,
+               WHERE t.table_name = 'events' AND ?1 >= d.begin_snapshot AND (?1 < d.end_snapshot OR d.end_snapshot IS NULL)`,
             )
             .all(snapshot)
             .map((r) => `'${r.path}'`);
@@ -457,7 +457,7 @@ describe("ducktail CLI end to end", { timeout: 60_000 }, () => {
   });
 
   describe("usage", () => {
-    it.each(["tail", "send", "mv", "stats", "query", "lake"])(
+    it.each(["tail", "send", "mv", "stats", "query", "rollups", "lake"])(
       "%s --help prints its usage and exits 0",
       async (command) => {
         const res = await runCli([command, "--help"]);
@@ -470,7 +470,7 @@ describe("ducktail CLI end to end", { timeout: 60_000 }, () => {
     it("--help lists every command", async () => {
       const res = await runCli(["--help"]);
       expect(res.code).toBe(0);
-      for (const c of ["tail", "send", "mv", "stats", "query", "lake"])
+      for (const c of ["tail", "send", "mv", "stats", "query", "rollups", "lake"])
         expect(res.stdout).toMatch(new RegExp(`^  ${c} `, "m"));
     });
 

@@ -10,6 +10,8 @@ import { EventBatch } from "../../src/columns/batch";
 import { encodeParquet, encodeTable } from "../../src/columns/parquet";
 import { describeFile, parquetFooterSize } from "../../src/columns/stats";
 import { parseDdl, sqliteType } from "../../src/lake/catalog/spec";
+import { rollupKey } from "../../src/lake/keys";
+import { mergeRollups, rollupEvents, rollupTable } from "../../src/lake/rollups";
 import type { StoredEvent } from "../../src/protocol/events";
 import { objectKey } from "../../src/sinks/r2-parquet";
 import { query } from "../helpers/duckdb";
@@ -179,6 +181,85 @@ describe("ducktail lake export", () => {
           `snapshot ${snapshot}`,
         ).toEqual([...ids].sort());
       }
+    } finally {
+      db.close();
+    }
+  });
+  it("lists the rollup tables' files, which DuckDB reads with the right counts, and a day's uniques are its merged hours' sketch, not their sum", async () => {
+    const root = tempDir();
+    const { catalog } = memoryCatalog("acme", H1, { dataPath: `${root}/` });
+    let now = H1 + 60_000;
+    const visits = (hour: number) =>
+      rows(`v${hour}-`, 400, hour).map((e, i) => ({
+        ...e,
+        type: "pageview",
+        userId: `user-${i % 150}`,
+        data: JSON.stringify({ path: "/home" }),
+      }));
+    const write = (grain: "hour" | "day", period: number, entries: ReturnType<typeof rollupEvents>) => {
+      const table = rollupTable(entries);
+      const body = encodeTable(table);
+      const key = rollupKey("acme", grain, period);
+      mkdirSync(dirname(join(root, key)), { recursive: true });
+      writeFileSync(join(root, key), body);
+      now += 1000;
+      const [result] = catalog.commit(
+        [{ change: "insert", rollup: grain, add: [describeFile(key, period, body, table)] }],
+        now,
+      );
+      expect(result?.ok).toBe(true);
+    };
+    const hours = [H1, H2].map((hour) => rollupEvents(EventBatch.from(visits(hour)).table(), hour));
+    for (const [i, entries] of hours.entries()) write("hour", [H1, H2][i] as number, entries);
+    const day = Date.UTC(2026, 4, 17);
+    write("day", day, mergeRollups(hours.flat(), day));
+
+    const file = join(tempDir(), "lake.sqlite");
+    await writeCatalog(file, catalog.exportCatalog());
+    const db = new DatabaseSync(file, { readOnly: true });
+    const filesOf = (table: string) =>
+      db
+        .prepare(
+          `SELECT m.value || s.path || t.path || d.path AS path FROM ducklake_data_file d
+           JOIN ducklake_table t USING (table_id) JOIN ducklake_schema s USING (schema_id)
+           JOIN ducklake_metadata m ON m.key = 'data_path'
+           WHERE s.schema_name = 'rollups' AND t.table_name = ? AND d.end_snapshot IS NULL`,
+        )
+        .all(table)
+        .map((r) => `'${r.path}'`)
+        .join(", ");
+    try {
+      const hourly = await query(
+        `SELECT period, sum(events)::INTEGER AS events, sum(uniques)::INTEGER AS uniques FROM read_parquet([${filesOf("hourly")}])
+         WHERE path = '/home' GROUP BY period ORDER BY period`,
+      );
+      expect(hourly.map((r) => r.events)).toEqual([400, 400]);
+      const [daily] = await query(
+        `SELECT events::INTEGER AS events, uniques::INTEGER AS uniques FROM read_parquet([${filesOf("daily")}]) WHERE path = '/home'`,
+      );
+      const hourUniques = hourly.map((r) => r.uniques as number);
+      expect(daily?.events).toBe(800);
+      // The same 150 users both hours: the day's estimate is the merged sketch's, about 150, not 300.
+      expect(Math.abs((daily?.uniques as number) - 150)).toBeLessThanOrEqual(3);
+      expect(daily?.uniques).toBe(
+        Math.round(
+          mergeRollups(hours.flat(), day)
+            .find((r) => r.path === "/home")
+            ?.sketch.count() as number,
+        ),
+      );
+      expect((hourUniques[0] as number) + (hourUniques[1] as number)).toBeGreaterThan(290);
+      const groups = await query(
+        `SELECT sum(events)::INTEGER AS n FROM read_parquet([${filesOf("hourly")}]) WHERE path IS NULL`,
+      );
+      expect(groups[0]?.n).toBe(800);
+      const tables = db
+        .prepare(
+          `SELECT s.schema_name || '.' || t.table_name AS name FROM ducklake_table t JOIN ducklake_schema s USING (schema_id) ORDER BY t.table_id`,
+        )
+        .all()
+        .map((r) => r.name);
+      expect(tables).toEqual(["main.events", "rollups.hourly", "rollups.daily", "rollups.monthly"]);
     } finally {
       db.close();
     }

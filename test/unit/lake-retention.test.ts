@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { DataFileInfo } from "../../src/columns/stats";
+import { rollupKey } from "../../src/lake/keys";
 import { memoryCatalog } from "../helpers/node-catalog";
 
 const HOUR = 3_600_000;
@@ -79,5 +80,54 @@ describe("retention", () => {
     expect(catalog.retentionDays()).toBe(7);
     catalog.setRetentionDays(null);
     expect(catalog.retentionDays()).toBeNull();
+  });
+  it("removes rollup periods that ended before their own cutoff, a snapshot per table, and leaves the events and later periods alone", () => {
+    const catalog = lakeOf([NOW - 40 * DAY]);
+    const rollup = (grain: "hour" | "day" | "month", period: number): DataFileInfo => ({
+      ...file("x", period, 3),
+      key: rollupKey("acme", grain, period),
+    });
+    const oldHour = Date.UTC(2025, 4, 17, 9);
+    const commits = [
+      {
+        change: "insert" as const,
+        rollup: "hour" as const,
+        add: [rollup("hour", oldHour), rollup("hour", Date.UTC(2026, 5, 28, 12))],
+      },
+      { change: "insert" as const, rollup: "day" as const, add: [rollup("day", Date.UTC(2025, 4, 17))] },
+      {
+        change: "insert" as const,
+        rollup: "month" as const,
+        add: [rollup("month", Date.UTC(2025, 4, 1)), rollup("month", Date.UTC(2026, 5, 1))],
+      },
+    ];
+    for (const c of commits) expect(catalog.commit([c], NOW - DAY)[0]?.ok).toBe(true);
+    // The first rollup commit made the rollup tables, in a snapshot of their own, before its own.
+    expect(catalog.snapshots(5).snapshots.map((s) => s.changes[0])).toEqual([
+      "inserted_into_table:11",
+      "inserted_into_table:8",
+      "inserted_into_table:5",
+      'created_schema:"rollups"',
+      "inserted_into_table:1",
+    ]);
+    const before = catalog.latest();
+
+    // Events kept (no retention), rollups of periods that ended more than 365 days ago removed.
+    const report = catalog.retain(null, NOW, NOW - 365 * DAY);
+
+    expect(report).toMatchObject({ before: null, files: 0, rollupFiles: 3, snapshot: before + 3 });
+    expect(catalog.files(catalog.latest(), undefined, undefined, "hour").map((f) => f.hour)).toEqual([
+      Date.UTC(2026, 5, 28, 12),
+    ]);
+    expect(catalog.files(catalog.latest(), undefined, undefined, "day")).toEqual([]);
+    expect(catalog.files(catalog.latest(), undefined, undefined, "month").map((f) => f.hour)).toEqual([
+      Date.UTC(2026, 5, 1),
+    ]);
+    expect(catalog.files(catalog.latest())).toHaveLength(1);
+    expect(catalog.snapshots(3).snapshots.map((s) => s.changes)).toEqual([
+      ["deleted_from_table:11"],
+      ["deleted_from_table:8"],
+      ["deleted_from_table:5"],
+    ]);
   });
 });

@@ -4,7 +4,7 @@ import { tableFromIPC } from "apache-arrow";
 import { ParquetFile, readParquet } from "parquet-wasm/esm";
 import { describe, expect, it } from "vitest";
 import { EventBatch } from "../../src/columns/batch";
-import { encodeParquet } from "../../src/columns/parquet";
+import { encodeParquet, readTable } from "../../src/columns/parquet";
 import { describeFile } from "../../src/columns/stats";
 import type { Env } from "../../src/env";
 import type { TenantCatalog } from "../../src/lake/catalog/client";
@@ -13,13 +13,14 @@ import {
   compactAll,
   compactHour,
   compactTenant,
-  type HourRollup,
   listTenants,
   pendingHours,
 } from "../../src/lake/compaction";
-import { hourPrefix, manifestKey, rollupKey } from "../../src/lake/keys";
+import { hourPrefix, manifestKey } from "../../src/lake/keys";
+import { type RollupEntry, readRollups } from "../../src/lake/rollups";
 import type { StoredEvent } from "../../src/protocol/events";
 import { objectKey } from "../../src/sinks/r2-parquet";
+import { HyperLogLog } from "../../src/views/hll";
 import { sampleEvents } from "../helpers/events";
 import { catalogOf, lakeKeys } from "./harness";
 
@@ -80,6 +81,12 @@ async function liveKeys(t: string, hour: number): Promise<string[]> {
 /** The catalog's latest snapshot. */
 async function latest(t: string): Promise<number> {
   return (await catalogOf(t).snapshots(1)).snapshots[0]?.id as number;
+}
+
+/** The catalog's latest compaction snapshot (the hour's rollup is committed after it). */
+async function lastCompaction(t: string): Promise<number> {
+  const { snapshots } = await catalogOf(t).snapshots(10);
+  return snapshots.find((s) => s.changes.includes("compacted_table:1"))?.id as number;
 }
 
 /** The compacted output of a whole hour: one part, under a fresh generation. */
@@ -234,16 +241,34 @@ function commitsFailing(t: string, failures: number): TenantCatalog {
   };
 }
 
-function rollupCounts(events: StoredEvent[]): HourRollup["counts"] {
+/** Events per (source, type, importance), sorted. */
+function rollupCounts(events: StoredEvent[]): { source: string; type: string; importance: string; events: number }[] {
   const counts = new Map<string, number>();
   for (const e of events) {
     const k = JSON.stringify([e.source, e.type, e.importance]);
     counts.set(k, (counts.get(k) ?? 0) + 1);
   }
   return [...counts.keys()].sort().map((k) => {
-    const [source, type, importance] = JSON.parse(k) as string[];
-    return { source, type, importance, count: counts.get(k) } as HourRollup["counts"][number];
+    const [source, type, importance] = JSON.parse(k) as [string, string, string];
+    return { source, type, importance, events: counts.get(k) as number };
   });
+}
+
+/** The hour's rollup rows: the file the hourly rollup table lists for it (one), read back. */
+async function hourRollup(t: string, hour: number): Promise<{ key: string; rows: RollupEntry[] }> {
+  const read = await catalogOf(t).read({ rollup: "hour", from: hour, to: hour + HOUR });
+  if ("missing" in read) throw new Error(read.missing);
+  expect(read.files).toHaveLength(1);
+  const key = read.files[0]?.key as string;
+  return { key, rows: readRollups(readTable(await bytesOf(key))) };
+}
+
+/** The (source, type, importance) rows of a rollup as rollupCounts gives them. */
+function groupCounts(rows: RollupEntry[]) {
+  return rows
+    .filter((r) => r.path === null)
+    .map((r) => ({ source: r.source, type: r.type, importance: r.importance, events: r.events }))
+    .sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
 }
 
 describe("compaction", () => {
@@ -271,7 +296,7 @@ describe("compaction", () => {
       expect(rows).toEqual(want);
       expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
       expect(summary).toMatchObject({
-        rollupKey: rollupKey("rollups", t, hour),
+        rollupKey: (await hourRollup(t, hour)).key,
         rowsIn: written.get(hour)?.length,
         rowsOut: want.length,
         duplicates: (written.get(hour)?.length as number) - want.length,
@@ -283,13 +308,25 @@ describe("compaction", () => {
       const old = await catalogOf(t).read({ snapshot: before, from: hour, to: hour + HOUR });
       expect("files" in old && old.files.map((f) => f.key).sort()).toEqual(inputs[hour]);
     }
-    // One snapshot per hour, each "compacted_table".
-    const { snapshots } = await catalogOf(t).snapshots(2);
+    // One snapshot per hour, each "compacted_table", each followed by the hour's rollup (table 5,
+    // the rollup tables made by the first one, in a snapshot of their own).
+    const { snapshots } = await catalogOf(t).snapshots(5);
     expect(snapshots.map((s) => [s.id, s.changes])).toEqual([
-      [before + 2, ["compacted_table:1"]],
+      [before + 5, ["inserted_into_table:5"]],
+      [before + 4, ["compacted_table:1"]],
+      [before + 3, ["inserted_into_table:5"]],
+      [
+        before + 2,
+        [
+          'created_schema:"rollups"',
+          'created_table:"rollups"."hourly"',
+          'created_table:"rollups"."daily"',
+          'created_table:"rollups"."monthly"',
+        ],
+      ],
       [before + 1, ["compacted_table:1"]],
     ]);
-    expect(snapshots[1]).toMatchObject({ rowsAdded: 6, rowsRemoved: 9, filesAdded: 1, filesRemoved: 3 });
+    expect(snapshots[4]).toMatchObject({ rowsAdded: 6, rowsRemoved: 9, filesAdded: 1, filesRemoved: 3 });
     // The tie-breaks: earliest receipt, then smaller replica, then smaller seq.
     const h1 = await readEvents(summaries[0]?.key as string);
     expect(h1.map((e) => e.id)).toEqual(["e2", "e6", "e3", "e4", "e5", "e1"]);
@@ -306,31 +343,26 @@ describe("compaction", () => {
       expect(openAfter[key]).toBe(openBefore[key]);
     }
     expect(await liveKeys(t, OPEN)).toHaveLength(2);
-    expect(await keysUnder(`rollups/tenant=${t}/`)).toEqual([rollupKey("rollups", t, H1), rollupKey("rollups", t, H2)]);
+    expect(await keysUnder(`rollups/tenant=${t}/`)).toEqual(summaries.map((s) => s.rollupKey).sort());
   });
 
-  it("writes an hourly rollup outside events/ with counts, distinct ids and the ts range", async () => {
+  it("writes each hour's rollup to the hourly rollup table under rollups/: events per source, type and importance, and distinct users", async () => {
     const t = "compact-rollup";
     const written = await seed(t);
     const summaries = await compactTenant(bucket, catalogOf(t), NOW);
     for (const hour of [H1, H2]) {
       const want = expected(written.get(hour) as StoredEvent[]);
-      const key = summaries.find((s) => s.hour === hour)?.key as string;
-      const rollup = (await (await bucket.get(rollupKey("rollups", t, hour)))?.json()) as HourRollup;
-      expect(rollupKey("rollups", t, hour).startsWith("rollups/")).toBe(true);
-      expect(rollup).toEqual({
-        tenant: t,
-        hour,
-        key,
-        objects: [key],
-        rows: want.length,
-        distinctIds: new Set(want.map((e) => e.id)).size,
-        duplicates: (written.get(hour)?.length as number) - want.length,
-        minTs: Math.min(...want.map((e) => e.ts)),
-        maxTs: Math.max(...want.map((e) => e.ts)),
-        counts: rollupCounts(want),
-      });
-      expect(rollup.counts.reduce((n, c) => n + c.count, 0)).toBe(want.length);
+      const { key, rows } = await hourRollup(t, hour);
+      expect(key).toBe(summaries.find((s) => s.hour === hour)?.rollupKey);
+      expect(key.startsWith(`rollups/tenant=${t}/grain=hour/`)).toBe(true);
+      expect(groupCounts(rows)).toEqual(rollupCounts(want));
+      expect(rows.every((r) => r.period === hour)).toBe(true);
+      const users = new Set(want.map((e) => e.userId ?? e.anonymousId).filter((u) => u !== null)).size;
+      const estimate = rows
+        .filter((r) => r.path === null)
+        .reduce((n, r) => n.merge(r.sketch), new HyperLogLog())
+        .count();
+      expect(Math.abs(estimate - users)).toBeLessThanOrEqual(Math.max(2, users * 0.03));
     }
   });
 
@@ -376,8 +408,7 @@ describe("compaction", () => {
     expect(rerun[0]?.key).not.toBe(orphans[0]);
     expect(await liveKeys(t, H1)).toEqual([rerun[0]?.key]);
     expect(await readEvents(rerun[0]?.key as string)).toEqual(want);
-    const rollup = (await (await bucket.get(rollupKey("rollups", t, H1)))?.json()) as HourRollup;
-    expect(rollup).toMatchObject({ rows: want.length, distinctIds: want.length, counts: rollupCounts(want) });
+    expect(groupCounts((await hourRollup(t, H1)).rows)).toEqual(rollupCounts(want));
     expect(await pendingHours(catalogOf(t), NOW)).toEqual([]);
   });
 
@@ -457,7 +488,7 @@ describe("compaction", () => {
       duplicates: 500,
       key: split.objects[0],
       bytesIn,
-      snapshot: await latest(t),
+      snapshot: await lastCompaction(t),
     });
     expect(await liveKeys(t, H2)).toEqual([...split.objects].sort());
 
@@ -469,17 +500,10 @@ describe("compaction", () => {
     }
     expect(expected(parts.flat())).toEqual(want);
 
-    const rollup = (await (await bucket.get(rollupKey("rollups", t, H2)))?.json()) as HourRollup;
-    expect(rollup).toMatchObject({
-      key: split.objects[0],
-      objects: split.objects,
-      rows: 2500,
-      distinctIds: 2500,
-      duplicates: 500,
-      minTs: want[0]?.ts,
-      maxTs: want.at(-1)?.ts,
-      counts: rollupCounts(want),
-    });
+    // One rollup of the hour, from every part.
+    const rollup = await hourRollup(t, H2);
+    expect(rollup.key).toBe(split.rollupKey);
+    expect(groupCounts(rollup.rows)).toEqual(rollupCounts(want));
     expect(await pendingHours(catalogOf(t), NOW)).toEqual([]);
     expect(await compactHour(bucket, catalogOf(t), H2, { maxDecodedBytes: SPLIT_AT })).toMatchObject({
       skipped: "already compacted",
@@ -509,8 +533,8 @@ describe("compaction", () => {
       expect(await keysUnder(hourPrefix("events", t, H2))).not.toContain(manifestKey("events", t, H2));
       const parts = await Promise.all(rerun.objects.map(readEvents));
       expect(expected(parts.flat())).toEqual(expected(written.get(H2) as StoredEvent[]));
-      const rollup = (await (await bucket.get(rollupKey("rollups", t, H2)))?.json()) as HourRollup;
-      expect(rollup).toMatchObject({ rows: 2500, objects: rerun.objects });
+      const rollup = await hourRollup(t, H2);
+      expect(groupCounts(rollup.rows).reduce((n, r) => n + r.events, 0)).toBe(2500);
       expect(await pendingHours(catalogOf(t), NOW)).toEqual([H1]);
     }
   });

@@ -10,10 +10,20 @@ import type {
 import { VERSION } from "../../version";
 import { Catalog, type CommitRequest, type CommitResult, type SnapshotFile } from "./catalog";
 import { CommitQueue } from "./commit-queue";
+import type { Grain } from "./rollup-tables";
 import { type LakeVars, lakeSettings } from "./settings";
 import { durableSql } from "./sql";
 
 const DAY_MS = 86_400_000;
+
+/** Which snapshot, which range, and which table (`rollup`: the rollup table of that grain; absent: events). */
+export interface LakeReadQuery {
+  snapshot?: number;
+  asOf?: number;
+  from?: number;
+  to?: number;
+  rollup?: Grain;
+}
 
 /** What a read of the lake gets: the snapshot it reads and its files, or why there is none. */
 export type LakeRead = { snapshot: number; files: SnapshotFile[] } | { missing: string };
@@ -42,8 +52,8 @@ export class LakeCatalog extends DurableObject<LakeVars> {
     return this.queue.submit(req);
   }
 
-  /** The files of a snapshot (by id, by time, or the latest) whose hour is in [from, to). */
-  read(tenant: string, q: { snapshot?: number; asOf?: number; from?: number; to?: number }): LakeRead {
+  /** The files of a snapshot (by id, by time, or the latest) whose hour (a rollup's: period) starts in [from, to). */
+  read(tenant: string, q: LakeReadQuery): LakeRead {
     const catalog = this.open(tenant);
     let snapshot: number;
     try {
@@ -51,7 +61,7 @@ export class LakeCatalog extends DurableObject<LakeVars> {
     } catch (err) {
       return { missing: (err as Error).message };
     }
-    return { snapshot, files: catalog.files(snapshot, q.from, q.to) };
+    return { snapshot, files: catalog.files(snapshot, q.from, q.to, q.rollup ?? "events") };
   }
 
   snapshots(tenant: string, limit: number, before?: number): SnapshotList {
@@ -90,12 +100,14 @@ export class LakeCatalog extends DurableObject<LakeVars> {
     return this.retention(tenant);
   }
 
-  /** Removes, in one snapshot, the hours that ended more than the tenant's retention ago. */
+  /**
+   * Removes, in one snapshot, the hours that ended more than the tenant's retention ago, and the
+   * rollups whose periods ended more than ROLLUP_RETENTION_DAYS ago (a snapshot per rollup table).
+   */
   retain(tenant: string): RetentionReport {
-    const { days } = this.retention(tenant);
+    const { days, rollupDays } = this.retention(tenant);
     const now = Date.now();
-    if (days === null) return { before: null, snapshot: null, files: 0, rows: 0, rollupFiles: 0 };
-    return this.open(tenant).retain(now - days * DAY_MS, now);
+    return this.open(tenant).retain(days === null ? null : now - days * DAY_MS, now, now - rollupDays * DAY_MS);
   }
 
   /** The latest snapshot's files whose column bounds do not rule out rows of `subject`. */

@@ -10,16 +10,18 @@ import type {
 import { commitRound, FLUSH_MEMORY_MS } from "./commit";
 import { openCatalog } from "./create";
 import { EVENT_COLUMNS, hourOf, TABLE_ID } from "./events-table";
+import { GRAINS, type Grain, periodEnd } from "./rollup-tables";
 import { DUCKLAKE_SOURCE, DUCKLAKE_VERSION, SPEC_TABLES, sqliteDdl } from "./spec";
 import { type CatalogSql, catalogTime, parseCatalogTime, type SqlValue } from "./sql";
-import { head, meta, metadata } from "./tables";
-import type { CatalogDb, CatalogSettings, CommitRequest, CommitResult, SnapshotFile } from "./types";
+import { head, lakeTables, meta, metadata, tableOfKey } from "./tables";
+import type { CatalogDb, CatalogSettings, CommitRequest, CommitResult, SnapshotFile, TableKey } from "./types";
 
 export type { CatalogSettings, CommitRequest, CommitResult, DeleteFileInfo, SnapshotFile } from "./types";
 
 /**
- * A tenant's lake as a DuckLake catalog (spec 1.0, ./spec.ts): one table, `events`, whose data
- * files are the Parquet objects the flushes and compactions wrote. A file is part of the table
+ * A tenant's lake as a DuckLake catalog (spec 1.0, ./spec.ts): the table `events`, whose data
+ * files are the Parquet objects the flushes and compactions wrote, and the rollup tables
+ * (./rollup-tables.ts), made by the first change to one. A file is part of the table
  * from the snapshot that added it (`begin_snapshot`) until the one that removed it
  * (`end_snapshot`); readers pick a snapshot and read exactly its files, minus their delete files.
  *
@@ -32,16 +34,12 @@ export type { CatalogSettings, CommitRequest, CommitResult, DeleteFileInfo, Snap
 const HOUR_MS = 3_600_000;
 
 export class Catalog {
-  /** Where the table's files live: keys start with it, data file paths are relative to it. */
-  readonly tablePrefix: string;
-
   private readonly db: CatalogDb;
   private readonly sql: CatalogSql;
 
   constructor(sql: CatalogSql, settings: CatalogSettings) {
     this.sql = sql;
-    this.tablePrefix = `${settings.prefix}/tenant=${settings.tenant}/`;
-    this.db = { sql, settings, tablePrefix: this.tablePrefix };
+    this.db = { sql, settings, tables: lakeTables(settings) };
   }
 
   /** Opens the catalog, creating it on first use: the spec's tables, snapshot 0 (schema) and 1 (the events table). */
@@ -97,8 +95,17 @@ export class Catalog {
     return this.latest();
   }
 
-  /** The data files of `snapshot` whose hour of receipt is in [from, to), each with its delete file. */
-  files(snapshot: number, from = Number.NEGATIVE_INFINITY, to = Number.POSITIVE_INFINITY): SnapshotFile[] {
+  /**
+   * The data files of `snapshot` whose hour of receipt is in [from, to), each with its delete file;
+   * of a rollup table (`table`: its grain), the files whose period starts in [from, to).
+   */
+  files(
+    snapshot: number,
+    from = Number.NEGATIVE_INFINITY,
+    to = Number.POSITIVE_INFINITY,
+    table: TableKey = "events",
+  ): SnapshotFile[] {
+    const { id, prefix } = this.db.tables[table];
     const rows = this.sql.all<{
       data_file_id: number;
       path: string;
@@ -119,7 +126,7 @@ export class Catalog {
        WHERE d.table_id = ?2 AND d.begin_snapshot <= ?1 AND (d.end_snapshot IS NULL OR d.end_snapshot > ?1)
        ORDER BY d.data_file_id`,
       snapshot,
-      TABLE_ID,
+      id,
     );
     const firstHour = Number.isFinite(from) ? from - (from % HOUR_MS) : from;
     const files: SnapshotFile[] = [];
@@ -128,11 +135,11 @@ export class Catalog {
       if (hour < firstHour || hour >= to) continue;
       files.push({
         id: r.data_file_id,
-        key: this.tablePrefix + r.path,
+        key: prefix + r.path,
         hour,
         rows: r.record_count,
         bytes: r.file_size_bytes,
-        deletes: r.delete_path === null ? null : { key: this.tablePrefix + r.delete_path, count: r.delete_count ?? 0 },
+        deletes: r.delete_path === null ? null : { key: prefix + r.delete_path, count: r.delete_count ?? 0 },
       });
     }
     return files;
@@ -172,14 +179,16 @@ export class Catalog {
   /** Of these keys, the ones the catalog knows nothing of (no file, delete file or scheduled deletion). */
   unknownKeys(keys: readonly string[]): string[] {
     return keys.filter((key) => {
-      if (!key.startsWith(this.tablePrefix)) return false;
-      const path = key.slice(this.tablePrefix.length);
+      const table = tableOfKey(this.db, key);
+      if (!table) return false;
+      const path = key.slice(table.prefix.length);
       const known = this.sql.all(
-        `SELECT 1 FROM ducklake_data_file WHERE path = ?1
-         UNION ALL SELECT 1 FROM ducklake_delete_file WHERE path = ?1
+        `SELECT 1 FROM ducklake_data_file WHERE path = ?1 AND table_id = ?3
+         UNION ALL SELECT 1 FROM ducklake_delete_file WHERE path = ?1 AND table_id = ?3
          UNION ALL SELECT 1 FROM ducklake_files_scheduled_for_deletion WHERE path = ?2 LIMIT 1`,
         path,
         key,
+        table.id,
       );
       return known.length === 0;
     });
@@ -266,31 +275,47 @@ export class Catalog {
   }
 
   /**
-   * Removes from the table, in one snapshot, every file of an hour that ended at or before
-   * `before` (epoch ms); an hour that ends after it is never touched. The files stay in R2 for
-   * the snapshots before this one, until those expire and the cleanup deletes them.
+   * Removes from the events table, in one snapshot, every file of an hour that ended at or before
+   * `before` (epoch ms; null: none), and from each rollup table, in one snapshot per table, every
+   * file of a period that ended at or before `rollupsBefore` (their own, longer retention); a
+   * period that ends after its cutoff is never touched. The files stay in R2 for the snapshots
+   * before these, until those expire and the cleanup deletes them.
    */
-  retain(before: number, now: number): RetentionReport {
-    const expired = this.files(this.latest(), Number.NEGATIVE_INFINITY, before).filter(
-      (f) => f.hour + HOUR_MS <= before,
-    );
-    const report: RetentionReport = { before, snapshot: null, files: expired.length, rows: 0, rollupFiles: 0 };
-    if (expired.length === 0) return report;
-    for (const f of expired) report.rows += f.rows - (f.deletes?.count ?? 0);
+  retain(before: number | null, now: number, rollupsBefore: number | null = null): RetentionReport {
+    const report: RetentionReport = { before, snapshot: null, files: 0, rows: 0, rollupFiles: 0 };
+    if (before !== null) {
+      const expired = this.files(this.latest(), Number.NEGATIVE_INFINITY, before).filter(
+        (f) => f.hour + HOUR_MS <= before,
+      );
+      report.files = expired.length;
+      for (const f of expired) report.rows += f.rows - (f.deletes?.count ?? 0);
+      const label = `hours before ${new Date(before).toISOString().slice(0, 13)}h`;
+      report.snapshot = this.removeFiles("events", expired, label, now) ?? report.snapshot;
+    }
+    if (rollupsBefore !== null) {
+      for (const grain of GRAINS) {
+        const expired = this.files(this.latest(), Number.NEGATIVE_INFINITY, rollupsBefore, grain).filter(
+          (f) => periodEnd(grain, f.hour) <= rollupsBefore,
+        );
+        report.rollupFiles += expired.length;
+        const label = `${grain} rollups before ${new Date(rollupsBefore).toISOString().slice(0, 10)}`;
+        report.snapshot = this.removeFiles(grain, expired, label, now) ?? report.snapshot;
+      }
+    }
+    return report;
+  }
+
+  /** Removes `files` from `table` in one snapshot (none when there are none); returns it. */
+  private removeFiles(table: TableKey, files: SnapshotFile[], label: string, now: number): number | null {
+    if (files.length === 0) return null;
+    const rollup = table === "events" ? undefined : (table as Grain);
     const [result] = this.commit(
-      [
-        {
-          change: "delete",
-          remove: expired.map((f) => f.key),
-          message: `retention: hours before ${new Date(before).toISOString().slice(0, 13)}h`,
-        },
-      ],
+      [{ change: "delete", rollup, remove: files.map((f) => f.key), message: `retention: ${label}` }],
       now,
     );
     // One transaction in a single-threaded object: the files listed above are still the table's.
     if (!result?.ok) throw new Error(`retention conflicted: ${result?.ok === false ? result.conflict : "no result"}`);
-    report.snapshot = result.snapshot;
-    return report;
+    return result.snapshot;
   }
 
   // ---- expiry and cleanup -------------------------------------------------------------------
@@ -318,18 +343,17 @@ export class Catalog {
       const oldest = this.sql.all<{ id: number }>(`SELECT MIN(snapshot_id) AS id FROM ducklake_snapshot`)[0]
         ?.id as number;
       // Scheduled paths are relative to data_path (the bucket's root): the objects' keys.
-      const schedule = this.tablePrefix;
-      this.sql.exec(
-        `INSERT INTO ducklake_files_scheduled_for_deletion
-         SELECT data_file_id, ? || path, 1, ? FROM ducklake_data_file WHERE end_snapshot <= ?
-         UNION ALL SELECT delete_file_id, ? || path, 1, ? FROM ducklake_delete_file WHERE end_snapshot <= ?`,
-        schedule,
-        catalogTime(now),
-        oldest,
-        schedule,
-        catalogTime(now),
-        oldest,
-      );
+      for (const { id, prefix } of Object.values(this.db.tables)) {
+        this.sql.exec(
+          `INSERT INTO ducklake_files_scheduled_for_deletion
+           SELECT data_file_id, ?1 || path, 1, ?2 FROM ducklake_data_file WHERE end_snapshot <= ?3 AND table_id = ?4
+           UNION ALL SELECT delete_file_id, ?1 || path, 1, ?2 FROM ducklake_delete_file WHERE end_snapshot <= ?3 AND table_id = ?4`,
+          prefix,
+          catalogTime(now),
+          oldest,
+          id,
+        );
+      }
       const gone = `SELECT data_file_id FROM ducklake_data_file WHERE end_snapshot <= ${Number(oldest)}`;
       this.sql.exec(`DELETE FROM ducklake_file_column_stats WHERE data_file_id IN (${gone})`);
       this.sql.exec(`DELETE FROM ducklake_file_partition_value WHERE data_file_id IN (${gone})`);

@@ -8,7 +8,7 @@ import type {
   SnapshotList,
 } from "../../protocol/lake";
 import type { CommitRequest, CommitResult, SnapshotFile } from "./catalog";
-import type { LakeCatalog, LakeRead } from "./LakeCatalog";
+import type { LakeCatalog, LakeRead, LakeReadQuery } from "./LakeCatalog";
 
 /** The CATALOG binding: one LakeCatalog per tenant, by name. */
 export type CatalogNamespace = DurableObjectNamespace<LakeCatalog>;
@@ -17,7 +17,7 @@ export type CatalogNamespace = DurableObjectNamespace<LakeCatalog>;
 export interface TenantCatalog {
   readonly tenant: string;
   commit(req: CommitRequest): Promise<CommitResult>;
-  read(q: { snapshot?: number; asOf?: number; from?: number; to?: number }): Promise<LakeRead>;
+  read(q: LakeReadQuery): Promise<LakeRead>;
   snapshots(limit: number, before?: number): Promise<SnapshotList>;
   unknownKeys(keys: string[]): Promise<{ createdAt: number; unknown: string[] }>;
   /** Expires the snapshots older than `retentionMs` (SNAPSHOT_RETENTION_HOURS), never the latest. */
@@ -26,7 +26,7 @@ export interface TenantCatalog {
   exportCatalog(dataPath?: string): Promise<CatalogExport>;
   retention(): Promise<RetentionAnswer>;
   setRetention(days: number | null): Promise<RetentionAnswer>;
-  /** Removes the hours past the tenant's retention from the table, in one snapshot. */
+  /** Removes the hours past the tenant's retention from the table, in one snapshot, and the rollups past ROLLUP_RETENTION_DAYS. */
   retain(): Promise<RetentionReport>;
   /** The latest files that may hold rows of `subject` (their column bounds do not rule it out). */
   candidates(subject: ErasureSubject): Promise<SnapshotFile[]>;

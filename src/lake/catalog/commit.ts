@@ -1,8 +1,9 @@
 import type { ColumnStats, DataFileInfo } from "../../columns/stats";
-import { EVENT_COLUMNS, MAPPING_ID, PARTITION_ID, partitionValues, TABLE_ID } from "./events-table";
+import { partitionValues } from "./events-table";
+import { ensureRollupTables } from "./rollup-create";
 import { catalogTime } from "./sql";
 import { checkKey, fileId, head, type LiveFile, liveFile } from "./tables";
-import type { CatalogDb, CommitRequest, CommitResult, DeleteFileInfo } from "./types";
+import type { CatalogDb, CommitRequest, CommitResult, DeleteFileInfo, LakeTable } from "./types";
 
 // Commits: one group-commit round in one transaction, the snapshots it writes, and the table-wide
 // statistics they widen.
@@ -10,7 +11,6 @@ import type { CatalogDb, CommitRequest, CommitResult, DeleteFileInfo } from "./t
 const HOUR_MS = 3_600_000;
 /** How long a committed flush is remembered, so a retry of it commits nothing (see flushSnapshot). */
 export const FLUSH_MEMORY_MS = 7 * 24 * HOUR_MS;
-const COLUMN_TYPES = new Map(EVENT_COLUMNS.map((c) => [c.name, c]));
 
 /**
  * One group-commit round, in one transaction: every `insert` shares one snapshot, every other
@@ -19,10 +19,12 @@ const COLUMN_TYPES = new Map(EVENT_COLUMNS.map((c) => [c.name, c]));
  */
 export function commitRound(db: CatalogDb, requests: readonly CommitRequest[], now: number): CommitResult[] {
   return db.sql.transaction(() => {
+    // The rollup tables are made by the first change to one (a snapshot of their own).
+    if (requests.some((r) => r.rollup)) ensureRollupTables(db, now);
     const results: CommitResult[] = new Array(requests.length);
     const inserts: number[] = [];
     requests.forEach((r, i) => {
-      if (r.change === "insert" && !r.remove?.length && !r.deletes?.length) inserts.push(i);
+      if (r.change === "insert" && !r.rollup && !r.remove?.length && !r.deletes?.length) inserts.push(i);
     });
     if (inserts.length > 0) commitInserts(db, requests, inserts, results, now);
     requests.forEach((r, i) => {
@@ -40,6 +42,7 @@ function commitInserts(
   results: CommitResult[],
   now: number,
 ) {
+  const events = db.tables.events;
   const files: DataFileInfo[] = [];
   const flushes = new Map<string, { replica: string; seq: number }>();
   const repeated: number[] = [];
@@ -62,8 +65,8 @@ function commitInserts(
     }
     let fresh = 0;
     for (const f of r.add ?? []) {
-      checkKey(db, f.key);
-      if (seen.has(f.key) || fileId(db, f.key) !== null) continue;
+      checkKey(events, f.key);
+      if (seen.has(f.key) || fileId(db, events, f.key) !== null) continue;
       seen.add(f.key);
       files.push(f);
       fresh++;
@@ -78,7 +81,7 @@ function commitInserts(
   });
   const snapshot =
     files.length > 0
-      ? writeSnapshot(db, now, `inserted_into_table:${TABLE_ID}`, messages.join(", "), files, [], [])
+      ? writeSnapshot(db, events, now, `inserted_into_table:${events.id}`, messages.join(", "), files, [], [])
       : head(db).snapshot_id;
   for (const { replica, seq } of flushes.values()) {
     db.sql.exec(`INSERT INTO ducktail_flushes VALUES (?, ?, ?, ?)`, replica, seq, snapshot, now);
@@ -103,35 +106,37 @@ function flushSnapshot(db: CatalogDb, replica: string, seq: number): number | nu
 
 /** A compaction, deletion or retention change: one snapshot of its own, or a conflict. */
 function commitChange(db: CatalogDb, r: CommitRequest, now: number): CommitResult {
+  const table = db.tables[r.rollup ?? "events"];
   const removed: LiveFile[] = [];
   for (const key of r.remove ?? []) {
-    const file = liveFile(db, key);
+    const file = liveFile(db, table, key);
     if (!file) return { ok: false, conflict: `${key} is not part of the table` };
     removed.push(file);
   }
   for (const d of r.deletes ?? []) {
-    if (!liveFile(db, d.dataKey)) return { ok: false, conflict: `${d.dataKey} is not part of the table` };
-    checkKey(db, d.key);
+    if (!liveFile(db, table, d.dataKey)) return { ok: false, conflict: `${d.dataKey} is not part of the table` };
+    checkKey(table, d.key);
   }
   const added: DataFileInfo[] = [];
   for (const f of r.add ?? []) {
-    checkKey(db, f.key);
-    if (fileId(db, f.key) !== null) return { ok: false, conflict: `${f.key} was committed before` };
+    checkKey(table, f.key);
+    if (fileId(db, table, f.key) !== null) return { ok: false, conflict: `${f.key} was committed before` };
     added.push(f);
   }
   const change =
     r.change === "compact"
-      ? `compacted_table:${TABLE_ID}`
+      ? `compacted_table:${table.id}`
       : r.change === "delete"
-        ? `deleted_from_table:${TABLE_ID}`
-        : `inserted_into_table:${TABLE_ID}`;
-  const snapshot = writeSnapshot(db, now, change, r.message ?? r.change, added, removed, r.deletes ?? []);
+        ? `deleted_from_table:${table.id}`
+        : `inserted_into_table:${table.id}`;
+  const snapshot = writeSnapshot(db, table, now, change, r.message ?? r.change, added, removed, r.deletes ?? []);
   return { ok: true, snapshot, duplicate: false };
 }
 
 /** Writes a snapshot that adds `added`, removes `removed` and adds `deletes`; returns its id. */
 function writeSnapshot(
   db: CatalogDb,
+  table: LakeTable,
   now: number,
   change: string,
   message: string,
@@ -144,7 +149,7 @@ function writeSnapshot(
   let nextFileId = last.next_file_id;
   const stats = db.sql.all<{ record_count: number; next_row_id: number; file_size_bytes: number }>(
     `SELECT record_count, next_row_id, file_size_bytes FROM ducklake_table_stats WHERE table_id = ?`,
-    TABLE_ID,
+    table.id,
   )[0] as { record_count: number; next_row_id: number; file_size_bytes: number };
   let rowsAdded = 0;
   let rowsRemoved = 0;
@@ -156,37 +161,37 @@ function writeSnapshot(
     db.sql.exec(
       `INSERT INTO ducklake_data_file VALUES (?, ?, ?, NULL, ?, ?, 1, 'parquet', ?, ?, ?, ?, ?, NULL, ?, NULL)`,
       id,
-      TABLE_ID,
+      table.id,
       snapshot,
       id,
-      f.key.slice(db.tablePrefix.length),
+      f.key.slice(table.prefix.length),
       f.rows,
       f.bytes,
       f.footerBytes,
       nextRowId,
-      PARTITION_ID,
-      MAPPING_ID,
+      table.partitionId,
+      table.mappingId,
     );
     nextRowId += f.rows;
     rowsAdded += f.rows;
     bytesDelta += f.bytes;
-    for (const [k, value] of partitionValues(f.hour).entries()) {
-      db.sql.exec(`INSERT INTO ducklake_file_partition_value VALUES (?, ?, ?, ?)`, id, TABLE_ID, k, value);
+    for (const [k, value] of partitionValues(f.hour).slice(0, table.partitionDepth).entries()) {
+      db.sql.exec(`INSERT INTO ducklake_file_partition_value VALUES (?, ?, ?, ?)`, id, table.id, k, value);
     }
     for (const c of f.columns) {
-      const column = COLUMN_TYPES.get(c.column);
+      const column = table.columns.find((t) => t.name === c.column);
       if (!column) continue; // not a column of the table
       db.sql.exec(
         `INSERT INTO ducklake_file_column_stats VALUES (?, ?, ?, NULL, ?, ?, ?, ?, NULL, NULL)`,
         id,
-        TABLE_ID,
+        table.id,
         column.id,
         c.valueCount,
         c.nullCount,
         c.min,
         c.max,
       );
-      widenColumnStats(db, column.id, c);
+      widenColumnStats(db, table, column.id, c);
     }
   }
   for (const f of removed) {
@@ -204,7 +209,7 @@ function writeSnapshot(
     bytesDelta -= f.file_size_bytes;
   }
   for (const d of deletes) {
-    const data = liveFile(db, d.dataKey) as LiveFile;
+    const data = liveFile(db, table, d.dataKey) as LiveFile;
     const previous = db.sql.all<{ delete_count: number }>(
       `SELECT delete_count FROM ducklake_delete_file WHERE data_file_id = ? AND end_snapshot IS NULL`,
       data.data_file_id,
@@ -219,10 +224,10 @@ function writeSnapshot(
     db.sql.exec(
       `INSERT INTO ducklake_delete_file VALUES (?, ?, ?, NULL, ?, ?, 1, 'parquet', ?, ?, ?, NULL, NULL)`,
       id,
-      TABLE_ID,
+      table.id,
       snapshot,
       data.data_file_id,
-      d.key.slice(db.tablePrefix.length),
+      d.key.slice(table.prefix.length),
       d.count,
       d.bytes,
       d.footerBytes,
@@ -234,7 +239,7 @@ function writeSnapshot(
     stats.record_count + rowsAdded - rowsRemoved,
     nextRowId,
     stats.file_size_bytes + bytesDelta,
-    TABLE_ID,
+    table.id,
   );
   db.sql.exec(
     `INSERT INTO ducklake_snapshot VALUES (?, ?, ?, ?, ?)`,
@@ -263,17 +268,17 @@ function writeSnapshot(
 }
 
 /** Widens the table-wide bounds of a column by one file's. */
-function widenColumnStats(db: CatalogDb, columnId: number, c: ColumnStats): void {
+function widenColumnStats(db: CatalogDb, table: LakeTable, columnId: number, c: ColumnStats): void {
   const row = db.sql.all<{ contains_null: number; min_value: string | null; max_value: string | null }>(
     `SELECT contains_null, min_value, max_value FROM ducklake_table_column_stats WHERE table_id = ? AND column_id = ?`,
-    TABLE_ID,
+    table.id,
     columnId,
   )[0];
-  const type = EVENT_COLUMNS[columnId - 1]?.type;
+  const type = table.columns[columnId - 1]?.type;
   if (!row) {
     db.sql.exec(
       `INSERT INTO ducklake_table_column_stats VALUES (?, ?, ?, 0, ?, ?, NULL)`,
-      TABLE_ID,
+      table.id,
       columnId,
       c.nullCount > 0 ? 1 : 0,
       c.min,
@@ -289,7 +294,7 @@ function widenColumnStats(db: CatalogDb, columnId: number, c: ColumnStats): void
     row.contains_null || c.nullCount > 0 ? 1 : 0,
     min,
     max,
-    TABLE_ID,
+    table.id,
     columnId,
   );
 }

@@ -51,8 +51,8 @@ export function partitionValues(hourStart: number): string[] {
   return [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours()].map(String);
 }
 
-/** The hour a file's partition values name. */
+/** The hour a file's partition values name (fewer values, as a rollup table's: the period's first hour). */
 export function hourOf(values: readonly (string | number)[]): number {
-  const [y, m, d, h] = values.map(Number);
-  return Date.UTC(y as number, (m as number) - 1, d as number, h as number);
+  const [y, m = 1, d = 1, h = 0] = values.map(Number);
+  return Date.UTC(y as number, m - 1, d, h);
 }

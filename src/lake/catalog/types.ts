@@ -1,4 +1,6 @@
 import type { DataFileInfo } from "../../columns/stats";
+import type { TableColumn } from "./events-table";
+import type { Grain } from "./rollup-tables";
 import type { CatalogSql } from "./sql";
 
 // What the catalog is given and answers, shared by its parts (./catalog, ./create, ./commit).
@@ -26,6 +28,8 @@ export interface CommitRequest {
   flush?: { replica: string; seq: number };
   /** A line for `commit_message` (the snapshot's list of flushes, a compaction's hour, …). */
   message?: string;
+  /** The rollup table of this grain the change is to; absent: the events table. */
+  rollup?: Grain;
 }
 
 export type CommitResult =
@@ -58,10 +62,26 @@ export interface CatalogSettings {
   author: string;
 }
 
-/** The catalog's SQLite, its settings, and where its table's files live. */
+/** Which table: `events`, or the rollup table of a grain. */
+export type TableKey = "events" | Grain;
+
+/** One table of the lake as the catalog's parts need it. */
+export interface LakeTable {
+  key: TableKey;
+  id: number;
+  /** Its files' keys start with it (its schema's path, then its own); data file paths are relative to it. */
+  prefix: string;
+  columns: readonly TableColumn[];
+  partitionId: number;
+  mappingId: number;
+  /** How many partition values a file has (year, month, day, hour: the first n). */
+  partitionDepth: number;
+}
+
+/** The catalog's SQLite, its settings, and where its tables' files live. */
 export interface CatalogDb {
   sql: CatalogSql;
   settings: CatalogSettings;
-  /** `<prefix>/tenant=<t>/`: keys start with it, data file paths are relative to it. */
-  tablePrefix: string;
+  /** Every table, with where its files live (`events`: `<prefix>/tenant=<t>/`). */
+  tables: Record<TableKey, LakeTable>;
 }
