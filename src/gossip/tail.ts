@@ -310,6 +310,22 @@ export class TailQueue {
    * so the owner can check what the socket holds first. `droppedBefore`: events the sender
    * dropped for this subscriber before these, reported like the queue's own drops.
    */
+  /** `enqueue` of `texts[i]` for each of `indexes` (a batch's events for this subscriber). */
+  enqueueFrom(texts: readonly (string | LaterText)[], indexes: readonly number[], droppedBefore = 0): void {
+    if (indexes.length === 1 && this.queue.length < this.capacity) {
+      const text = texts[indexes[0] as number] as string | LaterText;
+      this.queue.push(text);
+      this.queuedBytes += bytesOf(text);
+      this.dropped += droppedBefore;
+      this.droppedTotal += droppedBefore;
+      return;
+    }
+    this.enqueue(
+      indexes.map((i) => texts[i] as string | LaterText),
+      droppedBefore,
+    );
+  }
+
   enqueue(texts: readonly (string | LaterText)[], droppedBefore = 0): void {
     // Events past `capacity` in one push would be dropped at once: not worth queueing.
     const skip = Math.max(0, texts.length - this.capacity);
@@ -354,11 +370,19 @@ export class TailQueue {
         this.dropped = 0;
         continue;
       }
-      const taken = this.queue.splice(0, this.frameEvents);
-      this.queuedBytes -= size(taken);
-      const events = taken.map(textOf);
+      let events: string;
+      if (this.queue.length === 1) {
+        // The common case of a live tail that keeps up: one event, no arrays made.
+        const only = this.queue.pop() as string | LaterText;
+        this.queuedBytes -= bytesOf(only);
+        events = textOf(only);
+      } else {
+        const taken = this.queue.splice(0, this.frameEvents);
+        this.queuedBytes -= size(taken);
+        events = taken.map(textOf).join(",");
+      }
       this.seq += this.seqStep();
-      const text = `${this.framePrefix}${this.seq},"events":[${events.length === 1 ? events[0] : events.join(",")}]}`;
+      const text = `${this.framePrefix}${this.seq},"events":[${events}]}`;
       this.unacked.push({ seq: this.seq, bytes: text.length });
       this.unackedBytes += text.length;
       this.deliver(text);

@@ -219,10 +219,7 @@ export class LiveTail {
         continue;
       }
       // Checked before sending, so what is written to a socket never passes the limit either.
-      outlet.queue.enqueue(
-        b.events.map((i) => batch.texts[i] as string | LaterText),
-        b.dropped,
-      );
+      outlet.queue.enqueueFrom(batch.texts, b.events, b.dropped);
       const held = this.heldBy(outlet.ws);
       if (held > this.maxBufferedBytes) this.closeNotReading(outlet.ws, held);
       else outlet.queue.send();
