@@ -3,12 +3,11 @@
 // erasure expire (SNAPSHOT_RETENTION_HOURS = 0 here) and the cleanup ran, every object in the
 // bucket is read: DuckDB finds none of their rows in any Parquet file, and no other object
 // holds their id.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { rmSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { ErasureRecord } from "../../src/protocol/lake";
 import { query } from "../helpers/duckdb";
+import { downloadBucket } from "../helpers/lake";
 import { useWorker } from "../helpers/worker";
 
 const USER = "user-to-forget-7f3a";
@@ -79,7 +78,7 @@ describe("DELETE /users/<id>", () => {
 
   /** Every Parquet object's rows (DuckDB), and theirs among them; every other object must not name them. */
   async function scanBucket(): Promise<{ rows: number; theirs: number }> {
-    const { dir, keys } = await downloadBucket();
+    const { dir, keys } = await downloadBucket(worker.mf);
     try {
       expect(keys.some((k) => k.endsWith(".parquet"))).toBe(true);
       const [row] = await query(
@@ -94,25 +93,5 @@ describe("DELETE /users/<id>", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }
-
-  async function downloadBucket(): Promise<{ dir: string; keys: string[] }> {
-    const bucket = await worker.mf.getR2Bucket("EVENTS");
-    const dir = mkdtempSync(join(tmpdir(), "ducktail-erasure-"));
-    const keys: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await bucket.list({ cursor });
-      for (const obj of page.objects) {
-        const body = await bucket.get(obj.key);
-        if (!body) throw new Error(`listed object ${obj.key} has no body`);
-        const path = join(dir, obj.key);
-        mkdirSync(dirname(path), { recursive: true });
-        writeFileSync(path, new Uint8Array(await body.arrayBuffer()));
-        keys.push(obj.key);
-      }
-      cursor = page.truncated ? page.cursor : undefined;
-    } while (cursor);
-    return { dir, keys };
   }
 });

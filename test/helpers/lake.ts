@@ -29,16 +29,16 @@ export interface LakeRow {
 }
 
 /**
- * Copies every object under `events/` from the Worker's EVENTS bucket into a fresh temp dir,
- * keeping the keys as paths. Returns the dir and the keys.
+ * Copies every object under `prefix` (the whole bucket for "") from the Worker's EVENTS bucket into
+ * a fresh temp dir, keeping the keys as paths. Returns the dir and the keys, sorted.
  */
-export async function downloadEvents(mf: Miniflare): Promise<{ dir: string; keys: string[] }> {
+export async function downloadBucket(mf: Miniflare, prefix = ""): Promise<{ dir: string; keys: string[] }> {
   const bucket = await mf.getR2Bucket("EVENTS");
   const dir = mkdtempSync(join(tmpdir(), "ducktail-lake-"));
   const keys: string[] = [];
   let cursor: string | undefined;
   do {
-    const page = await bucket.list({ prefix: "events/", cursor });
+    const page = await bucket.list({ prefix, cursor });
     for (const obj of page.objects) {
       const body = await bucket.get(obj.key);
       if (!body) throw new Error(`listed object ${obj.key} has no body`);
@@ -50,6 +50,11 @@ export async function downloadEvents(mf: Miniflare): Promise<{ dir: string; keys
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
   return { dir, keys: keys.sort() };
+}
+
+/** The lake's objects (everything under `events/`), as `downloadBucket` copies them. */
+export function downloadEvents(mf: Miniflare): Promise<{ dir: string; keys: string[] }> {
+  return downloadBucket(mf, "events/");
 }
 
 /** Every event in the downloaded lake, read with DuckDB's read_parquet over the hive layout. */
