@@ -12,9 +12,9 @@
 // shared machine's noise mostly cancels (replay: ±2 points; live: ±5).
 import { fileURLToPath } from "node:url";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
-import WebSocket from "ws";
 import { buildWorker, workerOptions } from "../test/helpers/miniflare.mjs";
 import { INGEST_CONFIG, INGEST_VARS, loadShape } from "./ingest.mjs";
+import { devtools, selfTime } from "./lib/devtools.mjs";
 import { frameBuilder } from "./lib/frames.mjs";
 import { fmt, table } from "./lib/stats.mjs";
 import { Conn, runLoad } from "./lib/ws-load.mjs";
@@ -24,40 +24,6 @@ const batch = Number(batchArg);
 const replayFrames = Number(process.env.PROFILE_REPLAY ?? 0);
 const bare = Boolean(process.env.PROFILE_BARE);
 const INSPECTOR_PORT = 9339;
-
-/** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
-async function devtools(url) {
-  const ws = new WebSocket(url);
-  await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
-  const waiting = new Map();
-  let next = 0;
-  ws.on("message", (data) => {
-    const msg = JSON.parse(data.toString());
-    waiting.get(msg.id)?.(msg.result);
-    waiting.delete(msg.id);
-  });
-  return {
-    call: (method, params = {}) =>
-      new Promise((resolve) => {
-        const id = ++next;
-        waiting.set(id, resolve);
-        ws.send(JSON.stringify({ id, method, params }));
-      }),
-    close: () => ws.close(),
-  };
-}
-
-/** Self samples per function ("name file:line"), as shares of all samples. */
-function selfTime(profile) {
-  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-  const counts = new Map();
-  for (const id of profile.samples) {
-    const { functionName, url, lineNumber } = nodes.get(id).callFrame;
-    const key = `${functionName || "(anonymous)"} ${url ? `${url.split("/").pop()}:${lineNumber + 1}` : ""}`.trim();
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return [...counts].map(([fn, n]) => ({ fn, share: n / profile.samples.length })).sort((a, b) => b.share - a.share);
-}
 
 // The functions of each ingest stage. V8 inlines small functions into their callers (validateBatch
 // into take, say), so a stage is known by any of its functions on a sample's stack, not just its entry.
@@ -139,10 +105,7 @@ const replay = (frames) =>
 
 if (replayFrames) await replay(4000);
 else await load(shape.warmupMs, "warm");
-const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json`)).json();
-const target = targets.find((t) => t.title?.includes("core:user:"));
-if (!target) throw new Error(`no user worker among inspector targets: ${targets.map((t) => t.title).join(", ")}`);
-const cdp = await devtools(target.webSocketDebuggerUrl);
+const cdp = await devtools(INSPECTOR_PORT);
 await cdp.call("Profiler.enable");
 await cdp.call("Profiler.setSamplingInterval", { interval: replayFrames ? 100 : 200 });
 await cdp.call("Profiler.start");

@@ -9,6 +9,7 @@ import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { buildWorker, workerOptions } from "../test/helpers/miniflare.mjs";
 import { INGEST_CONFIG } from "./ingest.mjs";
 import { childPids } from "./lib/cpu.mjs";
+import { devtools, inclusiveTime, selfTime } from "./lib/devtools.mjs";
 import { fmt, table } from "./lib/stats.mjs";
 import { duckTailSystem } from "./lib/systems.mjs";
 import { closeAll, Deliveries, openMany, Publisher, Subscriber } from "./lib/tail-load.mjs";
@@ -18,66 +19,31 @@ const INSPECTOR_PORT = 9341;
 const scenario = SCENARIOS.find((s) => s.name === (process.argv[2] ?? "b"));
 if (!scenario) throw new Error(`no scenario ${process.argv[2]}; use a, b or c`);
 
-/** A minimal Chrome DevTools Protocol client over the inspector's WebSocket. */
-async function devtools(url) {
-  const ws = new WebSocket(url);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = reject;
-  });
-  const waiting = new Map();
-  let next = 0;
-  ws.onmessage = (m) => {
-    const msg = JSON.parse(m.data);
-    waiting.get(msg.id)?.(msg.result);
-    waiting.delete(msg.id);
-  };
-  return {
-    call: (method, params = {}) =>
-      new Promise((resolve) => {
-        const id = ++next;
-        waiting.set(id, resolve);
-        ws.send(JSON.stringify({ id, method, params }));
-      }),
-    close: () => ws.close(),
-  };
-}
-
-/** Samples per function ("name file:line") and per tail stage (any of its functions on the stack). */
-function summary(profile) {
-  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const self = new Map();
-  const inclusive = new Map();
-  for (const id of profile.samples) {
-    const { functionName, url, lineNumber } = nodes.get(id).callFrame;
-    const key = `${functionName || "(anonymous)"} ${url ? `${url.split("/").pop()}:${lineNumber + 1}` : ""}`.trim();
-    self.set(key, (self.get(key) ?? 0) + 1);
-    const seen = new Set();
-    for (let x = id; x !== undefined; x = parent.get(x)) seen.add(nodes.get(x).callFrame.functionName || "(anonymous)");
-    for (const f of seen) inclusive.set(f, (inclusive.get(f) ?? 0) + 1);
-  }
-  const n = profile.samples.length;
-  const rows = (m) => [...m].map(([fn, c]) => ({ fn, share: c / n })).sort((a, b) => b.share - a.share);
-  return { self: rows(self), inclusive: rows(inclusive) };
-}
-
 const shape = { ...tailShape(), rounds: 1 };
 const before = new Set(childPids());
 const options = workerOptions(buildWorker(INGEST_CONFIG), { vars: { ...TAIL_VARS, DUCKTAIL_KEYS: keyTable(1) } });
 const mf = new Miniflare(convertV4MiniflareOptions({ ...options, inspectorPort: INSPECTOR_PORT }));
 const url = (await mf.ready).toString().replace(/\/$/, "");
 const pid = childPids().find((p) => !before.has(p)) ?? null;
-const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json`)).json();
-const inspector = targets.find((t) => t.title?.includes("core:user:"));
-const cdp = await devtools(inspector.webSocketDebuggerUrl);
+const cdp = await devtools(INSPECTOR_PORT);
 await cdp.call("Profiler.enable");
 await cdp.call("Profiler.setSamplingInterval", { interval: 200 });
 const system = duckTailSystem({ url, pid });
+const tenant = `tail-${scenario.name}1`;
+/** Connects and subscribes the scenario's subscribers to the tenant, each counting into `sink`. */
+const subscribeAll = (sink, sockets) =>
+  openMany(scenario.subscribers, shape.connectConcurrency, (i) =>
+    Subscriber.open({
+      url: system.subscriberUrl(tenant, i),
+      index: i,
+      protocol: "ducktail",
+      filter: scenario.filter(i),
+      sink,
+      sockets,
+    }),
+  );
 if (process.env.PROFILE_PHASE === "load") {
   // Connect and subscribe first; profile only the publishing and the deliveries.
-  const tenant = `tail-${scenario.name}1`;
   await system.prepare(tenant, scenario);
   const sockets = new Set();
   const deliveries = new Deliveries(
@@ -88,16 +54,7 @@ if (process.env.PROFILE_PHASE === "load") {
   const publishers = [];
   for (let i = 0; i < scenario.publishers; i++)
     publishers.push(await Publisher.open(system.publisherUrl(tenant), sockets));
-  await openMany(scenario.subscribers, shape.connectConcurrency, (i) =>
-    Subscriber.open({
-      url: system.subscriberUrl(tenant, i),
-      index: i,
-      protocol: "ducktail",
-      filter: scenario.filter(i),
-      sink: deliveries,
-      sockets,
-    }),
-  );
+  await subscribeAll(deliveries, sockets);
   await cdp.call("Profiler.start");
   const load = await drive({ publishers, rate: scenario.rate, shape, deliveries, pid, tag: tenant });
   await cdp.call("Profiler.stop").then(({ profile }) => report(profile));
@@ -107,23 +64,13 @@ if (process.env.PROFILE_PHASE === "load") {
   );
   await closeAll(sockets);
 } else if (process.env.PROFILE_PHASE === "subscribe") {
-  await cdp.call("Profiler.start");
   // Only connecting and subscribing the scenario's subscribers.
-  const tenant = `tail-${scenario.name}1`;
   await system.prepare(tenant, scenario);
+  await cdp.call("Profiler.start");
   const sockets = new Set();
   const sink = new Deliveries(scenario.subscribers, scenario.matches, 16);
   const t0 = performance.now();
-  await openMany(scenario.subscribers, shape.connectConcurrency, (i) =>
-    Subscriber.open({
-      url: system.subscriberUrl(tenant, i),
-      index: i,
-      protocol: "ducktail",
-      filter: scenario.filter(i),
-      sink,
-      sockets,
-    }),
-  );
+  await subscribeAll(sink, sockets);
   console.log(`\n(${scenario.name}) ${scenario.subscribers} subscribed in ${fmt.int(performance.now() - t0)} ms\n`);
   await cdp.call("Profiler.stop").then(({ profile }) => report(profile));
   await closeAll(sockets);
@@ -137,7 +84,8 @@ if (process.env.PROFILE_PHASE === "load") {
 }
 
 function report(profile) {
-  const { self, inclusive } = summary(profile);
+  const self = selfTime(profile);
+  const inclusive = inclusiveTime(profile);
   const cols = [
     { title: "share", value: (row) => fmt.pct(row.share) },
     { title: "function", value: (row) => row.fn, left: true },
