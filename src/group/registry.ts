@@ -1,4 +1,5 @@
 import type { LoadReport } from "../protocol/routes";
+import { Rounds } from "../rounds";
 
 /** One replica shard of a tenant, as the coordinator records it. */
 export interface Shard {
@@ -55,8 +56,13 @@ export class Registry {
   private readonly dirtyCounts = new Set<number>();
   private readonly dirtyClients = new Set<string>();
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
-  private nextRound: Promise<void> | null = null;
-  private lastRound: Promise<unknown> = Promise.resolve();
+  private readonly commits = new Rounds(
+    () => null,
+    async () => {
+      this.persist();
+      await this.sync();
+    },
+  );
 
   constructor(
     private readonly sql: SqlStorage,
@@ -162,15 +168,7 @@ export class Registry {
    * ~40 % slower. One round is committing at a time, and the changes made meanwhile share the next.
    */
   committed(): Promise<void> {
-    if (this.nextRound) return this.nextRound;
-    const round: Promise<void> = this.lastRound.then(async () => {
-      if (this.nextRound === round) this.nextRound = null;
-      this.persist();
-      await this.sync();
-    });
-    this.nextRound = round;
-    this.lastRound = round.catch(() => {});
-    return round;
+    return this.commits.next().done;
   }
 
   /** Writes the counts and client mappings changed since the last write, in one go. */

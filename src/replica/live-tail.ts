@@ -11,6 +11,7 @@ import {
   TailRouter,
 } from "../gossip/tail";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
+import { Rounds } from "../rounds";
 import { attach, sendText, socketState } from "./sockets";
 import type { ReplicaStore } from "./store";
 
@@ -42,6 +43,12 @@ export function tailBufferLimit(env: Pick<Env, "TAIL_MAX_BUFFERED_BYTES">): numb
   return n;
 }
 
+/** What one registration round carries: subscriptions to add and to remove, cluster-wide. */
+interface Registration {
+  subs: Subscription[];
+  ids: string[];
+}
+
 /** Close code for a subscriber's socket that holds too much unsent tail text (policy violation). */
 export const TAIL_NOT_READING_CLOSE_CODE = 1008;
 
@@ -68,20 +75,21 @@ export class LiveTail {
   private readonly maxBufferedBytes: number;
   /** Sockets closed for holding more than `maxBufferedBytes` (stats). */
   private notReadingClosed = 0;
-  private readonly rounds: Rounds;
+  /**
+   * Registration gossip in rounds (see Rounds): one round is out at a time and carries every
+   * subscribe and unsubscribe made while the previous one was, so a thousand subscribers arriving
+   * together cost a few rounds, not a thousand; an unsubscribe never overtakes its subscribe.
+   */
+  private readonly rounds: Rounds<Registration, number>;
   /** Whether the outlets were rebuilt from the sockets since this object woke (see `openOutlet`). */
   private outletsRebuilt = false;
 
   constructor(private readonly host: TailHost) {
     this.maxBufferedBytes = host.maxBufferedBytes ?? DEFAULT_TAIL_MAX_BUFFERED_BYTES;
     this.router = new TailRouter(host.uid, (owner, batch) => this.forward(owner, batch));
-    this.rounds = new Rounds(
-      (msg) => host.gossipAll(msg),
-      async (subs) => {
-        // Those still held: one unsubscribed before its round began is not stored again.
-        for (const sub of subs) if (this.router.get(sub.id)) host.store.saveSubscription(sub);
-        await host.sync?.();
-      },
+    this.rounds = new Rounds<Registration, number>(
+      () => ({ subs: [], ids: [] }),
+      (round) => this.register(round),
     );
     for (const sub of host.store.subscriptions()) this.router.add(sub);
   }
@@ -103,12 +111,12 @@ export class LiveTail {
     const sample = rawSample === undefined ? 1 : Number(rawSample);
     if (!(sample > 0 && sample <= 1)) throw new DuckTailError(ErrorCode.badRequest, "sample must be in (0, 1]");
     const sub: Subscription = { id: crypto.randomUUID(), owner: this.host.uid, client: state.client, filter, sample };
-    this.router.add(sub); // stored with its registration round (see Rounds)
+    this.router.add(sub); // stored with its registration round (see `register`)
     attach(ws, { ...state, subs: [...(state.subs ?? []), sub.id] });
     this.addOutlet(sub.id, ws);
     const round = this.rounds.next();
-    round.subs.push(sub);
-    return { id: sub.id, replicas: await round.replicas };
+    round.items.subs.push(sub);
+    return { id: sub.id, replicas: await round.done };
   }
 
   /** An `unsubscribe` frame, or the subscriber's socket closing. */
@@ -119,8 +127,8 @@ export class LiveTail {
     if (state) attach(ws, { ...state, subs: (state.subs ?? []).filter((id) => !mine.includes(id)) });
     this.drop(mine);
     const round = this.rounds.next();
-    round.ids.push(...mine);
-    await round.replicas;
+    round.items.ids.push(...mine);
+    await round.done;
   }
 
   /** Every subscription a closing socket held. */
@@ -154,6 +162,22 @@ export class LiveTail {
       default:
         return null;
     }
+  }
+
+  /** Runs a registration round; resolves with how many replicas know its subscriptions. */
+  private async register({ subs, ids }: Registration): Promise<number> {
+    if (subs.length > 0) {
+      // Each subscription stored as it came, each answer would wait for its own commit (the
+      // output gate): a thousand subscribes, a thousand commits. One per round instead: those
+      // made while a round's commit is under way take the next round. Those unsubscribed before
+      // their round began are not stored again.
+      for (const sub of subs) if (this.router.get(sub.id)) this.host.store.saveSubscription(sub);
+      await this.host.sync?.();
+    }
+    let known = 1;
+    if (subs.length > 0) known = (await this.host.gossipAll({ type: "subscribe", subs })).length + 1;
+    if (ids.length > 0) known = (await this.host.gossipAll({ type: "unsubscribe", ids })).length + 1;
+    return known;
   }
 
   /** A new replica joined the tenant: tell it about the subscriptions held here. */
@@ -271,48 +295,5 @@ export class LiveTail {
     const outlet = { queue: new TailQueue(subscription, (text) => sendText(ws, text)), ws };
     this.outlets.set(subscription, outlet);
     return outlet;
-  }
-}
-
-/** One registration round: the subscriptions to add and remove cluster-wide, and how many replicas then know. */
-interface Round {
-  subs: Subscription[];
-  ids: string[];
-  replicas: Promise<number>;
-}
-
-/**
- * Registration gossip in rounds: one round is out at a time and carries every subscribe and
- * unsubscribe made while the previous one was, so a thousand subscribers arriving together cost
- * a few rounds, not a thousand. Rounds run in order, so an unsubscribe never overtakes its subscribe.
- */
-class Rounds {
-  private open: Round | null = null;
-  private last: Promise<unknown> = Promise.resolve();
-
-  constructor(
-    private readonly gossipAll: (msg: GossipMessage) => Promise<GossipReply[]>,
-    /** Stores a round's new subscriptions, in one write, as the round begins; settles once committed. */
-    private readonly save: (subs: Subscription[]) => Promise<void>,
-  ) {}
-
-  /** The round that has not started yet (a new one if none): add to its lists, then await `replicas`. */
-  next(): Round {
-    if (this.open) return this.open;
-    const round: Round = { subs: [], ids: [], replicas: Promise.resolve(1) };
-    round.replicas = this.last.then(async () => {
-      if (this.open === round) this.open = null; // what comes later takes the next round
-      // Each subscription stored as it came, each answer would wait for its own commit (the
-      // output gate): a thousand subscribes, a thousand commits. One per round instead: those
-      // made while a round's commit is under way take the next round.
-      if (round.subs.length > 0) await this.save(round.subs);
-      let known = 1;
-      if (round.subs.length > 0) known = (await this.gossipAll({ type: "subscribe", subs: round.subs })).length + 1;
-      if (round.ids.length > 0) known = (await this.gossipAll({ type: "unsubscribe", ids: round.ids })).length + 1;
-      return known;
-    });
-    this.open = round;
-    this.last = round.replicas.catch(() => {});
-    return round;
   }
 }
