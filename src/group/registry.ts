@@ -22,9 +22,6 @@ type ShardRow = {
   report: string | null;
 };
 
-/** Changes nobody waits on (`committed`) are written within this long. */
-const PERSIST_DELAY_MS = 250;
-
 const SHARD_SELECT = `SELECT s.n, s.id, s.connections, h.draining, h.report FROM shards s LEFT JOIN shard_health h ON h.n = s.n`;
 
 function toShard(r: ShardRow): Shard {
@@ -52,10 +49,9 @@ export class Registry {
   private shardCache: Shard[];
   /** Each connected client's shard (dog forgets a client when its last socket closes). */
   private readonly clientCache = new Map<string, number>();
-  /** Counts and client mappings changed in memory and not yet written (see `persist`). */
+  /** Counts and client mappings changed in memory and not yet written: `committed` writes them. */
   private readonly dirtyCounts = new Set<number>();
   private readonly dirtyClients = new Set<string>();
-  private persistTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly commits = new Rounds(
     () => null,
     async () => {
@@ -137,7 +133,6 @@ export class Registry {
     if (!s) return;
     s.connections = Math.max(0, connections);
     this.dirtyCounts.add(n);
-    this.persistSoon();
   }
 
   private cached(n: number): Shard | undefined {
@@ -152,13 +147,11 @@ export class Registry {
     if (this.clientCache.get(client) === shard) return;
     this.clientCache.set(client, shard);
     this.dirtyClients.add(client);
-    this.persistSoon();
   }
 
   forgetClient(client: string): void {
     if (!this.clientCache.delete(client)) return;
     this.dirtyClients.add(client);
-    this.persistSoon();
   }
 
   /**
@@ -173,8 +166,6 @@ export class Registry {
 
   /** Writes the counts and client mappings changed since the last write, in one go. */
   persist(): void {
-    if (this.persistTimer !== null) clearTimeout(this.persistTimer);
-    this.persistTimer = null;
     for (const n of this.dirtyCounts) {
       const s = this.cached(n);
       if (s) this.sql.exec(`UPDATE shards SET connections = ? WHERE n = ?`, s.connections, n);
@@ -186,9 +177,5 @@ export class Registry {
       else this.sql.exec(`INSERT OR REPLACE INTO clients (client, shard) VALUES (?, ?)`, client, shard);
     }
     this.dirtyClients.clear();
-  }
-
-  private persistSoon(): void {
-    this.persistTimer ??= setTimeout(() => this.persist(), PERSIST_DELAY_MS);
   }
 }
