@@ -142,7 +142,7 @@ export class SocketFrames {
 }
 
 /** Throws `forbidden` unless a key of scope `have` may do what needs `need`. */
-export function requireScope(have: Scope, need: Scope): void {
+function requireScope(have: Scope, need: Scope): void {
   if (!allows(have, need))
     throw new DuckTailError(ErrorCode.forbidden, `this key has ${have} scope; ${need} is needed`);
 }
