@@ -27,7 +27,10 @@ export interface PushHost {
  * its rows again. One push is in flight at a time; a failed one is retried with backoff, by timer
  * and by the alarm should the replica be evicted meanwhile. The seqs, the epoch (a random name for
  * this storage) and the acked seq live in `view_push`, so a restarted replica pushes what it
- * persisted and never got acked.
+ * persisted and never got acked. The acked seq is written with the next save rather than on its
+ * own: a write of its own would hold every outgoing frame (live tail included) for one more
+ * commit a second, and a restart that read an older acked seq only pushes a few minutes again,
+ * which the aggregator takes as it takes any whole partial.
  */
 export class ViewPusher {
   private readonly epoch: string;
@@ -112,7 +115,6 @@ export class ViewPusher {
       this.consecutiveFailures = 0;
       // A resync: the aggregator lost earlier pushes; everything goes again from seq 0.
       this.acked = "resync" in answer ? 0 : Math.min(answer.acked, this.seq);
-      this.persist();
     }
   }
 

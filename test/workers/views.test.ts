@@ -66,9 +66,9 @@ async function pushesFail(t: T, n: number, fail: boolean): Promise<void> {
 
 /** Whether shard `n` saved view changes its aggregator has not acked. */
 function unacked(t: T, n: number): Promise<boolean> {
-  return inReplica(t.name, n, (_instance, state) => {
-    const row = state.storage.sql.exec<{ seq: number; acked: number }>("SELECT seq, acked FROM view_push").one();
-    return row.seq > row.acked;
+  return inReplica(t.name, n, (instance) => {
+    const r = instance as unknown as { viewsCache?: { pusher: { pending: boolean } } };
+    return r.viewsCache?.pusher.pending ?? false;
   });
 }
 
