@@ -6,7 +6,7 @@ type TailEventsFrame = Extract<TailFrame, { type: "tail" }>;
 
 /** Acknowledge every this many consumed frames, or this long after the first one not yet acknowledged. */
 const ACK_EVERY = 8;
-const ACK_DELAY_MS = 500;
+const ACK_DELAY_MS = 1_000;
 
 /** What a subscription needs from its client. */
 export interface TailLink {
@@ -126,7 +126,8 @@ export class TailSubscription implements AsyncIterableIterator<TailEvent> {
    * Acknowledges the frames whose events the consumer has all pulled. An ack covers every frame up
    * to its seq, so one goes every ACK_EVERY frames (half the server's window of 16, so the window
    * never shuts on a reader that keeps up), or ACK_DELAY_MS after the first unacknowledged one: a
-   * subscriber of a steady trickle sends an ack every half second instead of one per frame.
+   * subscriber of a steady trickle sends an ack a second instead of one per frame (an inbound frame
+   * costs the server more than the tail frame it acks).
    */
   private ackConsumed(): void {
     for (let head = this.frames[0]; head && head.next >= head.frame.events.length; head = this.frames[0]) {

@@ -89,12 +89,12 @@ function openSocket(url) {
 
 /** As the SDK acks (sdk/subscription.ts). */
 const ACK_EVERY = 8;
-const ACK_DELAY_MS = 500;
+const ACK_DELAY_MS = 1_000;
 
 /**
  * A subscriber. `protocol` "ducktail": sends `subscribe` on open, resolves `ready` on
  * `subscribed`, acks tail frames once their events are counted as the SDK does (cumulatively: one
- * `tailAck` per 8 frames, naming the last, or 500 ms after the first unacked one); "room": a partyserver room socket, ready on open.
+ * `tailAck` per 8 frames, naming the last, or 1 s after the first unacked one); "room": a partyserver room socket, ready on open.
  * Each frame goes to `sink.frame(index, buf, from, now)`; `dropped` frames add to `sink.dropped`.
  */
 export class Subscriber {

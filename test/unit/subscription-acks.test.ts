@@ -47,10 +47,10 @@ describe("tail acknowledgements", () => {
     const pending = sub.next(); // c: frame 7 is consumed now
     await pending;
     expect(acks).toEqual([]);
-    vi.advanceTimersByTime(600);
+    vi.advanceTimersByTime(1_100);
     expect(acks).toEqual([7]);
     void sub.next(); // frame 9 consumed; waits for more
-    vi.advanceTimersByTime(600);
+    vi.advanceTimersByTime(1_100);
     expect(acks).toEqual([7, 9]);
     sub.end();
   });
