@@ -3,7 +3,7 @@ import type { ViewAnswer } from "../../src/protocol/calls";
 import { ev, eventually, tenant } from "./harness";
 
 type Row = Record<string, number | string>;
-type Series = ViewAnswer & {
+type Series = Omit<ViewAnswer, "total" | "buckets"> & {
   step: number;
   total: Row;
   buckets: { start: number; total: Row | null; rows: (Row | null)[] }[];
