@@ -4,6 +4,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium, skipBrowser, warnIfSkipped } from "../helpers/browser";
 import { dashboardPage, screenshot } from "../helpers/dashboard";
+import { eventually } from "../helpers/eventually";
 import { useWorker } from "../helpers/worker";
 
 warnIfSkipped("the dashboard browser tests");
@@ -66,5 +67,77 @@ describe.skipIf(skipBrowser)("the dashboard in Chromium", () => {
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not_found");
     expect((await fetch(`${worker.url}/dashboard/main.js`)).headers.get("content-type")).toMatch(/javascript/);
+  });
+
+  describe("with traffic", () => {
+    const PATHS = ["/", "/docs", "/pricing", "/blog"];
+    /** What the test sent, counted by brute force. */
+    const sent = {
+      views: new Map<string, number>(),
+      visitors: new Set<string>(),
+      errors: 0,
+      durations: [] as number[],
+    };
+
+    beforeAll(async () => {
+      const events: Record<string, unknown>[] = [];
+      for (let i = 0; i < 90; i++) {
+        const path = PATHS[(i * 7) % PATHS.length] as string;
+        const user = `u${i % 13}`;
+        sent.views.set(path, (sent.views.get(path) ?? 0) + 1);
+        sent.visitors.add(user);
+        events.push({ type: "pageview", source: "web", userId: user, sessionId: `s${i % 13}`, data: { path } });
+        if (i % 9 === 0) {
+          sent.errors++;
+          events.push({
+            type: "error",
+            source: "web",
+            sessionId: `s${i % 13}`,
+            data: {
+              name: "TypeError",
+              message: `x${i % 2} is undefined`,
+              stack: `TypeError\n at f (app.js:${i % 2}:1)`,
+            },
+          });
+        }
+        const duration = 5 + ((i * 37) % 400);
+        sent.durations.push(duration);
+        events.push({ type: "request", source: "api", data: { route: i % 2 ? "/api/a" : "/api/b", duration } });
+      }
+      const res = await fetch(`${worker.url}/e?key=wk_dash`, { method: "POST", body: JSON.stringify(events) });
+      expect(res.status).toBe(200);
+      // Views follow ingest within about a second.
+      await eventually(async () => {
+        const a = (await (await fetch(`${worker.url}/buffer/mv/pageviews?key=rk_dash&window=1h&step=1m`)).json()) as {
+          total: { views: number } | null;
+        };
+        return a.total?.views === 90;
+      }, 10_000);
+    });
+
+    it("shows on the overview the numbers a brute-force count of what was sent gives", async () => {
+      const { page, errors, close } = await dashboardPage(browser);
+      await page.goto(`${worker.url}/dashboard?key=rk_dash#/overview`);
+      const metric = (name: string) => page.locator(`[data-metric="${name}"]`).getAttribute("data-value");
+      await expect.poll(() => metric("pageviews"), { timeout: 5000 }).toBe("90");
+      expect(await metric("visitors")).toBe(String(sent.visitors.size));
+      expect(await metric("errors")).toBe(String(sent.errors));
+      const rows = await page
+        .locator('[data-table="paths"] tbody tr')
+        .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
+      expect(Object.fromEntries(rows.map(([path, views]) => [path, Number(views)]))).toEqual(
+        Object.fromEntries(sent.views),
+      );
+      // Nearest-rank p95 of every duration, within the histogram's 1 %.
+      const sorted = [...sent.durations].sort((a, b) => a - b);
+      const p95 = sorted[Math.ceil(0.95 * sorted.length) - 1] as number;
+      expect(Math.abs(Number(await metric("p95")) - p95)).toBeLessThanOrEqual(p95 * 0.01 + 0.5);
+      for (const chart of ["traffic", "errors", "latency"]) {
+        expect(await page.locator(`[data-chart="${chart}"]`).getAttribute("data-points")).toBe("61");
+      }
+      await screenshot(page, "overview-1280");
+      expect(errors).toEqual([]);
+      await close();
+    });
   });
 });
