@@ -28,6 +28,8 @@ export interface ErrorsRow {
   firstSeen: number;
   lastSeen: number;
   sample: Record<string, unknown>;
+  /** The sample event's session, for its replay. */
+  sessionId: string | null;
 }
 export interface LatencyRow {
   route: string;

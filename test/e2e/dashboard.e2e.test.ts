@@ -76,6 +76,8 @@ describe.skipIf(skipBrowser)("the dashboard in Chromium", () => {
       views: new Map<string, number>(),
       visitors: new Set<string>(),
       errors: 0,
+      /** Sessions of the errors of each message. */
+      errorSessions: new Map<string, Set<string>>(),
       durations: [] as number[],
     };
 
@@ -89,6 +91,8 @@ describe.skipIf(skipBrowser)("the dashboard in Chromium", () => {
         events.push({ type: "pageview", source: "web", userId: user, sessionId: `s${i % 13}`, data: { path } });
         if (i % 9 === 0) {
           sent.errors++;
+          const message = `x${i % 2} is undefined`;
+          sent.errorSessions.set(message, (sent.errorSessions.get(message) ?? new Set()).add(`s${i % 13}`));
           events.push({
             type: "error",
             source: "web",
@@ -136,6 +140,30 @@ describe.skipIf(skipBrowser)("the dashboard in Chromium", () => {
         expect(await page.locator(`[data-chart="${chart}"]`).getAttribute("data-points")).toBe("61");
       }
       await screenshot(page, "overview-1280");
+      expect(errors).toEqual([]);
+      await close();
+    });
+
+    it("lists each error fingerprint with its count, sample and a link to its session's replay", async () => {
+      const { page, errors, close } = await dashboardPage(browser);
+      await page.goto(`${worker.url}/dashboard?key=rk_dash#/errors?range=24h`);
+      const rows = page.locator('[data-table="errors"] tbody tr[data-fingerprint]');
+      await expect.poll(() => rows.count(), { timeout: 5000 }).toBe(2);
+      const counts = await rows
+        .locator("[data-count]")
+        .evaluateAll((tds) => tds.map((td) => Number(td.getAttribute("data-count"))));
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(sent.errors);
+      const message = /TypeError (x\d is undefined)/.exec((await rows.first().textContent()) ?? "")?.[1] as string;
+      expect(sent.errorSessions.has(message)).toBe(true);
+      await rows.first().locator("summary").click();
+      expect(await rows.first().locator("pre").textContent()).toMatch(/at f \(app\.js:\d:1\)/);
+      // The sample is one of the group's errors, and the link names its session.
+      const href = (await rows.first().locator("a.replay").getAttribute("href")) as string;
+      const session = /^#\/replay\/([^?]+)\?t=\d+$/.exec(href)?.[1] as string;
+      expect([...(sent.errorSessions.get(message) ?? [])]).toContain(session);
+      await page.locator(".spark canvas").first().waitFor();
+      await rows.first().locator("a.replay").click();
+      await page.waitForURL((url) => url.hash === href);
       expect(errors).toEqual([]);
       await close();
     });

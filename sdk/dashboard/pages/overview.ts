@@ -3,8 +3,9 @@ import { compact, PALETTE, TimeChart } from "../chart";
 import { fill, h, num, time } from "../dom";
 import type { Page } from "../page";
 import { Poller } from "../poll";
+import { rangePicker } from "../ranges";
 import { eventsPerSecond, type TenantStats } from "../stats";
-import { type ErrorsRow, type LatencyRow, type PageviewsRow, RANGES, type Range, rangeOf, series } from "../views";
+import { type ErrorsRow, type LatencyRow, type PageviewsRow, rangeOf, series } from "../views";
 
 /** How often the page refreshes while auto-refresh is on. */
 const REFRESH_MS = 15_000;
@@ -19,9 +20,6 @@ export const page: Page = {
     const status = h("span", { class: "muted", role: "status" });
     const auto = h("input", { type: "checkbox", id: "auto-refresh", checked: true });
     const refresh = h("button", { type: "button" }, "Refresh");
-    const ranges = (Object.keys(RANGES) as Range[]).map((r) =>
-      h("a", { href: `#/overview?range=${r}`, class: "range", "aria-pressed": String(r === range) }, r),
-    );
     const card = (metric: string, label: string) => {
       const value = h("div", { class: "value", "data-metric": metric }, "–");
       return { el: h("div", { class: "card" }, h("div", { class: "label" }, label), value), value };
@@ -44,8 +42,7 @@ export const page: Page = {
       h(
         "div",
         { class: "toolbar" },
-        h("span", { class: "muted" }, "Range"),
-        ...ranges,
+        rangePicker("overview", range),
         h("span", { class: "grow" }),
         h("label", { for: "auto-refresh" }, auto, " auto-refresh"),
         refresh,
