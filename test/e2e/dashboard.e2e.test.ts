@@ -6,6 +6,7 @@ import { launchChromium, skipBrowser, warnIfSkipped } from "../helpers/browser";
 import { dashboardPage, screenshot } from "../helpers/dashboard";
 import { eventually } from "../helpers/eventually";
 import { useWorker } from "../helpers/worker";
+import { WsClient } from "../helpers/ws-client";
 
 warnIfSkipped("the dashboard browser tests");
 
@@ -167,5 +168,46 @@ describe.skipIf(skipBrowser)("the dashboard in Chromium", () => {
       expect(errors).toEqual([]);
       await close();
     });
+  });
+
+  it("shows an event sent over a socket in the live tail within a second, through the filter built in the form", async () => {
+    const { page, errors, close } = await dashboardPage(browser);
+    await page.goto(`${worker.url}/dashboard?key=rk_dash#/tail`);
+    await page.getByLabel("Filter").locator("#tail-type").fill("tail-*");
+    await page.getByRole("button", { name: "+ where" }).click();
+    await page.getByLabel("Field").fill("data.n");
+    await page.getByLabel("Operator").selectOption("gte");
+    await page.getByLabel("Value").fill("10");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await page.waitForURL((url) => url.hash.startsWith("#/tail?filter="));
+    expect(JSON.parse(new URLSearchParams(new URL(page.url()).hash.slice(6)).get("filter") as string)).toEqual({
+      type: ["tail-*"],
+      where: [{ path: "data.n", op: "gte", value: 10 }],
+    });
+    await expect.poll(() => page.getByRole("status").textContent()).toMatch(/^subscribed/);
+
+    const ws = await WsClient.open(worker.url, "?key=wk_dash");
+    await ws.events([{ type: "tail-test", data: { n: 3, tag: "filtered-out" } }]);
+    const sentAt = Date.now();
+    await ws.events([{ type: "tail-test", data: { n: 42, tag: "shown" } }]);
+    await page.locator(".vlist-row", { hasText: '"tag":"shown"' }).waitFor({ timeout: 1_000 });
+    const within = Date.now() - sentAt;
+    expect(within).toBeLessThan(1_000);
+    expect(await page.locator(".vlist-row", { hasText: "filtered-out" }).count()).toBe(0);
+    await expect.poll(() => page.locator('[data-metric="received"]').getAttribute("data-value")).toBe("1");
+    await screenshot(page, "tail-1280");
+    await ws.close();
+    expect(errors).toEqual([]);
+    await close();
+  });
+
+  it("refuses a filter the server would refuse, with its message", async () => {
+    const { page, close } = await dashboardPage(browser);
+    await page.goto(`${worker.url}/dashboard?key=rk_dash#/tail`);
+    await page.getByRole("button", { name: "+ where" }).click();
+    await page.getByLabel("Field").fill("nope");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await expect.poll(() => page.getByRole("status").textContent()).toMatch(/where\[0\]\.path must be a field/);
+    await close();
   });
 });
