@@ -168,6 +168,81 @@ describe.skipIf(skipBrowser)("the dashboard in Chromium", () => {
       expect(errors).toEqual([]);
       await close();
     });
+
+    it("shows the cluster: tier, every shard with its buffer, the sinks and the dead letters", async () => {
+      const { page, errors, close } = await dashboardPage(browser);
+      await page.goto(`${worker.url}/dashboard?key=ak_dash#/cluster`);
+      const stats = (await (await fetch(`${worker.url}/stats?key=rk_dash`)).json()) as {
+        tier: number;
+        routed: number;
+        shards: { name: string }[];
+      };
+      await expect.poll(() => page.locator('[data-metric="tier"]').getAttribute("data-value")).toBe(String(stats.tier));
+      expect(await page.locator('[data-metric="shards"]').getAttribute("data-value")).toBe(String(stats.routed));
+      expect(await page.locator('[data-table="shards"] tbody tr td:first-child').allTextContents()).toEqual(
+        stats.shards.map((s) => s.name),
+      );
+      expect(await page.locator('[data-table="shards"] .gauge').count()).toBe(stats.shards.length);
+      expect(await page.locator('[data-sink="r2-parquet"] td').nth(1).textContent()).toBe("ok");
+      await page.locator('[data-dead-letters="0"]').waitFor();
+      await screenshot(page, "cluster-1280");
+      expect(errors).toEqual([]);
+      await close();
+
+      // A read key sees everything but the dead letters, and is told why.
+      const reader = await dashboardPage(browser);
+      await reader.page.goto(`${worker.url}/dashboard?key=rk_dash#/cluster`);
+      await reader.page.getByText("Dead letters need an admin key.").waitFor();
+      expect(reader.errors).toEqual([]);
+      await reader.close();
+    });
+
+    it("lays every page out at 375 px without horizontal overflow", async () => {
+      const { page, errors, close } = await dashboardPage(browser, 375);
+      await page.goto(`${worker.url}/dashboard?key=ak_dash#/overview`);
+      for (const name of ["overview", "errors", "tail", "cluster"]) {
+        await page.evaluate((hash) => {
+          (globalThis as unknown as { location: { hash: string } }).location.hash = hash;
+        }, `#/${name}`);
+        await page.locator(`section.page-${name}`).waitFor();
+        if (name !== "tail") await page.locator(`section.page-${name}[data-loaded]`).waitFor();
+        else await expect.poll(() => page.getByRole("status").textContent()).toMatch(/^subscribed/);
+        if (name === "overview") await screenshot(page, "overview-375");
+        const overflow = await page.evaluate(() => {
+          const doc = (
+            globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }
+          ).document.documentElement;
+          return doc.scrollWidth - doc.clientWidth;
+        });
+        expect(overflow, `${name} overflows by ${overflow}px`).toBeLessThanOrEqual(0);
+      }
+      expect(errors).toEqual([]);
+      await close();
+    });
+
+    it("is usable from the keyboard: Tab reaches the pages in the navigation, Enter opens one", async () => {
+      const { page, errors, close } = await dashboardPage(browser);
+      await page.goto(`${worker.url}/dashboard?key=rk_dash#/overview`);
+      await page.locator("section.page-overview[data-loaded]").waitFor();
+      const focused = () =>
+        page.evaluate(
+          () =>
+            (globalThis as unknown as { document: { activeElement: { textContent: string } } }).document.activeElement
+              .textContent,
+        );
+      const seen: string[] = [];
+      for (let i = 0; i < 8 && !seen.includes("Errors"); i++) {
+        await page.keyboard.press("Tab");
+        seen.push((await focused()) ?? "");
+      }
+      expect(seen).toEqual(["DuckTail", "Overview", "Errors"]);
+      await page.keyboard.press("Enter");
+      await page.waitForURL(/#\/errors$/);
+      await page.locator("section.page-errors[data-loaded]").waitFor();
+      expect(await page.getByRole("link", { name: "Errors" }).getAttribute("aria-current")).toBe("page");
+      expect(errors).toEqual([]);
+      await close();
+    });
   });
 
   it("shows an event sent over a socket in the live tail within a second, through the filter built in the form", async () => {
