@@ -6,7 +6,8 @@ import { DuckTailClient } from "../../client";
 import type { TailSubscription } from "../../subscription";
 import { fill, h, messageOf, num, time } from "../dom";
 import type { Page } from "../page";
-import { filterForm, filterFromParams } from "../tail/filter-form";
+import { filterForm } from "../tail/filter-form";
+import { filterFromParams } from "../tail/filter-text";
 import { RateMeter } from "../tail/rate";
 import { VirtualList } from "../tail/virtual-list";
 
