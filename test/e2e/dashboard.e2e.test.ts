@@ -270,6 +270,17 @@ describe.skipIf(skipBrowser)("the dashboard in Chromium", () => {
     expect(within).toBeLessThan(1_000);
     expect(await page.locator(".vlist-row", { hasText: "filtered-out" }).count()).toBe(0);
     await expect.poll(() => page.locator('[data-metric="received"]').getAttribute("data-value")).toBe("1");
+    // A few more, for the screenshot.
+    await ws.events(
+      Array.from({ length: 30 }, (_, i) => ({
+        type: i % 5 ? "tail-pageview" : "tail-error",
+        importance: i % 5 ? "normal" : "high",
+        source: "web",
+        userId: `u${i % 4}`,
+        data: { n: 10 + i, path: ["/", "/docs", "/pricing"][i % 3] },
+      })),
+    );
+    await expect.poll(() => page.locator('[data-metric="received"]').getAttribute("data-value")).toBe("31");
     await screenshot(page, "tail-1280");
     await ws.close();
     expect(errors).toEqual([]);

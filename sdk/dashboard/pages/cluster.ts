@@ -121,7 +121,14 @@ export const page: Page = {
           cards.connections.value,
           stats.shards.reduce((n, s) => n + s.connections, 0),
         );
-        setCard(cards.buffer.value, buffered, capacity > 0 ? `bytes, ${pct(buffered, capacity)} full` : "bytes");
+        cards.buffer.value.dataset.value = String(buffered);
+        fill(
+          cards.buffer.value,
+          bytesText(buffered),
+          capacity > 0
+            ? h("span", { class: "muted note" }, ` ${pct(buffered, capacity)} of ${bytesText(capacity)}`)
+            : null,
+        );
         fill(shards, ...stats.shards.map((s) => shardRow(s, now)));
         fill(sinks, ...sinkRows(answered));
         renderLetters(letters, dead);
@@ -152,6 +159,12 @@ async function deadLetters(
 function setCard(el: HTMLElement, value: number, note = "", digits = 0): void {
   el.dataset.value = String(value);
   fill(el, num(value, digits), note ? h("span", { class: "muted note" }, ` ${note}`) : null);
+}
+
+function bytesText(n: number): string {
+  if (n >= 1024 * 1024) return `${num(n / 1024 / 1024, 1)} MiB`;
+  if (n >= 1024) return `${num(n / 1024, 1)} KiB`;
+  return `${num(n)} B`;
 }
 
 function pct(part: number, whole: number): string {
