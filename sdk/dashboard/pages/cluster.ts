@@ -232,8 +232,14 @@ function sinkRows(shards: ShardStats[]): HTMLElement[] {
 }
 
 function renderLetters(el: HTMLElement, dead: DeadLetter[] | string): void {
-  if (typeof dead === "string") return fill(el, h("p", { class: "muted" }, dead));
-  if (dead.length === 0) return fill(el, h("p", { class: "muted", "data-dead-letters": 0 }, "None."));
+  if (typeof dead === "string") {
+    fill(el, h("p", { class: "muted" }, dead));
+    return;
+  }
+  if (dead.length === 0) {
+    fill(el, h("p", { class: "muted", "data-dead-letters": 0 }, "None."));
+    return;
+  }
   fill(
     el,
     h(
