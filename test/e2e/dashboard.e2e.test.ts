@@ -207,7 +207,7 @@ describe.skipIf(skipBrowser)("the dashboard in Chromium", () => {
         await page.locator(`section.page-${name}`).waitFor();
         if (name !== "tail") await page.locator(`section.page-${name}[data-loaded]`).waitFor();
         else await expect.poll(() => page.getByRole("status").textContent()).toMatch(/^subscribed/);
-        if (name === "overview") await screenshot(page, "overview-375");
+        await screenshot(page, `${name}-375`);
         const overflow = await page.evaluate(() => {
           const doc = (
             globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }
