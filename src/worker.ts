@@ -1,6 +1,7 @@
 import { duckScript, preflight, snippet, withCors } from "./browser";
 import { contextHeader, ipPolicy, requestContext } from "./context";
 import { identify } from "./dog";
+import { dashboard, isDashboardPath } from "./edge/dashboard";
 import { listDeadLetters, replay, replayTargets } from "./edge/dead-letters";
 import { ingestBody, ingestQuery, pixel, pixelRefusalCounts, segment } from "./edge/ingest";
 import { compactNow, LAKE_ROUTES, lakeCron, lakeEvents, lakeRoute } from "./edge/lake";
@@ -106,7 +107,8 @@ async function shardSocket(req: Request, env: Env, url: URL, principal: Principa
 
 /**
  * GET /health: liveness, and whether keys are configured. With a key (any scope), or on an open
- * Worker, also the tenant's tier and shard count from its routing table (cached per isolate).
+ * Worker, also the key's tenant and scope, and the tenant's tier and shard count from its routing
+ * table (cached per isolate).
  */
 async function health(req: Request, env: Env, url: URL): Promise<Response> {
   const { table, errors } = loadedKeys(env);
@@ -123,9 +125,9 @@ async function health(req: Request, env: Env, url: URL): Promise<Response> {
   const key = requestKey(req, url);
   if (open || key) {
     try {
-      const tenant = authorize(keysOf(env), key, "write", true).tenant;
+      const { tenant, scope } = authorize(keysOf(env), key, "write", true);
       const table = await routingTable(env, tenant);
-      Object.assign(body, { tenant, tier: table.tier, shards: table.shards.length });
+      Object.assign(body, { tenant, scope, tier: table.tier, shards: table.shards.length });
     } catch (err) {
       body.keyError = err instanceof DuckTailError ? err.message : "the tenant's routing table is unavailable";
     }
@@ -204,6 +206,7 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
         return await shardSocket(req, env, url, need(env, req, url, "admin"));
       default: {
         if (url.pathname.startsWith("/v1/")) return await segment(req, env, url);
+        if (isDashboardPath(url.pathname)) return await dashboard(req, env, url, env.BASE_PATH);
         if (LAKE_ROUTES.includes(url.pathname)) return await lakeRoute(req, env, url);
         if (isUserRoute(url.pathname)) return await userRoute(req, env, url);
         // GET /buffer/mv/<view>?window=&by=&limit= : asked of the tenant's view aggregator, merged over every replica.
