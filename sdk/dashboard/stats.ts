@@ -1,16 +1,5 @@
 // What the pages read of GET /stats (the coordinator's registry and each shard's counters).
-
-/** A shard's latest load report (src/protocol/routes.ts LoadReport). */
-export interface LoadReport {
-  n: number;
-  requests: number;
-  events: number;
-  seconds: number;
-  bufferedBytes: number;
-  bufferedRows: number;
-  connections: number;
-  at: number;
-}
+import type { LoadReport } from "../../src/protocol/routes";
 
 export interface ShardStats {
   n: number;

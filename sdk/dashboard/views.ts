@@ -1,4 +1,6 @@
 // What the pages read of the materialized views: GET /buffer/mv/<view>?window=&step= (src/views/series.ts).
+import type { SeriesBucket, ViewSeries } from "../../src/views/series";
+import type { ErrorsRow, LatencyRow, PageviewsRow } from "../../src/views/views";
 import type { DashboardContext } from "./page";
 
 /** The ranges the pages offer, with the step that keeps each chart near 60-100 points. */
@@ -15,40 +17,16 @@ export function rangeOf(params: URLSearchParams): Range {
   return r !== null && r in RANGES ? (r as Range) : "1h";
 }
 
-export interface PageviewsRow {
-  path: string;
-  views: number;
-  uniques: number;
-}
-export interface ErrorsRow {
-  fingerprint: string;
-  name: string;
-  message: string;
-  count: number;
-  firstSeen: number;
-  lastSeen: number;
-  sample: Record<string, unknown>;
-  /** The sample event's session, for its replay. */
-  sessionId: string | null;
-}
-export interface LatencyRow {
-  route: string;
-  count: number;
-  p50: number;
-  p90: number;
-  p95: number;
-  p99: number;
-}
+export type { ErrorsRow, LatencyRow, PageviewsRow };
 
-/** A view over time: the window's top rows, its total, and per bucket the same rows (null: none) and total. */
-export interface Series<R> {
+/** A view over time (src/views/series.ts) with its rows typed, as GET /buffer/mv/<view>?step= answers it. */
+export interface Series<R> extends Omit<ViewSeries, "rows" | "total" | "buckets"> {
   view: string;
   from: number;
   to: number;
-  step: number;
   rows: R[];
   total: R | null;
-  buckets: { start: number; total: R | null; rows: (R | null)[] }[];
+  buckets: (Omit<SeriesBucket, "total" | "rows"> & { total: R | null; rows: (R | null)[] })[];
   replicas: { asked: number; answered: number; missing: { replica: string; reason: string }[] };
 }
 

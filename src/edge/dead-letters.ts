@@ -1,6 +1,6 @@
 import type { ReplayOutcome } from "../protocol/calls";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
-import { shardNumber } from "../protocol/routes";
+import { type DeadLetter, shardNumber } from "../protocol/routes";
 import { parseDeadLetterKey } from "../sinks/dead-letter";
 import { timedBucket } from "../sinks/timeout";
 
@@ -9,19 +9,6 @@ import { timedBucket } from "../sinks/timeout";
  * /deadletter/replay sends them to their sinks again. Replays run in the replica that wrote each
  * one, since only it has the sinks its `sinks()` hook builds.
  */
-
-/** One dead-lettered batch, from its key and metadata. */
-export interface DeadLetter {
-  key: string;
-  sink: string;
-  replica: string;
-  seq: number;
-  rows: number;
-  attempts: number;
-  error: string;
-  size: number;
-  uploaded: string;
-}
 
 /** Listing calls bounded like the replicas' storage calls. */
 const LIST_TIMEOUT_MS = 10_000;

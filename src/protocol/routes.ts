@@ -106,3 +106,16 @@ export function shardNumber(name: string): number | null {
   const m = /-(\d+)$/.exec(name);
   return m ? Number(m[1]) : null;
 }
+
+/** One dead-lettered batch, from its key and metadata, as GET /deadletter lists it. */
+export interface DeadLetter {
+  key: string;
+  sink: string;
+  replica: string;
+  seq: number;
+  rows: number;
+  attempts: number;
+  error: string;
+  size: number;
+  uploaded: string;
+}

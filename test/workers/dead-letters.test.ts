@@ -3,7 +3,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { EventBatch } from "../../src/columns/batch";
-import type { DeadLetter } from "../../src/edge/dead-letters";
+import type { DeadLetter } from "../../src/protocol/routes";
 import { R2ParquetSink } from "../../src/sinks/r2-parquet";
 import { type FlushContext, idempotencyKey, PermanentSinkError, type Sink } from "../../src/sinks/sink";
 import { bucket, ev, replicaStub, tenant } from "./harness";

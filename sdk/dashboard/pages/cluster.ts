@@ -1,23 +1,13 @@
 // Cluster: the tenant's tier, its shards with their rates, connections and buffer fill, the sinks'
 // health over every shard, and the dead letters (GET /stats and, with an admin key, /deadletter).
+
+import type { DeadLetter } from "../../../src/protocol/routes";
 import { fill, h, num, time } from "../dom";
 import type { Page } from "../page";
 import { Poller } from "../poll";
 import { eventsPerSecond, type ShardStats, shardRate, type TenantStats } from "../stats";
 
 const REFRESH_MS = 5_000;
-
-interface DeadLetter {
-  key: string;
-  sink: string;
-  replica: string;
-  seq: number;
-  rows: number;
-  attempts: number;
-  error: string;
-  size: number;
-  uploaded: string;
-}
 
 interface SinkHealth {
   delivered: number;
