@@ -11,6 +11,8 @@ export interface Env extends LimitVars, TierVars, RetryVars, LakeVars {
   /** The tenants' lake catalogs (LakeCatalog), one per tenant by name. */
   CATALOG: CatalogNamespace;
   EVENTS: R2Bucket;
+  /** The dashboard's static files (wrangler.toml [assets], dist/dashboard); absent, GET /dashboard is a 404. */
+  ASSETS?: Fetcher;
   /** JSON `{"<key>": {"tenant", "scope"}}`; unset → one open tenant "default". */
   DUCKTAIL_KEYS?: string;
   /**

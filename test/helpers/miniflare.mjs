@@ -71,6 +71,12 @@ export function workerOptions(bundleDir, opts = {}) {
       CATALOG: { className: "LakeCatalog", useSQLite: true },
     },
     r2Buckets: ["EVENTS"],
+    // wrangler.toml [assets]: the dashboard (built by sdk/build.mjs), the Worker answering first.
+    assets: {
+      directory: join(root, "dist/dashboard"),
+      binding: "ASSETS",
+      routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true },
+    },
     bindings: { ...wranglerVars(), ...(opts.vars ?? {}) },
     ...(opts.persistDir ? { resourcePersistencePath: opts.persistDir } : {}),
     cf: false,
