@@ -1,26 +1,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { EventsDb } from "../lake/reader";
-
-/** A query's answer: column names in order, and rows of plain JSON values. */
-export interface QueryResult {
-  columns: string[];
-  rows: Record<string, unknown>[];
-}
-
-// Types that come out of Arrow as JSON-friendly JS values; anything else is cast in SQL first
-// (DECIMAL and HUGEINT to DOUBLE, timestamps, intervals, lists… to their text).
-const PLAIN = /^(BOOLEAN|TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|FLOAT|DOUBLE|VARCHAR)$/;
-const TO_DOUBLE = /^(DECIMAL.*|HUGEINT|UHUGEINT)$/;
-
-const quoteIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
-
-/** Values as JSON has them: safe bigints as numbers, larger ones as text. */
-function plain(v: unknown): unknown {
-  if (typeof v === "bigint")
-    return v >= Number.MIN_SAFE_INTEGER && v <= Number.MAX_SAFE_INTEGER ? Number(v) : v.toString();
-  return v;
-}
+import { plain, type QueryResult, runQuery, type SqlConnection } from "../lake/results";
 
 type Connection = {
   query(sql: string): { schema: { fields: { name: string }[] }; toArray(): { toJSON(): Record<string, unknown> }[] };
@@ -33,7 +14,7 @@ type Connection = {
  * duckdb-wasm cannot load extensions offline, so rows go in as Arrow IPC rather than through
  * read_parquet or read_json.
  */
-export async function nodeDuckDB(): Promise<{ db: EventsDb; query(sql: string): QueryResult }> {
+export async function nodeDuckDB(): Promise<{ db: EventsDb; query(sql: string): Promise<QueryResult> }> {
   const require = createRequire(import.meta.url);
   const entry = require.resolve("@duckdb/duckdb-wasm/dist/duckdb-node-blocking.cjs");
   const duckdb = require(entry);
@@ -59,35 +40,6 @@ export async function nodeDuckDB(): Promise<{ db: EventsDb; query(sql: string): 
     },
     insertIPC: async (name, ipc) => conn.insertArrowFromIPCStream(ipc, { name, schema: "main", create: true }),
   };
-  return {
-    db,
-    query(sql: string): QueryResult {
-      const body = sql.trim().replace(/;\s*$/, "");
-      let run = body;
-      try {
-        // A single query: cast what JSON cannot hold as it is. DESCRIBE fails on anything else
-        // (several statements, DDL), which then runs unchanged.
-        const described = conn
-          .query(`DESCRIBE ${body}`)
-          .toArray()
-          .map((r) => r.toJSON());
-        const casts = described.map((d) => {
-          const name = quoteIdent(String(d.column_name));
-          const type = String(d.column_type);
-          if (PLAIN.test(type)) return name;
-          return `${name}::${TO_DOUBLE.test(type) ? "DOUBLE" : "VARCHAR"} AS ${name}`;
-        });
-        if (casts.length) run = `SELECT ${casts.join(", ")} FROM (${body})`;
-      } catch {
-        run = body;
-      }
-      const result = conn.query(run);
-      const columns = result.schema.fields.map((f) => f.name);
-      const rows = result.toArray().map((r) => {
-        const o = r.toJSON();
-        return Object.fromEntries(columns.map((c) => [c, plain(o[c])]));
-      });
-      return { columns, rows };
-    },
-  };
+  const sql: SqlConnection = { query: async (text) => conn.query(text) };
+  return { db, query: (text) => runQuery(sql, text) };
 }

@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import type { LakeFileList } from "../../src/protocol/lake";
 import type { QueriedEvent } from "../lake/buffered";
 import { type LakeSource, type LoadStats, loadEvents, type ParquetReader } from "../lake/reader";
+import type { QueryResult } from "../lake/results";
 import { type Config, importanceOf, listOf, parseCommand, positiveInt, resolveConfig, UsageError } from "./args";
 import { CONNECTION_HELP, type Command, printHelp } from "./command";
 import { nodeDuckDB } from "./duckdb";
@@ -148,9 +149,9 @@ ${CONNECTION_HELP}`,
       db: duck.db,
     });
     if (values.stats) io.stderr.write(`${statsLine(stats)}\n`);
-    let result: ReturnType<typeof duck.query>;
+    let result: QueryResult;
     try {
-      result = duck.query(sql);
+      result = await duck.query(sql);
     } catch (err) {
       io.stderr.write(`ducktail query: ${(err as Error).message}\n`);
       return 1;
