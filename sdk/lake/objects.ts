@@ -9,6 +9,8 @@
  * indexes and often the last column chunks, in one request.
  */
 
+import { footerLength } from "./footer";
+
 /** Bytes fetched with the first read of an object's end (parquet-wasm then asks for the footer and indexes). */
 export const TAIL_BYTES = 16 * 1024;
 /** Attempts per range request, and how long each may take. */
@@ -31,6 +33,10 @@ export interface LakeObjects {
   blob(key: string, size: number): BlobLike;
   /** A whole (small) object. */
   whole(key: string): Promise<Uint8Array>;
+  /** An object's footer (the Thrift FileMetaData); fetched with its tail, which later reads reuse. */
+  footer(key: string, size: number): Promise<Uint8Array>;
+  /** Drops the object's cached tail (its reads are done). */
+  forget(key: string): void;
 }
 
 export function lakeObjects(base: string, key: string | undefined): LakeObjects {
@@ -71,25 +77,22 @@ export function lakeObjects(base: string, key: string | undefined): LakeObjects 
     throw last;
   }
 
-  /** A range parquet-wasm asked for: from the cached tail, or fetched; a failure fails the load. */
-  function ranged(objectKey: string, size: number, tail: { start: number; bytes: Promise<Uint8Array> | null }) {
-    return (start: number, end: number): Promise<ArrayBuffer> => {
-      const read = (async () => {
-        if (end === size && size - start <= TAIL_BYTES) {
-          tail.start = Math.max(0, size - TAIL_BYTES);
-          tail.bytes ??= get(objectKey, `bytes=-${TAIL_BYTES}`);
-        }
-        if (tail.bytes && start >= tail.start) {
-          const cached = await tail.bytes;
-          return cached.slice(start - tail.start, end - tail.start).buffer as ArrayBuffer;
-        }
-        return (await get(objectKey, `bytes=${start}-${end - 1}`)).buffer as ArrayBuffer;
-      })();
-      return read.catch((err: Error) => {
-        fail(err);
-        return new Promise<ArrayBuffer>(() => {}); // parquet-wasm's read is abandoned, not resumed
-      });
-    };
+  // Per object: its last TAIL_BYTES (footer, page indexes), fetched once, until `forget`.
+  const tails = new Map<string, { start: number; bytes: Promise<Uint8Array> }>();
+  function tailOf(objectKey: string, size: number) {
+    let tail = tails.get(objectKey);
+    if (!tail) {
+      tail = { start: Math.max(0, size - TAIL_BYTES), bytes: get(objectKey, `bytes=-${TAIL_BYTES}`) };
+      tails.set(objectKey, tail);
+    }
+    return tail;
+  }
+
+  /** Bytes [start, end) of an object: from its tail when there, else one Range request. */
+  async function range(objectKey: string, size: number, start: number, end: number): Promise<Uint8Array> {
+    const tail = end === size && size - start <= TAIL_BYTES ? tailOf(objectKey, size) : tails.get(objectKey);
+    if (tail && start >= tail.start) return (await tail.bytes).subarray(start - tail.start, end - tail.start);
+    return get(objectKey, `bytes=${start}-${end - 1}`);
   }
 
   return {
@@ -101,8 +104,22 @@ export function lakeObjects(base: string, key: string | undefined): LakeObjects 
     },
     failed,
     blob(objectKey, size) {
-      const read = ranged(objectKey, size, { start: size, bytes: null });
+      const read = (start: number, end: number): Promise<ArrayBuffer> =>
+        range(objectKey, size, start, end)
+          .then((bytes) => bytes.slice().buffer as ArrayBuffer)
+          .catch((err: Error) => {
+            fail(err);
+            return new Promise<ArrayBuffer>(() => {}); // parquet-wasm's read is abandoned, not resumed
+          });
       return { size, slice: (start, end) => ({ arrayBuffer: () => read(start, end) }) };
+    },
+    async footer(objectKey, size) {
+      const length = footerLength(await range(objectKey, size, size - 8, size));
+      if (length + 8 > size) throw new Error(`${objectKey}: its footer length ${length} exceeds its size ${size}`);
+      return range(objectKey, size, size - 8 - length, size - 8);
+    },
+    forget: (objectKey) => {
+      tails.delete(objectKey);
     },
     whole: (objectKey) => get(objectKey, null),
   };

@@ -1,6 +1,7 @@
 import type { LakeFile, LakeFileList } from "../../src/protocol/lake";
 import { bufferedSelect, eventsIPC, type QueriedEvent } from "./buffered";
 import { referencedColumns } from "./columns";
+import { rowGroupBounds } from "./footer";
 import { type BlobLike, type LakeObjects, lakeObjects } from "./objects";
 import { EVENT_TABLE_COLUMNS } from "./schema";
 
@@ -166,6 +167,15 @@ async function loadFile(
     const positions = o.parquet.readParquet(await objects.whole(file.deletes.key), { columns: ["pos"] });
     await o.db.insertIPC("lake_deletes", positions.intoIPCStream());
   }
+  // Row groups whose received_at bounds miss the range are never fetched; nor is a file with none left.
+  const groups = rowGroupBounds(await objects.footer(file.key, file.bytes), "received_at");
+  stats.rowGroups += groups.length;
+  const wanted = groups.map((g) => g.min === null || g.max === null || (g.max >= o.range.from && g.min < o.range.to));
+  if (!wanted.includes(true)) {
+    objects.forget(file.key);
+    if (deletes) await o.db.run("DROP TABLE lake_deletes");
+    return;
+  }
   // Every parquet-wasm call races the objects' failure: a request that failed for good ends the load.
   const guard = <T>(p: Promise<T>) => Promise.race([p, objects.failed]);
   const parquet = await guard(o.parquet.ParquetFile.fromFile(objects.blob(file.key, file.bytes)));
@@ -180,7 +190,10 @@ async function loadFile(
     let offset = 0;
     for (let g = 0; g < meta.numRowGroups(); g++) {
       const rows = meta.rowGroup(g).numRows();
-      stats.rowGroups++;
+      if (wanted[g] === false) {
+        offset += rows;
+        continue;
+      }
       stats.rowGroupsRead++;
       const piece = await guard(parquet.read({ rowGroups: [g], columns: present }));
       await o.db.insertIPC("lake_piece", piece.intoIPCStream());
@@ -191,6 +204,7 @@ async function loadFile(
     }
   } finally {
     parquet.free();
+    objects.forget(file.key);
     if (deletes) await o.db.run("DROP TABLE lake_deletes");
   }
 }
