@@ -10,6 +10,8 @@ export interface QueryResult {
   columns: string[];
   types: string[];
   rows: Record<string, unknown>[];
+  /** More rows than `maxRows` answered: `rows` holds the first `maxRows`. */
+  truncated?: boolean;
 }
 
 /** What of a duckdb-wasm connection is used; the blocking Node one is wrapped to answer promises. */
@@ -32,7 +34,8 @@ export function plain(v: unknown): unknown {
   return v;
 }
 
-export async function runQuery(conn: SqlConnection, sql: string): Promise<QueryResult> {
+/** Runs `sql`; `maxRows` (default: all) keeps at most that many rows of a single query's answer. */
+export async function runQuery(conn: SqlConnection, sql: string, maxRows?: number): Promise<QueryResult> {
   const body = sql.trim().replace(/;\s*$/, "");
   let run = body;
   let types: string[] = [];
@@ -45,15 +48,18 @@ export async function runQuery(conn: SqlConnection, sql: string): Promise<QueryR
       if (PLAIN.test(type)) return name;
       return `${name}::${TO_DOUBLE.test(type) ? "DOUBLE" : "VARCHAR"} AS ${name}`;
     });
-    if (casts.length) run = `SELECT ${casts.join(", ")} FROM (${body})`;
+    const limit = maxRows === undefined ? "" : ` LIMIT ${maxRows + 1}`;
+    if (casts.length) run = `SELECT ${casts.join(", ")} FROM (${body})${limit}`;
   } catch {
     run = body;
   }
   const result = await conn.query(run);
   const columns = result.schema.fields.map((f) => f.name);
-  const rows = result.toArray().map((r) => {
+  const arrow = result.toArray();
+  const truncated = maxRows !== undefined && arrow.length > maxRows;
+  const rows = (truncated ? arrow.slice(0, maxRows) : arrow).map((r) => {
     const o = r.toJSON();
     return Object.fromEntries(columns.map((c) => [c, plain(o[c])]));
   });
-  return { columns, types: columns.map((_, i) => types[i] ?? ""), rows };
+  return { columns, types: columns.map((_, i) => types[i] ?? ""), rows, ...(truncated && { truncated }) };
 }

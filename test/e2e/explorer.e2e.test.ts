@@ -93,8 +93,8 @@ describe.skipIf(skipBrowser)("the Explorer in Chromium", () => {
     await close();
   });
 
-  it("shows a SQL error, runs on Ctrl+Enter, and links sessions to their replay", async () => {
-    const { page, close } = await dashboardPage(browser);
+  it("shows a SQL error, runs on Ctrl+Enter, links sessions to their replay, and fits 375 px", async () => {
+    const { page, close } = await dashboardPage(browser, 375);
     await explore(page, worker.url, "SELECT nope FROM events");
     expect(await page.getByRole("alert").textContent()).toMatch(/nope/);
     const editor = page.getByLabel("SQL");
@@ -105,6 +105,18 @@ describe.skipIf(skipBrowser)("the Explorer in Chromium", () => {
     expect(await link.getAttribute("href")).toMatch(/^#\/replay\/s3\?t=\d{13}$/);
     const shared = new URLSearchParams(new URL(page.url()).hash.split("?")[1]);
     expect(shared.get("sql")).toContain("session_id = 's3'");
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    await screenshot(page, "explorer-375");
     await close();
+  });
+
+  it("serves DuckDB-wasm from the deployment, gzipped, under the 25 MiB a static asset may be", async () => {
+    const res = await fetch(`${worker.url}/dashboard/wasm/duckdb-eh.wasm.gz`, { method: "HEAD" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/wasm");
+    expect(res.headers.get("content-encoding")).toBe("gzip");
+    const worker_ = await fetch(`${worker.url}/dashboard/wasm/duckdb-browser-eh.worker.js.gz`);
+    expect(worker_.headers.get("content-type")).toMatch(/javascript/);
+    expect((await worker_.text()).length).toBeGreaterThan(100_000); // inflated by fetch
   });
 });

@@ -15,6 +15,17 @@ export interface Engine {
 }
 
 let loading: Promise<Engine> | null = null;
+let running: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs `work` after every earlier one: a query rebuilds the table `events`, so two (a page left
+ * and mounted again while its query runs) must not interleave on the one connection.
+ */
+export function exclusive<T>(work: () => Promise<T>): Promise<T> {
+  const next = running.then(work, work);
+  running = next.catch(() => {});
+  return next;
+}
 
 /** The page's engines, started once per page load (`assets`: the dashboard's URL, `<base>/dashboard`). */
 export function explorerEngine(assets: string): Promise<Engine> {

@@ -8,11 +8,12 @@ import { type LakeRange, type LakeSource, type LoadStats, loadEvents } from "../
 import { type QueryResult, runQuery } from "../../lake/results";
 import { fill, h, messageOf, num } from "../dom";
 import { drawChart, timeSeconds } from "../explorer/chart";
-import { explorerEngine } from "../explorer/engine";
+import { exclusive, explorerEngine } from "../explorer/engine";
 import type { DashboardContext, Page } from "../page";
 
 const DEFAULT_SQL = "SELECT type, count(*) AS events FROM events GROUP BY type ORDER BY events DESC";
-/** Rows shown in the table (the chart and the count cover them all). */
+/** Rows kept of an answer (the chart draws them), and shown in the table. */
+const MAX_ROWS = 10_000;
 const MAX_TABLE_ROWS = 1000;
 /** Most buffered rows one query asks for (GET /events' NDJSON limit). */
 const MAX_BUFFERED = 1_000_000;
@@ -50,7 +51,7 @@ const kib = (n: number) => (n < 1024 * 1024 ? `${num(n / 1024, 1)} KiB` : `${num
 function statsText(s: LoadStats, result: QueryResult, ms: number): string {
   const share = s.lakeBytes > 0 ? ` (${num((100 * s.bytesRead) / s.lakeBytes, 1)} %)` : "";
   return (
-    `${num(result.rows.length)} rows · read ${kib(s.bytesRead)} of ${kib(s.lakeBytes)}${share} in ` +
+    `${result.truncated ? "first " : ""}${num(result.rows.length)} rows · read ${kib(s.bytesRead)} of ${kib(s.lakeBytes)}${share} in ` +
     `${num(s.files)} files, ${num(s.requests)} requests · ${num(s.lakeRows)} lake + ${num(s.bufferedRows)} buffered ` +
     `events · ${num(ms)} ms`
   );
@@ -78,9 +79,10 @@ function resultTable(result: QueryResult): HTMLElement {
       }),
     ),
   );
+  const total = result.truncated ? `more than ${num(result.rows.length)}` : num(result.rows.length);
   const more =
     result.rows.length > MAX_TABLE_ROWS
-      ? h("p", { class: "muted" }, `first ${num(MAX_TABLE_ROWS)} of ${num(result.rows.length)} rows`)
+      ? h("p", { class: "muted" }, `first ${num(MAX_TABLE_ROWS)} of ${total} rows`)
       : null;
   return h(
     "div",
@@ -143,15 +145,12 @@ export const page: Page = {
         fill(status, "loading DuckDB…");
         const engine = await explorerEngine(`${ctx.base}/dashboard`);
         if (stopped) return;
-        fill(status, "reading the lake…");
-        const stats = await loadEvents({
-          sql: sql.value,
-          range,
-          source: lakeSource(ctx),
-          parquet: engine.parquet,
-          db: engine.db,
+        const { stats, result } = await exclusive(async () => {
+          if (!stopped) fill(status, "reading the lake…");
+          const source = lakeSource(ctx);
+          const loaded = await loadEvents({ sql: sql.value, range, source, parquet: engine.parquet, db: engine.db });
+          return { stats: loaded, result: await runQuery(engine.sql, sql.value, MAX_ROWS) };
         });
-        const result = await runQuery(engine.sql, sql.value);
         if (stopped) return;
         fill(status, statsText(stats, result, Math.round(performance.now() - started)));
         fill(table, resultTable(result));
