@@ -105,7 +105,7 @@ describe.skipIf(skipBrowser)("the Explorer in Chromium", () => {
     expect(await link.getAttribute("href")).toMatch(/^#\/replay\/s3\?t=\d{13}$/);
     const shared = new URLSearchParams(new URL(page.url()).hash.split("?")[1]);
     expect(shared.get("sql")).toContain("session_id = 's3'");
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(375);
     await screenshot(page, "explorer-375");
     await close();
   });
