@@ -10,6 +10,7 @@ import {
   Struct,
   Table,
   TimestampMillisecond,
+  tableFromArrays,
   tableToIPC,
   Utf8,
   vectorFromArray,
@@ -118,36 +119,59 @@ describe("the lake reader's pure parts", () => {
   });
 });
 
+/** A positional delete file (DuckLake's: `file_path`, `pos`) removing these rows of `dataKey`. */
+function deleteParquet(dataKey: string, positions: number[]): Uint8Array {
+  const table = tableFromArrays({
+    file_path: positions.map(() => dataKey),
+    pos: BigInt64Array.from(positions, BigInt),
+  });
+  return writeParquet(WasmTable.fromIPCStream(tableToIPC(table, "stream")));
+}
+
 describe("loadEvents over an object served by Range", () => {
   const bytes = sampleParquet();
   const key = "events/tenant=t/dt=2026-01-01/hour=10/t-0-0.parquet";
+  const deletesKey = "events/tenant=t/dt=2026-01-01/hour=10/t-0-0-delete.parquet";
+  // Rows of row groups 0, 2 (twice: the third quarter) and 3.
+  const deleted = [5, 2100, 2500, 3999];
+  const objects = new Map([
+    [key, bytes],
+    [deletesKey, deleteParquet(key, deleted)],
+  ]);
   let server: Server;
   let base = "";
   const ranges: string[] = [];
 
   beforeAll(async () => {
     server = createServer((req, res) => {
-      const range = requestedRange(req.headers.range ?? null, bytes.length);
-      ranges.push(req.headers.range ?? "");
-      if (range === "unsatisfiable" || range === null) {
-        res.writeHead(range === null ? 200 : 416).end(range === null ? bytes : undefined);
+      const object = objects.get(new URL(req.url ?? "", "http://x").searchParams.get("object") ?? "");
+      if (!object) {
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end('{"error":{"code":"not_found","message":"no such object"}}');
         return;
       }
-      res.writeHead(206, { "content-range": contentRange(range, bytes.length) });
-      res.end(bytes.subarray(range.offset, range.offset + range.length));
+      const range = requestedRange(req.headers.range ?? null, object.length);
+      ranges.push(req.headers.range ?? "");
+      if (range === "unsatisfiable" || range === null) {
+        res.writeHead(range === null ? 200 : 416).end(range === null ? object : undefined);
+        return;
+      }
+      res.writeHead(206, { "content-range": contentRange(range, object.length) });
+      res.end(object.subarray(range.offset, range.offset + range.length));
     });
     await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(() => new Promise<void>((done) => server.close(() => done())));
 
-  function source(): LakeSource {
+  function source(withDeletes = false, objectKey = key): LakeSource {
+    const deletes = withDeletes ? { key: deletesKey, count: deleted.length } : null;
     const list: LakeFileList = {
       snapshot: 3,
       live: true,
       from: T0,
       to: T0 + HOUR,
-      files: [{ key, bytes: bytes.length, rows: ROWS, from: T0, to: T0 + HOUR, deletes: null }],
+      files: [{ key: objectKey, bytes: bytes.length, rows: ROWS, from: T0, to: T0 + HOUR, deletes }],
       bytes: bytes.length,
       rows: ROWS,
     };
@@ -191,5 +215,40 @@ describe("loadEvents over an object served by Range", () => {
     });
     const atT0 = Array.from({ length: ROWS }, (_, i) => Math.floor((i * HOUR) / ROWS)).filter((d) => d === 0).length;
     expect(stats).toMatchObject({ rowGroupsRead: 4, rows: ROWS - atT0 });
+  });
+
+  it("leaves out the rows a delete file lists, counting positions over the skipped row groups", async () => {
+    const whole = await loadEvents({
+      sql: "SELECT count(*) FROM events",
+      range: { from: T0, to: T0 + HOUR },
+      source: source(true),
+      parquet,
+      db: (await nodeDuckDB()).db,
+    });
+    expect(whole.rows).toBe(ROWS - deleted.length);
+    const duck = await nodeDuckDB();
+    const third = await loadEvents({
+      sql: "SELECT data FROM events",
+      range: { from: T0 + HOUR / 2, to: T0 + (3 * HOUR) / 4 },
+      source: source(true),
+      parquet,
+      db: duck.db,
+    });
+    expect(third).toMatchObject({ rowGroupsRead: 1, rows: ROWS / 4 - 2 });
+    const left = await duck.query(
+      "SELECT count(*) AS n FROM events WHERE data LIKE '{\"i\":2100,%' OR data LIKE '{\"i\":2500,%'",
+    );
+    expect(left.rows).toEqual([{ n: 0 }]);
+  });
+
+  it("fails with the server's message when an object cannot be read, instead of hanging", async () => {
+    const load = loadEvents({
+      sql: "SELECT count(*) FROM events",
+      range: { from: T0, to: T0 + HOUR },
+      source: source(false, "events/tenant=t/dt=2026-01-01/hour=10/gone.parquet"),
+      parquet,
+      db: (await nodeDuckDB()).db,
+    });
+    await expect(load).rejects.toThrow(/404 not_found no such object/);
   });
 });
