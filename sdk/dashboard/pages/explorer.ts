@@ -156,6 +156,7 @@ export const page: Page = {
         fill(table, resultTable(result));
         chart?.destroy();
         fill(chartBox);
+        chartBox.hidden = false; // shown while drawn, so the chart takes the panel's width
         chart = drawChart(chartBox, result);
         chartBox.hidden = chart === null;
       } catch (err) {
