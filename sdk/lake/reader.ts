@@ -91,6 +91,9 @@ export interface LoadStats {
   rows: number;
 }
 
+/** Files whose footers are fetched ahead of the one being read. */
+const FOOTERS_AHEAD = 8;
+
 const quote = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /** Builds `events` in `db` for `sql` (see the module's comment) and tells what it read. */
@@ -130,7 +133,22 @@ export async function loadEvents(o: LoadOptions): Promise<LoadStats> {
     rows: 0,
   };
   const objects = lakeObjects(o.source.base, o.source.key);
-  for (const file of list.files) await loadFile(o, objects, file, stats.columns, where, stats);
+  // Footers are fetched FOOTERS_AHEAD files ahead of the one being read: over many small files
+  // (a month of hours) the reader waits on round trips, not on each file in turn.
+  const footers = new Map<number, Promise<Uint8Array>>();
+  const footerOf = (i: number) => {
+    const file = list.files[i];
+    if (!file || footers.has(i)) return;
+    const footer = objects.footer(file.key, file.bytes);
+    footer.catch(() => {}); // awaited, and so reported, when its file's turn comes
+    footers.set(i, footer);
+  };
+  for (let i = 0; i < list.files.length; i++) {
+    for (let ahead = i; ahead <= i + FOOTERS_AHEAD; ahead++) footerOf(ahead);
+    const footer = footers.get(i) as Promise<Uint8Array>;
+    footers.delete(i);
+    await loadFile(o, objects, list.files[i] as LakeFile, footer, stats.columns, where, stats);
+  }
   stats.bytesRead = objects.bytes;
   stats.requests = objects.requests;
   stats.lakeRows = await count(o.db);
@@ -158,6 +176,7 @@ async function loadFile(
   o: LoadOptions,
   objects: LakeObjects,
   file: LakeFile,
+  footer: Promise<Uint8Array>,
   columns: string[],
   where: string,
   stats: LoadStats,
@@ -168,7 +187,7 @@ async function loadFile(
     await o.db.insertIPC("lake_deletes", positions.intoIPCStream());
   }
   // Row groups whose received_at bounds miss the range are never fetched; nor is a file with none left.
-  const groups = rowGroupBounds(await objects.footer(file.key, file.bytes), "received_at");
+  const groups = rowGroupBounds(await footer, "received_at");
   stats.rowGroups += groups.length;
   const wanted = groups.map((g) => g.min === null || g.max === null || (g.max >= o.range.from && g.min < o.range.to));
   if (!wanted.includes(true)) {
