@@ -121,15 +121,14 @@ export const page: Page = {
     void (async () => {
       try {
         for await (const event of sub) {
-          pending.push(event);
           if (paused) {
-            flush();
             await new Promise<void>((r) => {
               resume = r;
             });
             resume = null;
           }
           if (stopped) break;
+          pending.push(event);
         }
       } catch (err) {
         if (!stopped) setStatus(messageOf(err), true);
