@@ -24,3 +24,19 @@ if (gz > BUDGET_BYTES) {
   console.error("bundle is over its gzipped size budget");
   process.exit(1);
 }
+
+// Workers static assets (wrangler.toml [assets], dist/dashboard): each file at most 25 MiB.
+const ASSET_LIMIT_BYTES = 25 * 1024 * 1024;
+const assetsDir = new URL("../dist/dashboard/", import.meta.url).pathname;
+const tooLarge = [];
+for (const file of readdirSync(assetsDir, { recursive: true })) {
+  const size = statSync(join(assetsDir, file)).size;
+  if (statSync(join(assetsDir, file)).isFile() && size > ASSET_LIMIT_BYTES) tooLarge.push(`${file} (${mb(size)} MiB)`);
+}
+console.log(
+  `dashboard assets: largest file within ${mb(ASSET_LIMIT_BYTES)} MiB: ${tooLarge.length === 0 ? "yes" : "no"}`,
+);
+if (tooLarge.length > 0) {
+  console.error(`static assets over the 25 MiB limit of one Workers asset: ${tooLarge.join(", ")}`);
+  process.exit(1);
+}

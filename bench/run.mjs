@@ -1,4 +1,4 @@
-// `npm run bench` [ingest] [encode] [sinks] [client] [faults] [heap] [tail] [views] [dashboard]: runs the sections (all by default), prints their tables and
+// `npm run bench` [ingest] [encode] [sinks] [client] [faults] [heap] [tail] [views] [dashboard] [explorer]: runs the sections (all by default), prints their tables and
 // writes bench/results/<timestamp>.json and bench/results/latest.json. See bench/README.md.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -8,6 +8,7 @@ import { buildWorker } from "../test/helpers/miniflare.mjs";
 import { clientJson, printClient, runClient } from "./client.mjs";
 import { dashboardJson, printDashboard, runDashboard } from "./dashboard.mjs";
 import { encodeJson, printEncode, runEncode } from "./encode.mjs";
+import { explorerJson, printExplorer, runExplorer } from "./explorer.mjs";
 import { faultsJson, printFaults, runFaults } from "./faults.mjs";
 import { heapJson, printHeap, runHeap } from "./heap.mjs";
 import { INGEST_CONFIG, ingestJson, printIngest, runIngest } from "./ingest.mjs";
@@ -16,7 +17,7 @@ import { PARTYSERVER_CONFIG, printTail, runTail, tailJson } from "./tail.mjs";
 import { printViews, runViews, viewsJson } from "./views.mjs";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const SECTIONS = ["ingest", "encode", "sinks", "client", "faults", "heap", "tail", "views", "dashboard"];
+const SECTIONS = ["ingest", "encode", "sinks", "client", "faults", "heap", "tail", "views", "dashboard", "explorer"];
 
 function git(...args) {
   try {
@@ -101,6 +102,13 @@ if (run("dashboard")) {
   const result = await runDashboard(buildWorker(), log);
   printDashboard(result);
   results.dashboard = dashboardJson(result);
+}
+if (run("explorer")) {
+  log("explorer: building the Worker and the dashboard…");
+  execFileSync(process.execPath, [fileURLToPath(new URL("../sdk/build.mjs", import.meta.url))], { stdio: "inherit" });
+  const result = await runExplorer(buildWorker(), log);
+  printExplorer(result);
+  results.explorer = explorerJson(result);
 }
 results.seconds = Math.round((Date.now() - started.getTime()) / 1000);
 results.loadAvg1mAfter = Math.round(loadavg()[0] * 100) / 100;

@@ -5,7 +5,8 @@
 //   dist/cli.js      the `ducktail` command
 //   dist/types/      their declarations (sdk/tsconfig.build.json)
 //   dist/duck.js     the browser snippet SDK, minified
-//   dist/dashboard/  the dashboard the Worker serves at GET /dashboard (sdk/dashboard/build.mjs)
+//   dist/dashboard/  the dashboard the Worker serves at GET /dashboard (sdk/dashboard/build.mjs),
+//                    its wasm/ (DuckDB-wasm, parquet-wasm) gzipped (sdk/dashboard/wasm-assets.mjs)
 //   src/duck-js.ts   the same snippet as a string module, which the Worker serves at GET /duck.js.
 //                    It is committed, so the Worker builds without this step (a project that
 //                    installs DuckTail from a folder gets it before any build tool is installed);
@@ -15,6 +16,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildDashboard } from "./dashboard/build.mjs";
+import { buildWasmAssets } from "./dashboard/wasm-assets.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SNIPPET_MODULE = join(root, "src/duck-js.ts");
@@ -93,7 +95,7 @@ async function main() {
       external: ["ws", "@duckdb/duckdb-wasm", "apache-arrow"],
       banner: { js: "#!/usr/bin/env node" },
     }),
-    buildDashboard(esbuild, root),
+    buildDashboard(esbuild, root).then(() => buildWasmAssets(root)),
   ]);
   execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "sdk/tsconfig.build.json")], {
     stdio: "inherit",

@@ -19,8 +19,10 @@ const ALIASES: Record<string, string> = { e: "type" };
 const CONTROL_PARAMS = new Set(["key", "k", "storageMode", "data"]);
 const CORS_HEADERS = {
   "access-control-allow-origin": "*",
-  "access-control-allow-methods": "GET, POST, OPTIONS",
-  "access-control-allow-headers": "authorization, content-type",
+  "access-control-allow-methods": "GET, HEAD, POST, OPTIONS",
+  // range and content-range: readers of GET /lake/object fetch parts of Parquet objects.
+  "access-control-allow-headers": "authorization, content-type, range",
+  "access-control-expose-headers": "content-range, content-length, ducktail-snapshot",
   "access-control-max-age": "86400",
 };
 

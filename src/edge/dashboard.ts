@@ -1,5 +1,6 @@
 import type { Env } from "../env";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
+import { gzippedAsset, isGzippedAsset } from "./gzip-asset";
 
 /** Where the dashboard is served (below BASE_PATH). */
 export const DASHBOARD_PATH = "/dashboard";
@@ -35,5 +36,5 @@ export async function dashboard(req: Request, env: Env, url: URL, basePath: stri
   const asset = new URL(file === "" || file === "/index.html" ? "/" : file, url.origin);
   const res = await env.ASSETS.fetch(new Request(asset, { method: req.method, headers: req.headers }));
   if (res.status === 404) throw new DuckTailError(ErrorCode.notFound, `no dashboard file ${url.pathname}`);
-  return res;
+  return isGzippedAsset(file) ? gzippedAsset(res, file) : res;
 }

@@ -8,10 +8,12 @@ import { type EventQuery, eventsResponse, openLake, queryEvents } from "../lake/
 import { parseRollupQuery, queryRollups, rollupClosedPeriods, rollupCompactedHours } from "../lake/rollup-run";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import type { StoredEvent } from "../protocol/events";
+import { lakeFiles, lakeObject } from "./lake-read";
 import { need, storage } from "./tenancy";
 
 /**
- * The lake at the edge: its read routes (GET /snapshots, GET /rollups, GET /lake/catalog), the admin cleanup
+ * The lake at the edge: its read routes (GET /snapshots, GET /rollups, GET /lake/catalog, GET /lake/files and
+ * GET|HEAD /lake/object in ./lake-read), the admin cleanup
  * and adoption (POST /lake/cleanup, /lake/adopt), /events over a snapshot, compaction on demand
  * and the cron's maintenance.
  * Every one goes through the tenant's catalog (src/lake/catalog), never a bucket listing.
@@ -25,6 +27,8 @@ export const LAKE_ROUTES = [
   "/lake/cleanup",
   "/lake/adopt",
   "/lake/retention",
+  "/lake/files",
+  "/lake/object",
 ];
 
 const MAX_SNAPSHOTS = 1000;
@@ -59,6 +63,13 @@ export async function lakeRoute(req: Request, env: Env, url: URL): Promise<Respo
       const q = parseRollupQuery(url);
       return Response.json(await queryRollups(storage(env), catalog, q.grain, q.from, q.to));
     }
+    case "/lake/files":
+      if (req.method !== "GET") break;
+      return await lakeFiles(req, env, url);
+    case "/lake/object":
+      // Read: the bytes of the tenant's own objects, by Range, for readers that skip what they do not need.
+      if (req.method !== "GET" && req.method !== "HEAD") break;
+      return await lakeObject(req, env, url);
     case "/lake/catalog": {
       // Read, not admin: the catalog holds less than GET /events already shows a read key (paths,
       // counts and per-column bounds of the same events), and exporting it changes nothing.

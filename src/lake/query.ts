@@ -24,6 +24,11 @@ export interface EventQuery {
   /** Read the lake as of this snapshot (`?snapshot=`), or as of the last snapshot at this time (`?asOf=`). */
   snapshot: number | null;
   asOf: number | null;
+  /**
+   * `?buffered=only`: the replicas' still-buffered rows alone, no lake files (a reader of the lake's
+   * objects adds what is not flushed yet). Only for the latest snapshot. Default false.
+   */
+  bufferedOnly?: boolean;
 }
 
 /** The lake a query reads: a snapshot's files (in the range) and whether the replicas' buffers join them. */
@@ -83,6 +88,11 @@ export function parseEventQuery(url: URL, now = Date.now()): EventQuery {
   const asOf = p.get("asOf");
   if (snapshot !== null && asOf !== null)
     throw new DuckTailError(ErrorCode.badRequest, "give snapshot or asOf, not both");
+  const buffered = p.get("buffered");
+  if (buffered !== null && buffered !== "only") throw new DuckTailError(ErrorCode.badRequest, "buffered must be only");
+  if (buffered !== null && (snapshot !== null || asOf !== null)) {
+    throw new DuckTailError(ErrorCode.badRequest, "buffered=only reads the latest snapshot: give no snapshot or asOf");
+  }
   const context: EventQuery["context"] = [];
   for (const [field] of CONTEXT_COLUMNS) {
     const values = list(p.get(field));
@@ -100,6 +110,7 @@ export function parseEventQuery(url: URL, now = Date.now()): EventQuery {
     format,
     snapshot: snapshot === null ? null : Number(snapshot),
     asOf: asOf === null ? null : time(asOf, 0, "asOf"),
+    bufferedOnly: buffered === "only",
   };
 }
 
@@ -115,7 +126,8 @@ export async function openLake(catalog: TenantCatalog, q: EventQuery): Promise<L
     to: q.to,
   });
   if ("missing" in read) throw new DuckTailError(ErrorCode.notFound, read.missing);
-  return { snapshot: read.snapshot, files: read.files, live: q.snapshot === null && q.asOf === null };
+  const files = q.bufferedOnly ? [] : read.files;
+  return { snapshot: read.snapshot, files, live: q.snapshot === null && q.asOf === null };
 }
 
 function matchesContext(c: EventContext | undefined, q: EventQuery): boolean {

@@ -18,6 +18,8 @@ export const ErrorCode = {
   forbidden: "forbidden",
   notFound: "not_found",
   methodNotAllowed: "method_not_allowed",
+  /** A `Range` header no byte of the object satisfies, or a malformed one (416). */
+  rangeNotSatisfiable: "range_not_satisfiable",
   flushFailed: "flush_failed",
   /**
    * A durable batch is committed to the replica's SQLite but not yet in R2 when its ack was due
@@ -46,6 +48,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
+  range_not_satisfiable: 416,
   buffer_full: 503,
   flush_failed: 502,
   // Accepted, not yet done: not a 5xx, which clients and proxies retry (a retry stores it twice).

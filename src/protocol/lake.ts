@@ -1,4 +1,4 @@
-/** What the lake's read routes answer: GET /snapshots and GET /lake/catalog. */
+/** What the lake's read routes answer: GET /snapshots, GET /lake/files and GET /lake/catalog. */
 
 /** One snapshot of a tenant's lake (GET /snapshots). */
 export interface SnapshotInfo {
@@ -130,4 +130,31 @@ export interface RollupAnswer {
   /** The catalog snapshot read. */
   snapshot: number;
   rows: RollupRow[];
+}
+
+/** One data file of GET /lake/files. */
+export interface LakeFile {
+  /** The object's key: GET /lake/object?object= serves it. */
+  key: string;
+  bytes: number;
+  /** Rows in the object, before its delete file. */
+  rows: number;
+  /** The range of receipt its rows are in (epoch ms, `to` exclusive): its hour partition. */
+  from: number;
+  to: number;
+  /** Its positional delete file (`pos`: row numbers of the object that are gone), if any. */
+  deletes: { key: string; count: number } | null;
+}
+
+/** GET /lake/files: the files of the snapshot a query of [from, to) reads. */
+export interface LakeFileList {
+  snapshot: number;
+  /** The latest snapshot: what the replicas still buffer (GET /events?buffered=only) joins it. */
+  live: boolean;
+  from: number;
+  to: number;
+  files: LakeFile[];
+  /** Their total size, and their rows less the deleted ones. */
+  bytes: number;
+  rows: number;
 }
