@@ -2,7 +2,6 @@ import type { Env } from "../env";
 import { validateFilter } from "../gossip/filters";
 import type { GossipMessage, GossipReply } from "../gossip/messages";
 import {
-  type LaterText,
   type LocalBatch,
   type Subscription,
   type TailBatch,
