@@ -70,7 +70,9 @@ describe("the lake catalog", () => {
     expect(results.every((r) => r.ok && !r.duplicate)).toBe(true);
     const after = await catalogStub(t).stats();
     expect(after.commits - before.commits).toBe(128);
-    expect(after.rounds - before.rounds).toBeLessThanOrEqual(4);
+    // Calls arriving during a round share the next one: 2-4 rounds on an idle machine; a loaded one
+    // spreads the arrivals over a few more, never anywhere near one round per commit.
+    expect(after.rounds - before.rounds).toBeLessThanOrEqual(16);
     const ids = new Set(results.map((r) => (r.ok ? r.snapshot : -1)));
     expect(ids.size).toBe(after.rounds - before.rounds);
     expect(await lakeKeys(t)).toHaveLength(128);
