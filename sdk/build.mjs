@@ -5,6 +5,7 @@
 //   dist/cli.js      the `ducktail` command
 //   dist/types/      their declarations (sdk/tsconfig.build.json)
 //   dist/duck.js     the browser snippet SDK, minified
+//   dist/dashboard/duck-record.js  the session recorder duck.js loads (sdk/recorder), a static asset
 //   src/duck-js.ts   the same snippet as a string module, which the Worker serves at GET /duck.js.
 //                    It is committed, so the Worker builds without this step (a project that
 //                    installs DuckTail from a folder gets it before any build tool is installed);
@@ -53,6 +54,20 @@ export async function buildSnippet(esbuild) {
   return out.outputFiles[0].text;
 }
 
+/** The recorder's build: rrweb's recorder and sdk/recorder, one minified script (not in the Worker bundle). */
+export const RECORDER_OPTIONS = {
+  entryPoints: ["sdk/recorder/record.ts"],
+  bundle: true,
+  platform: "browser",
+  format: "iife",
+  target: "es2018",
+  minify: true,
+  legalComments: "none",
+  absWorkingDir: root,
+  logLevel: "warning",
+  outfile: "dist/dashboard/duck-record.js",
+};
+
 async function main() {
   const esbuild = await loadEsbuild();
   if (!esbuild) {
@@ -95,6 +110,8 @@ async function main() {
   execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "sdk/tsconfig.build.json")], {
     stdio: "inherit",
   });
+  // After the others: the dashboard's build empties dist/dashboard first.
+  await esbuild.build(RECORDER_OPTIONS);
   const snippet = await buildSnippet(esbuild);
   writeFileSync(join(dist, "duck.js"), snippet);
   // Rewritten only when it changed, so a build does not touch a committed file for nothing.

@@ -69,8 +69,15 @@ export function workerOptions(bundleDir, opts = {}) {
       COORDINATOR: { className: "BufferCoordinator", useSQLite: true },
       REPLICA: { className: opts.replicaClass ?? "BufferReplica", useSQLite: true },
       CATALOG: { className: "LakeCatalog", useSQLite: true },
+      RECORDINGS: { className: "SessionRecording", useSQLite: true },
     },
     r2Buckets: ["EVENTS"],
+    // wrangler.toml [assets]: the dashboard (built by sdk/build.mjs), the Worker answering first.
+    assets: {
+      directory: join(root, "dist/dashboard"),
+      binding: "ASSETS",
+      routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true },
+    },
     bindings: { ...wranglerVars(), ...(opts.vars ?? {}) },
     ...(opts.persistDir ? { resourcePersistencePath: opts.persistDir } : {}),
     cf: false,
