@@ -15,8 +15,8 @@ interface Pending {
   chunk: Chunk;
   /** JSON of the chunk (what is sent). */
   text: string;
-  /** When it was last sent; 0 = never. */
-  sentAt: number;
+  /** When it was last sent; null: not since it was made or since resendAll. */
+  sentAt: number | null;
 }
 
 export class Outbox {
@@ -36,7 +36,7 @@ export class Outbox {
     if (userId) chunk.userId = userId;
     const text = JSON.stringify(chunk);
     this.bytes += text.length;
-    this.pending.set(chunk.seq, { chunk, text, sentAt: 0 });
+    this.pending.set(chunk.seq, { chunk, text, sentAt: null });
     return chunk;
   }
 
@@ -44,7 +44,7 @@ export class Outbox {
   due(now: number): { seq: number; text: string }[] {
     const out: { seq: number; text: string }[] = [];
     for (const p of this.pending.values()) {
-      if (p.sentAt !== 0 && now - p.sentAt < this.resendMs) continue;
+      if (p.sentAt !== null && now - p.sentAt < this.resendMs) continue;
       p.sentAt = now;
       out.push({ seq: p.chunk.seq, text: p.text });
     }
@@ -58,7 +58,7 @@ export class Outbox {
 
   /** Sends again on the next `due`, whenever sent (a new socket: the old one's frames may be lost). */
   resendAll(): void {
-    for (const p of this.pending.values()) p.sentAt = 0;
+    for (const p of this.pending.values()) p.sentAt = null;
   }
 
   ack(seq: number): void {

@@ -96,7 +96,7 @@ async function postChunks(req: Request, env: Env, tenant: string): Promise<Recor
     throw new DuckTailError(ErrorCode.badRequest, `1..${MAX_POST_CHUNKS} chunks per request`);
   }
   const answers: RecordedAnswer[] = [];
-  for (const chunk of chunks) answers.push(await recordChunk(env.RECORDINGS, tenant, chunk, ErrorCode.badRequest));
+  for (const chunk of chunks) answers.push(await recordChunk(env, tenant, chunk, ErrorCode.badRequest));
   return answers;
 }
 

@@ -1,11 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
-import { DuckTailError, ErrorCode } from "../protocol/errors";
+import { ErrorCode } from "../protocol/errors";
 import { numericVar } from "../protocol/limits";
 import type { RecordedAnswer, RecordingChunk, SessionSummary } from "../protocol/recording";
 import { timedBucket } from "../sinks/timeout";
 import { dayOf } from "./keys";
 import { deleteSession, gzip, putChunk, putIndex } from "./objects";
-import { type RecordingVars, recordingSettings } from "./settings";
+import type { RecordingVars } from "./settings";
 import { addChunk, summarizeChunk } from "./summary";
 
 export interface RecordingEnv extends RecordingVars {
@@ -20,6 +20,13 @@ export interface SessionState {
   summary: SessionSummary;
 }
 
+/** A stored chunk's answer, or why it was refused (errors cross RPC as data: their class would not). */
+export type StoreAnswer = RecordedAnswer | { refused: { code: ErrorCode; message: string } };
+
+function refused(code: ErrorCode, message: string): StoreAnswer {
+  return { refused: { code, message } };
+}
+
 const STATE = "state";
 const seqKey = (seq: number) => `seq:${seq}`;
 
@@ -32,17 +39,18 @@ const seqKey = (seq: number) => `seq:${seq}`;
 export class SessionRecording extends DurableObject<RecordingEnv> {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly bucket: R2Bucket;
-  private readonly maxSessionBytes: number;
 
   constructor(ctx: DurableObjectState, env: RecordingEnv) {
     super(ctx, env);
     this.bucket = timedBucket(env.EVENTS, numericVar(env.STORAGE_TIMEOUT_MS, 10_000));
-    this.maxSessionBytes = recordingSettings(env).maxSessionBytes;
   }
 
-  /** Stores a chunk (validated by the caller) unless its seq is stored already. */
-  store(tenant: string, chunk: RecordingChunk): Promise<RecordedAnswer> {
-    const run = this.queue.then(() => this.storeNow(tenant, chunk));
+  /**
+   * Stores a chunk (validated by the caller) unless its seq is stored already; refuses it when
+   * the session would pass `maxSessionBytes` (the caller's RECORDING_MAX_SESSION_BYTES).
+   */
+  store(tenant: string, chunk: RecordingChunk, maxSessionBytes: number): Promise<StoreAnswer> {
+    const run = this.queue.then(() => this.storeNow(tenant, chunk, maxSessionBytes));
     this.queue = run.catch(() => {});
     return run;
   }
@@ -64,11 +72,11 @@ export class SessionRecording extends DurableObject<RecordingEnv> {
     return run;
   }
 
-  private async storeNow(tenant: string, chunk: RecordingChunk): Promise<RecordedAnswer> {
+  private async storeNow(tenant: string, chunk: RecordingChunk, maxSessionBytes: number): Promise<StoreAnswer> {
     const answer = { session: chunk.session, seq: chunk.seq };
     if (await this.ctx.storage.get(seqKey(chunk.seq))) return { ...answer, duplicate: true };
     const state = await this.state();
-    if (state && state.tenant !== tenant) throw new DuckTailError(ErrorCode.internal, "session of another tenant");
+    if (state && state.tenant !== tenant) return refused(ErrorCode.internal, "session of another tenant");
     const day = state?.day ?? dayOf(Date.now());
     const body = await gzip(JSON.stringify(chunk.events));
     const summary = addChunk(
@@ -78,11 +86,11 @@ export class SessionRecording extends DurableObject<RecordingEnv> {
       body.byteLength,
       chunk.userId,
     );
-    if (summary.bytes > this.maxSessionBytes) {
+    if (summary.bytes > maxSessionBytes) {
       // The recorder stops on this error; what was stored stays a replayable session.
-      throw new DuckTailError(
+      return refused(
         ErrorCode.recordingFull,
-        `the session's recording would pass ${this.maxSessionBytes} bytes (RECORDING_MAX_SESSION_BYTES)`,
+        `the session's recording would pass ${maxSessionBytes} bytes (RECORDING_MAX_SESSION_BYTES)`,
       );
     }
     await putChunk(this.bucket, tenant, day, chunk, body);

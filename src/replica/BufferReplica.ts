@@ -136,7 +136,7 @@ export class BufferReplica extends HibernatingReplica<Env> {
       stats: () => this.stats(),
       flush: () => this.flush(),
       sockets: () => this.ctx.getWebSockets(),
-      record: (chunk) => recordChunk(env.RECORDINGS, this.identity().tenant, chunk),
+      record: (chunk) => recordChunk(env, this.identity().tenant, chunk),
     });
   }
 
