@@ -1,0 +1,199 @@
+// Session recording in headless Chromium: duck.js with `record` loads duck-record.js, which
+// records a checkout form while the test types and clicks; the stored session holds what the
+// page showed with its masked and blocked parts left out; a socket dropped mid-session loses no
+// chunk and stores none twice; a page without `record` never asks for duck-record.js.
+import type { Server } from "node:http";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SessionSummary } from "../../src/protocol/recording";
+import { launchChromium, skipBrowser, warnIfSkipped } from "../helpers/browser";
+import { BLOCKED_TEXT, MASKED_TEXT, startSite, THANKS_TEXT, VISIBLE_TEXT } from "../helpers/recording-site";
+import { TcpProxy } from "../helpers/tcp-proxy";
+import { useWorker } from "../helpers/worker";
+
+warnIfSkipped("the session recording browser tests");
+
+const KEYS = {
+  wk_rec: { tenant: "rec", scope: "write" },
+  rk_rec: { tenant: "rec", scope: "read" },
+};
+/** Short chunks and re-sends, so a test sees several of each in a second or two. */
+const RECORD = { record: true, recordOptions: { chunkMs: 250, resendMs: 400 }, flushInterval: 200 };
+
+interface Recording {
+  summary: SessionSummary;
+  events: { type: number; timestamp: number; data?: unknown }[];
+}
+
+/**
+ * The page's recording traffic, on its socket and over POST /recording, counted as it happens;
+ * `until` waits for a condition to hold (re-checked on each frame or answer), never for a fixed time.
+ */
+class RecordingWatch {
+  /** Seqs of chunks sent, in order (re-sends repeat a seq). */
+  readonly sent: number[] = [];
+  readonly acked = new Set<number>();
+  duplicates = 0;
+  posts = 0;
+  readonly requests: string[] = [];
+  private readonly checks = new Set<() => void>();
+
+  constructor(page: Page) {
+    page.on("request", (r) => {
+      this.record(() => this.requests.push(r.url()));
+      if (!new URL(r.url()).pathname.endsWith("/recording")) return;
+      const chunks = JSON.parse(r.postData() ?? "[]") as { seq: number }[];
+      this.record(() => {
+        this.posts++;
+        this.sent.push(...chunks.map((c) => c.seq));
+      });
+    });
+    page.on("requestfinished", async (r) => {
+      if (!new URL(r.url()).pathname.endsWith("/recording")) return;
+      const answer = (await (await r.response())?.json()) as { recorded: { seq: number; duplicate: boolean }[] };
+      this.record(() => {
+        for (const a of answer.recorded) {
+          this.acked.add(a.seq);
+          if (a.duplicate) this.duplicates++;
+        }
+      });
+    });
+    page.on("websocket", (ws) => {
+      ws.on("framesent", (f) => {
+        const m = /^\{"type":"recording","id":"rec:(\d+)"/.exec(String(f.payload));
+        if (m) this.record(() => this.sent.push(Number(m[1])));
+      });
+      ws.on("framereceived", (f) => {
+        const frame = JSON.parse(String(f.payload)) as { type: string; seq?: number; duplicate?: boolean };
+        if (frame.type !== "recorded") return;
+        this.record(() => {
+          this.acked.add(frame.seq as number);
+          if (frame.duplicate) this.duplicates++;
+        });
+      });
+    });
+  }
+
+  private record(change: () => void): void {
+    change();
+    for (const check of this.checks) check();
+  }
+
+  until(ready: () => boolean, what: string, ms = 15_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!ready()) return;
+        this.checks.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.checks.delete(check);
+        reject(new Error(`timed out waiting for ${what}: sent ${this.sent}, acked ${[...this.acked]}`));
+      }, ms);
+      this.checks.add(check);
+      check();
+    });
+  }
+
+  /** Every seq sent so far is acked, and at least `n` were sent. */
+  settled(n: number): Promise<void> {
+    return this.until(
+      () => this.sent.length >= n && new Set(this.sent).size === this.acked.size,
+      `${n} recording chunks acked`,
+    );
+  }
+}
+
+describe.skipIf(skipBrowser)("session recording in Chromium", () => {
+  const worker = useWorker({ DUCKTAIL_KEYS: JSON.stringify(KEYS) });
+  let browser: Browser;
+  let site: { url: string; server: Server };
+
+  beforeAll(async () => {
+    browser = await launchChromium();
+    site = await startSite(() => worker.url, "wk_rec");
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((done) => site?.server.close(done));
+  });
+
+  async function open(query: Record<string, string>): Promise<{ page: Page; watch: RecordingWatch }> {
+    const page = await (await browser.newContext()).newPage();
+    const watch = new RecordingWatch(page);
+    await page.goto(`${site.url}/checkout?${new URLSearchParams(query)}`);
+    return { page, watch };
+  }
+
+  const sessionOf = (page: Page) =>
+    page.evaluate(() => (JSON.parse(localStorage.getItem("duck_sid") ?? "{}") as { id: string }).id);
+
+  async function recording(session: string): Promise<Recording> {
+    const res = await fetch(`${worker.url}/recording/${session}?key=rk_rec`);
+    expect(res.status).toBe(200);
+    return (await res.json()) as Recording;
+  }
+
+  it("records typing and a click with inputs and data-duck-mask text masked and data-duck-block left out", async () => {
+    const { page, watch } = await open({ opts: JSON.stringify(RECORD) });
+    await watch.settled(1); // the full snapshot is stored
+    await page.fill("#name", "Bob Secretname");
+    await page.fill("#card", "4111111111111111");
+    await page.click("#buy");
+    await page.waitForSelector(`text=${THANKS_TEXT}`);
+    const before = watch.sent.length;
+    await watch.settled(before + 1);
+    const session = await sessionOf(page);
+    const stored = await recording(session);
+    const text = JSON.stringify(stored.events);
+    expect(text).toContain(VISIBLE_TEXT);
+    expect(text).toContain(THANKS_TEXT);
+    expect(text).not.toContain(MASKED_TEXT);
+    expect(text).not.toContain(BLOCKED_TEXT);
+    expect(text).not.toContain("Secretname");
+    expect(text).not.toContain("4111111111111111");
+    expect(stored.summary).toMatchObject({ session, chunks: new Set(watch.sent).size });
+    await page.context().close();
+  });
+
+  it("loses no chunk and stores none twice when the socket drops mid-session", async () => {
+    const proxy = await TcpProxy.create(Number(new URL(worker.url).port));
+    await proxy.up();
+    try {
+      const via = `http://127.0.0.1:${proxy.port}`;
+      const { page, watch } = await open({ opts: JSON.stringify(RECORD), worker: via });
+      await watch.settled(1);
+      // Acks are swallowed from here: the chunks of step 1 reach the server, their acks do not.
+      proxy.muted = true;
+      await page.evaluate(() => document.getElementById("log")?.append("step one;"));
+      const unacked = watch.sent.length;
+      await watch.until(() => watch.sent.length > unacked, "a chunk sent while acks are lost");
+      proxy.cut();
+      proxy.muted = false;
+      await page.evaluate(() => document.getElementById("log")?.append("step two;"));
+      await watch.until(() => watch.duplicates > 0, "a chunk re-sent after the drop, answered duplicate");
+      await watch.settled(watch.sent.length);
+      const stored = await recording(await sessionOf(page));
+      const seqs = [...new Set(watch.sent)].sort((a, b) => a - b);
+      expect(seqs).toEqual(seqs.map((_, i) => i)); // numbered without gaps
+      expect(stored.summary.chunks).toBe(seqs.length); // each stored once
+      const text = JSON.stringify(stored.events);
+      expect(text.indexOf("step one;")).toBeGreaterThan(-1);
+      expect(text.indexOf("step two;")).toBeGreaterThan(text.indexOf("step one;"));
+      await page.context().close();
+    } finally {
+      await proxy.down();
+    }
+  });
+
+  it("never requests /duck-record.js from a page without record", async () => {
+    const { page, watch } = await open({ opts: JSON.stringify({ flushInterval: 100 }) });
+    // duck.js's init has run once `duck.rec` exists: it would have added the recorder's script by then.
+    await page.waitForFunction(() => typeof (window as unknown as { duck: { rec?: unknown } }).duck.rec === "object");
+    expect(watch.requests.some((u) => u.endsWith("/duck.js"))).toBe(true);
+    expect(watch.requests.filter((u) => u.includes("duck-record.js"))).toEqual([]);
+    await page.context().close();
+  });
+});
