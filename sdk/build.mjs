@@ -5,15 +5,18 @@
 //   dist/cli.js      the `ducktail` command
 //   dist/types/      their declarations (sdk/tsconfig.build.json)
 //   dist/duck.js     the browser snippet SDK, minified
-//   dist/dashboard/duck-record.js  the session recorder duck.js loads (sdk/recorder), a static asset
+//   dist/dashboard/  the dashboard the Worker serves at GET /dashboard (sdk/dashboard/build.mjs)
+//   dist/dashboard/duck-record.js  the session recorder duck.js loads (sdk/recorder), a static asset,
+//                    and rrweb-player.css, the replay page's player styles
 //   src/duck-js.ts   the same snippet as a string module, which the Worker serves at GET /duck.js.
 //                    It is committed, so the Worker builds without this step (a project that
 //                    installs DuckTail from a folder gets it before any build tool is installed);
 //                    test/unit/duck-size.test.ts fails when it is stale.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildDashboard } from "./dashboard/build.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const SNIPPET_MODULE = join(root, "src/duck-js.ts");
@@ -106,12 +109,15 @@ async function main() {
       external: ["ws", "@duckdb/duckdb-wasm", "apache-arrow"],
       banner: { js: "#!/usr/bin/env node" },
     }),
+    buildDashboard(esbuild, root),
   ]);
   execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "sdk/tsconfig.build.json")], {
     stdio: "inherit",
   });
-  // After the others: the dashboard's build empties dist/dashboard first.
+  // After the others: the dashboard's build empties dist/dashboard first. The replay page's
+  // player styles go beside it (the page links them when it opens).
   await esbuild.build(RECORDER_OPTIONS);
+  copyFileSync(join(root, "node_modules/rrweb-player/dist/style.css"), join(dist, "dashboard/rrweb-player.css"));
   const snippet = await buildSnippet(esbuild);
   writeFileSync(join(dist, "duck.js"), snippet);
   // Rewritten only when it changed, so a build does not touch a committed file for nothing.

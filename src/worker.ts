@@ -1,6 +1,7 @@
 import { duckScript, preflight, snippet, withCors } from "./browser";
 import { contextHeader, ipPolicy, requestContext } from "./context";
 import { identify } from "./dog";
+import { dashboard, isDashboardPath } from "./edge/dashboard";
 import { listDeadLetters, replay, replayTargets } from "./edge/dead-letters";
 import { ingestBody, ingestQuery, pixel, pixelRefusalCounts, segment } from "./edge/ingest";
 import { compactNow, LAKE_ROUTES, lakeCron, lakeEvents, lakeRoute } from "./edge/lake";
@@ -206,6 +207,7 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
         return await shardSocket(req, env, url, need(env, req, url, "admin"));
       default: {
         if (url.pathname.startsWith("/v1/")) return await segment(req, env, url);
+        if (isDashboardPath(url.pathname)) return await dashboard(req, env, url, env.BASE_PATH);
         if (LAKE_ROUTES.includes(url.pathname)) return await lakeRoute(req, env, url);
         if (isUserRoute(url.pathname)) return await userRoute(req, env, url);
         if (isRecordingRoute(url.pathname)) return await recordingRoute(req, env, url);

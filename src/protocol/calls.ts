@@ -97,6 +97,10 @@ export interface ViewAnswer {
   /** The tenant's replicas, and those whose latest changes the answer may lack. */
   replicas: { asked: number; answered: number; missing: MissingReplica[] };
   rows: unknown[];
+  /** With `?step=`: the step (ms), the window's total row and its buckets (src/views/series.ts). */
+  step?: number;
+  total?: unknown;
+  buckets?: { start: number; total: unknown; rows: unknown[] }[];
 }
 
 /** What a drained replica answers: what it flushed and how many sockets it asked to move. */

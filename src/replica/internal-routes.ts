@@ -5,6 +5,7 @@ import { type IngestResult, parseStorageMode, type StorageMode, utf8Length } fro
 import type { ErasureSubject } from "../protocol/lake";
 import type { Limits } from "../protocol/limits";
 import { Header, InternalRoute } from "../protocol/routes";
+import { parseStep } from "../views/series";
 import { parseWindow } from "./live-views";
 import type { ReplicaIdentity } from "./store";
 import type { ViewAggregator } from "./view-aggregator";
@@ -58,11 +59,14 @@ export async function answerInternal(host: RouteHost, req: Request, url: URL): P
       if (limit !== null && !/^\d{1,5}$/.test(limit)) {
         throw new DuckTailError(ErrorCode.badRequest, "limit must be an integer 0..99999");
       }
+      const windowMs = parseWindow(p.get("window"));
+      const step = p.get("step");
       const query = {
         name: p.get("name") ?? "",
-        windowMs: parseWindow(p.get("window")),
+        windowMs,
         by: p.get("by") ?? undefined,
         limit: limit === null ? undefined : Number(limit),
+        stepMs: step === null ? undefined : parseStep(step, windowMs),
       };
       return Response.json(await host.aggregator().query(query, tenantOf(req)));
     }

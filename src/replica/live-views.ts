@@ -22,6 +22,8 @@ export interface ViewQuery {
   windowMs: number;
   by?: string;
   limit?: number;
+  /** With a step (ms, whole minutes): the view over time in buckets of it (src/views/series.ts). */
+  stepMs?: number;
 }
 
 /** A view query as a client sends it (the socket's `mv` frame): the aggregator's route checks it. */

@@ -72,10 +72,13 @@ export class ViewAggregator {
     const now = Date.now();
     const to = now + 1;
     const from = to - q.windowMs;
-    const rows = this.aggregate.rows(q.name, from, to, now, { by: q.by, limit: q.limit });
+    const options = { by: q.by, limit: q.limit };
+    const series = q.stepMs === undefined ? null : this.aggregate.series(q.name, from, to, q.stepMs, now, options);
+    const rows = series ? series.rows : this.aggregate.rows(q.name, from, to, now, options);
     const { asked, missing, overdue } = this.streams.missing(shards, now);
     this.poke(overdue, shards, tenant, now);
-    return { view: q.name, from, to, replicas: { asked, answered: asked - missing.length, missing }, rows };
+    const replicas = { asked, answered: asked - missing.length, missing };
+    return { view: q.name, from, to, replicas, ...series, rows };
   }
 
   /**

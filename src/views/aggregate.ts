@@ -9,6 +9,7 @@ import {
   type SerializedPartials,
   serializePartials,
 } from "./buckets";
+import { seriesOf, type ViewSeries } from "./series";
 import type { AnyView } from "./views";
 
 /**
@@ -149,6 +150,31 @@ export class ViewAggregate {
       if (start >= first && start < toMs) mergeInto(state.view, merged, this.mergedOpen(state, open));
     }
     return merged;
+  }
+
+  /**
+   * View `name` over time: the minutes overlapping [fromMs, toMs), merged over every replica,
+   * grouped into buckets of `stepMs` (see `seriesOf`). Null for a view not kept here.
+   */
+  series(
+    name: string,
+    fromMs: number,
+    toMs: number,
+    stepMs: number,
+    now: number,
+    options: RowOptions = {},
+  ): ViewSeries | null {
+    const state = this.states.get(name);
+    if (!state) return null;
+    this.closeDue(now);
+    this.pruneDue(now);
+    const first = bucketStart(fromMs);
+    const minutes: [number, Map<string, unknown>][] = [];
+    for (const [start, partials] of state.closed) if (start >= first && start < toMs) minutes.push([start, partials]);
+    for (const [start, open] of state.open) {
+      if (start >= first && start < toMs) minutes.push([start, this.mergedOpen(state, open)]);
+    }
+    return seriesOf(state.view, minutes, first, toMs, stepMs, options);
   }
 
   /** {@link partials} finalized into rows, ordered and cut as `finalizeRows` does. */

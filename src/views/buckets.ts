@@ -298,6 +298,15 @@ export function finalizeRows<P, R>(
   partials: Map<string, P>,
   options: RowOptions = {},
 ): R[] {
+  return finalizeKeyedRows(view, partials, options).map((r) => r.row);
+}
+
+/** {@link finalizeRows} with each row's key. */
+export function finalizeKeyedRows<P, R>(
+  view: ViewDefinition<P, R>,
+  partials: Map<string, P>,
+  options: RowOptions = {},
+): { key: string; row: R }[] {
   const by = options.by ?? view.orderBy;
   const limit = options.limit ?? DEFAULT_ROW_LIMIT;
   const rows = [...partials].map(([key, partial]) => ({ key, row: view.finalize(partial, key) }));
@@ -309,7 +318,7 @@ export function finalizeRows<P, R>(
     }
     return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
   });
-  return rows.slice(0, Math.max(0, limit)).map((r) => r.row);
+  return rows.slice(0, Math.max(0, limit));
 }
 
 /** Every replica's partials of a view merged and finalized: {@link mergeReplies}, then {@link finalizeRows}. */

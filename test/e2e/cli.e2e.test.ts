@@ -286,6 +286,17 @@ describe("ducktail CLI end to end", { timeout: 60_000 }, () => {
       ]);
     });
 
+    it("mv --step prints the view over time, and a step that is not whole minutes fails with why", async () => {
+      const res = await runCli(["mv", "pageviews", "--window", "1h", "--step", "5m"], env("views", "r"));
+      expect(res.code, res.stderr).toBe(0);
+      const view = JSON.parse(res.stdout);
+      expect(view).toMatchObject({ step: 300_000, total: { path: "*", views: 4 } });
+      expect([12, 13]).toContain(view.buckets.length); // 13 unless the window starts on a 5-minute boundary
+      const bad = await runCli(["mv", "pageviews", "--step", "30s"], env("views", "r"));
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/400 bad_request: step must be a whole number of minutes/);
+    });
+
     it("mv of an unknown view fails with the server's reason", async () => {
       const res = await runCli(["mv", "nope"], env("views", "r"));
       expect(res.code).toBe(1);

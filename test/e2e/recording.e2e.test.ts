@@ -7,6 +7,8 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionSummary } from "../../src/protocol/recording";
 import { launchChromium, skipBrowser, warnIfSkipped } from "../helpers/browser";
+import { dashboardPage, screenshot } from "../helpers/dashboard";
+import { eventually } from "../helpers/eventually";
 import { BLOCKED_TEXT, MASKED_TEXT, startSite, THANKS_TEXT, VISIBLE_TEXT } from "../helpers/recording-site";
 import { TcpProxy } from "../helpers/tcp-proxy";
 import { useWorker } from "../helpers/worker";
@@ -109,6 +111,8 @@ describe.skipIf(skipBrowser)("session recording in Chromium", () => {
   const worker = useWorker({ DUCKTAIL_KEYS: JSON.stringify(KEYS) });
   let browser: Browser;
   let site: { url: string; server: Server };
+  /** The first test's recording, which the dashboard test replays. */
+  let recorded: Recording | null = null;
 
   beforeAll(async () => {
     browser = await launchChromium();
@@ -126,6 +130,14 @@ describe.skipIf(skipBrowser)("session recording in Chromium", () => {
     await page.goto(`${site.url}/checkout?${new URLSearchParams(query)}`);
     return { page, watch };
   }
+
+  /** Appends text to the page's #log (a mutation the recorder records). */
+  const append = (page: Page, text: string) =>
+    page.evaluate((t) => {
+      const doc = (globalThis as unknown as { document: { getElementById(id: string): { append(s: string): void } } })
+        .document;
+      doc.getElementById("log").append(t);
+    }, text);
 
   const sessionOf = (page: Page) =>
     page.evaluate(() => (JSON.parse(localStorage.getItem("duck_sid") ?? "{}") as { id: string }).id);
@@ -156,6 +168,32 @@ describe.skipIf(skipBrowser)("session recording in Chromium", () => {
     expect(text).not.toContain("4111111111111111");
     expect(stored.summary).toMatchObject({ session, chunks: new Set(watch.sent).size });
     await page.context().close();
+    recorded = stored;
+  });
+
+  it("replays the session in the dashboard to the page's last state, masked and blocked as recorded", async () => {
+    if (!recorded) throw new Error("needs the recording of the test before");
+    const { summary } = recorded;
+    const { page, errors, close } = await dashboardPage(browser);
+    // t well past the end: the player seeks to the last recorded state.
+    await page.goto(`${worker.url}/dashboard?key=rk_rec#/replay/${summary.session}?t=${summary.end + 10_000}`);
+    const frame = page.frameLocator(".replayer-wrapper iframe");
+    await frame.locator("#status").filter({ hasText: THANKS_TEXT }).waitFor({ timeout: 10_000 });
+    expect(await frame.locator("#visible").textContent()).toBe(VISIBLE_TEXT);
+    expect(await frame.locator("#secret").textContent()).toBe(MASKED_TEXT.replace(/\S/g, "*"));
+    // A blocked element is replayed as an empty box of its size: none of its attributes or content.
+    expect(await frame.locator("#blocked").count()).toBe(0);
+    expect(await frame.locator("div[style*='width: 300px']").innerHTML()).toBe("");
+    expect(await frame.locator("body").textContent()).not.toContain(BLOCKED_TEXT);
+    expect(await frame.locator("#name").inputValue()).toBe("*".repeat("Bob Secretname".length));
+    expect(await frame.locator("#card").inputValue()).toMatch(/^\*+$/);
+    await screenshot(page, "replay");
+    // The sessions list links to it.
+    await page.goto(`${worker.url}/dashboard#/replay`);
+    await page.locator(`a[href="#/replay/${summary.session}"]`).waitFor();
+    // rrweb's player replays into a sandboxed frame without scripts, which Chromium reports.
+    expect(errors.filter((e) => !e.includes("frame is sandboxed"))).toEqual([]);
+    await close();
   });
 
   it("loses no chunk and stores none twice when the socket drops mid-session", async () => {
@@ -167,12 +205,15 @@ describe.skipIf(skipBrowser)("session recording in Chromium", () => {
       await watch.settled(1);
       // Acks are swallowed from here: the chunks of step 1 reach the server, their acks do not.
       proxy.muted = true;
-      await page.evaluate(() => document.getElementById("log")?.append("step one;"));
+      await append(page, "step one;");
       const unacked = watch.sent.length;
       await watch.until(() => watch.sent.length > unacked, "a chunk sent while acks are lost");
+      // The server stored it (its ack is what got lost): the re-send must be answered as a duplicate.
+      const session = await sessionOf(page);
+      await eventually(async () => (await recording(session)).summary.chunks > unacked);
       proxy.cut();
       proxy.muted = false;
-      await page.evaluate(() => document.getElementById("log")?.append("step two;"));
+      await append(page, "step two;");
       await watch.until(() => watch.duplicates > 0, "a chunk re-sent after the drop, answered duplicate");
       await watch.settled(watch.sent.length);
       const stored = await recording(await sessionOf(page));
@@ -191,7 +232,9 @@ describe.skipIf(skipBrowser)("session recording in Chromium", () => {
   it("never requests /duck-record.js from a page without record", async () => {
     const { page, watch } = await open({ opts: JSON.stringify({ flushInterval: 100 }) });
     // duck.js's init has run once `duck.rec` exists: it would have added the recorder's script by then.
-    await page.waitForFunction(() => typeof (window as unknown as { duck: { rec?: unknown } }).duck.rec === "object");
+    await page.waitForFunction(
+      () => typeof (globalThis as unknown as { duck: { rec?: unknown } }).duck.rec === "object",
+    );
     expect(watch.requests.some((u) => u.endsWith("/duck.js"))).toBe(true);
     expect(watch.requests.filter((u) => u.includes("duck-record.js"))).toEqual([]);
     await page.context().close();

@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import type { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { parseEventLine } from "../../sdk/cli/lines";
+import { bucketRows } from "../../sdk/cli/mv";
 import { eventLine, formatTable, outputMode, writeOrWait } from "../../sdk/cli/output";
 import { type SendSummary, summaryText } from "../../sdk/cli/send";
 import { shardRows } from "../../sdk/cli/stats";
@@ -106,5 +107,19 @@ describe("ducktail send input and summary", () => {
         "",
       ].join("\n"),
     );
+  });
+});
+
+describe("mv --step's table", () => {
+  it("has one row per bucket: its start and its total's numbers, blank when empty", () => {
+    const rows = bucketRows([
+      { start: 0, total: { path: "*", views: 3, uniques: 2 }, rows: [] },
+      { start: 300_000, total: null, rows: [] },
+    ]);
+    expect(rows).toEqual([
+      { time: "1970-01-01T00:00:00.000Z", views: 3, uniques: 2 },
+      { time: "1970-01-01T00:05:00.000Z" },
+    ]);
+    expect(formatTable(rows)).toMatch(/1970-01-01T00:05:00.000Z\s*\n/);
   });
 });
