@@ -2,8 +2,8 @@
 // session (synthetic mouse moves every 50 ms, a character typed every 100 ms, a 50-row table
 // re-rendered every second, a scroll every 5 s) runs in headless Chromium for SECONDS, three ways
 // interleaved per round: no duck.js (the floor), duck.js without `record` (the baseline), and
-// duck.js with `record` (rrweb via duck-record.js). Main-thread time is Chromium's TaskDuration
-// (CDP Performance.getMetrics) over the scripted window; stored bytes are the session's gzipped
+// duck.js with `record` (rrweb via duck-record.js). Main-thread time is Chromium's TaskDuration,
+// and the script time within it ScriptDuration (CDP Performance.getMetrics), over the scripted window; stored bytes are the session's gzipped
 // chunks in R2 as its index counts them. Per minute = measured / SECONDS * 60.
 import { createServer } from "node:http";
 import { chromium } from "playwright-core";
@@ -11,7 +11,7 @@ import { startWorker } from "../test/helpers/miniflare.mjs";
 import { fmt, median, round, table } from "./lib/stats.mjs";
 
 const SECONDS = Number(process.env.BENCH_RECORDING_SECONDS ?? 15);
-const ROUNDS = Number(process.env.BENCH_RECORDING_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_RECORDING_ROUNDS ?? 3);
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const KEYS = { wk: { tenant: "bench-rec", scope: "write" }, rk: { tenant: "bench-rec", scope: "read" } };
 const MODES = ["none", "duck.js", "duck.js + record"];
@@ -38,9 +38,11 @@ function sitePage(workerUrl, mode) {
   </script></body></html>`;
 }
 
-async function taskSeconds(cdp) {
+/** Seconds the page's main thread spent in tasks, and in script within them, so far. */
+async function mainThread(cdp) {
   const { metrics } = await cdp.send("Performance.getMetrics");
-  return metrics.find((m) => m.name === "TaskDuration")?.value ?? 0;
+  const value = (name) => metrics.find((m) => m.name === name)?.value ?? 0;
+  return { task: value("TaskDuration"), script: value("ScriptDuration") };
 }
 
 async function once(browser, siteUrl, workerUrl, mode, log) {
@@ -54,10 +56,12 @@ async function once(browser, siteUrl, workerUrl, mode, log) {
   } else if (mode === "duck.js") {
     await page.waitForFunction(() => typeof window.duck?.rec === "object", null, { timeout: 10_000 });
   }
-  const before = await taskSeconds(cdp);
+  const before = await mainThread(cdp);
   await page.evaluate(() => window.startScript());
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
-  const taskMs = ((await taskSeconds(cdp)) - before) * 1000;
+  const after = await mainThread(cdp);
+  const taskMs = (after.task - before.task) * 1000;
+  const scriptMs = (after.script - before.script) * 1000;
   let stored = null;
   if (mode === "duck.js + record") {
     // The last chunk goes with the page-hide beacon; then the session's index counts every stored byte.
@@ -84,6 +88,7 @@ async function once(browser, siteUrl, workerUrl, mode, log) {
   const row = {
     mode,
     taskMsPerMin: taskMs * perMin,
+    scriptMsPerMin: scriptMs * perMin,
     storedBytesPerMin: stored ? stored.bytes * perMin : null,
     rawBytesPerMin: stored ? stored.rawBytes * perMin : null,
     chunksPerMin: stored ? stored.chunks * perMin : null,
@@ -119,13 +124,17 @@ export async function runRecording(bundleDir, log) {
       mode,
       round: "median",
       taskMsPerMin: m("taskMsPerMin"),
+      scriptMsPerMin: m("scriptMsPerMin"),
       storedBytesPerMin: m("storedBytesPerMin"),
       rawBytesPerMin: m("rawBytesPerMin"),
       chunksPerMin: m("chunksPerMin"),
     };
   });
-  const base = medians.find((r) => r.mode === "duck.js").taskMsPerMin;
-  for (const r of medians) r.overBaselineMsPerMin = r.taskMsPerMin - base;
+  const base = medians.find((r) => r.mode === "duck.js");
+  for (const r of medians) {
+    r.overBaselineMsPerMin = r.taskMsPerMin - base.taskMsPerMin;
+    r.scriptOverBaselineMsPerMin = r.scriptMsPerMin - base.scriptMsPerMin;
+  }
   return { seconds: SECONDS, rounds: ROUNDS, rows, medians };
 }
 
@@ -160,6 +169,7 @@ export function recordingJson(result) {
     mode: row.mode,
     round: row.round,
     taskMsPerMin: round(row.taskMsPerMin, 0),
+    scriptMsPerMin: round(row.scriptMsPerMin, 0),
     storedBytesPerMin: round(row.storedBytesPerMin, 0),
     rawBytesPerMin: round(row.rawBytesPerMin, 0),
     chunksPerMin: round(row.chunksPerMin, 1),
