@@ -3,8 +3,9 @@
 // re-rendered every second, a scroll every 5 s) runs in headless Chromium for SECONDS, three ways
 // interleaved per round: no duck.js (the floor), duck.js without `record` (the baseline), and
 // duck.js with `record` (rrweb via duck-record.js). Main-thread time is Chromium's TaskDuration,
-// and the script time within it ScriptDuration (CDP Performance.getMetrics), over the scripted window; stored bytes are the session's gzipped
-// chunks in R2 as its index counts them. Per minute = measured / SECONDS * 60.
+// and the script time within it ScriptDuration (CDP Performance.getMetrics), over the scripted
+// window; stored bytes are the session's gzipped chunks in R2 as its index counts them.
+// Per minute = measured / SECONDS * 60.
 import { createServer } from "node:http";
 import { chromium } from "playwright-core";
 import { startWorker } from "../test/helpers/miniflare.mjs";
@@ -152,8 +153,13 @@ export function printRecording(result, out = console.log) {
         { title: "round", value: (r) => String(r.round), left: true },
         { title: "main thread ms/min", value: (r) => fmt.int(r.taskMsPerMin) },
         {
-          title: "over baseline ms/min",
+          title: "over baseline",
           value: (r) => (r.overBaselineMsPerMin === undefined ? "" : fmt.int(r.overBaselineMsPerMin)),
+        },
+        { title: "script ms/min", value: (r) => fmt.int(r.scriptMsPerMin) },
+        {
+          title: "over baseline",
+          value: (r) => (r.scriptOverBaselineMsPerMin === undefined ? "" : fmt.int(r.scriptOverBaselineMsPerMin)),
         },
         { title: "stored/min (gzip)", value: (r) => kb(r.storedBytesPerMin) },
         { title: "events JSON/min", value: (r) => kb(r.rawBytesPerMin) },

@@ -4,15 +4,8 @@
  * DOM; the recorder calls it with the time.
  */
 
-export interface Chunk {
-  session: string;
-  seq: number;
-  events: unknown[];
-  userId?: string;
-}
-
 interface Pending {
-  chunk: Chunk;
+  seq: number;
   /** JSON of the chunk (what is sent). */
   text: string;
   /** When it was last sent; null: not since it was made or since resendAll. */
@@ -30,14 +23,17 @@ export class Outbox {
     private readonly resendMs: number,
   ) {}
 
-  /** A new chunk of `events`, pending until acked. */
-  add(events: unknown[], userId: string | undefined): Chunk {
-    const chunk: Chunk = { session: this.session, seq: this.nextSeq++, events };
-    if (userId) chunk.userId = userId;
-    const text = JSON.stringify(chunk);
+  /**
+   * A new chunk of events, each given as its JSON (serialized once, as it was recorded), pending
+   * until acked; answers its seq.
+   */
+  add(events: string[], userId: string | undefined): number {
+    const seq = this.nextSeq++;
+    const user = userId ? `,"userId":${JSON.stringify(userId)}` : "";
+    const text = `{"session":${JSON.stringify(this.session)},"seq":${seq}${user},"events":[${events.join(",")}]}`;
     this.bytes += text.length;
-    this.pending.set(chunk.seq, { chunk, text, sentAt: null });
-    return chunk;
+    this.pending.set(seq, { seq, text, sentAt: null });
+    return seq;
   }
 
   /** The chunks to send now (never sent, or sent `resendMs` ago without an ack), marked sent at `now`. */
@@ -46,14 +42,14 @@ export class Outbox {
     for (const p of this.pending.values()) {
       if (p.sentAt !== null && now - p.sentAt < this.resendMs) continue;
       p.sentAt = now;
-      out.push({ seq: p.chunk.seq, text: p.text });
+      out.push({ seq: p.seq, text: p.text });
     }
     return out;
   }
 
   /** Every chunk not yet acked (for a page-hide beacon, or a new socket), oldest first. */
   unacked(): { seq: number; text: string }[] {
-    return [...this.pending.values()].map((p) => ({ seq: p.chunk.seq, text: p.text }));
+    return [...this.pending.values()].map((p) => ({ seq: p.seq, text: p.text }));
   }
 
   /** Sends again on the next `due`, whenever sent (a new socket: the old one's frames may be lost). */

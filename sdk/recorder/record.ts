@@ -19,13 +19,23 @@ interface DuckHooks {
   url(path: string): string;
   ids(): [string, string | undefined];
   opts?: Record<string, unknown>;
-  on?: (frame: { type?: string; id?: string; seq?: number; code?: string }) => void;
+  on?: (frame: ServerFrame) => void;
+}
+
+interface ServerFrame {
+  type?: string;
+  id?: string;
+  session?: string;
+  seq?: number;
+  code?: string;
 }
 
 /** Error codes after which the server will never take this session's chunks. */
 const FINAL_CODES = ["recording_full", "bad_frame", "forbidden", "unauthorized", "not_found", "unknown_type"];
 /** Under the 64 KB a beacon may carry, counting 3 bytes per character. */
 const BEACON_CHARS = 20_000;
+/** Chunks that could pass the server's 1 MiB frame limit (3 bytes per character) go by POST, which says so. */
+const SOCKET_CHARS = 340_000;
 const FRAME_ID = "rec:";
 
 const w = window as Window & { duck?: { rec?: DuckHooks }; doNotTrack?: string };
@@ -39,19 +49,27 @@ function doNotTrack(): boolean {
 
 function start(duck: DuckHooks): void {
   const started = Date.now();
-  let events: unknown[] = [];
-  let eventBytes = 0;
-  let [session] = duck.ids();
-  let outbox = new Outbox(session, options.resendMs);
+  /** The events since the last chunk, each as its JSON. */
+  let events: string[] = [];
+  let eventChars = 0;
+  /** One outbox per session this page recorded (a session can time out while the page is open). */
+  const boxes = new Map<string, Outbox>();
+  let box = new Outbox(duck.ids()[0], options.resendMs);
+  boxes.set(box.session, box);
+  let bytes = 0;
+  /** No more recording (a limit was reached); what is unacked is still sent. */
   let stopped = false;
+  /** The server will take nothing more: drop what is left. */
+  let refused = false;
   let posting = false;
 
   const stopRecording = record({
     emit(event) {
       if (stopped) return;
-      events.push(event);
-      eventBytes += JSON.stringify(event).length;
-      if (eventBytes >= options.chunkBytes) cut();
+      const text = JSON.stringify(event);
+      events.push(text);
+      eventChars += text.length;
+      if (eventChars >= options.chunkBytes) cut();
     },
     maskAllInputs: true,
     maskTextSelector: "[data-duck-mask]",
@@ -61,7 +79,7 @@ function start(duck: DuckHooks): void {
     slimDOMOptions: { script: true, comment: true, headFavicon: true, headWhitespace: true },
   });
 
-  const onError = (message: string) => record.addCustomEvent("error", { message });
+  const onError = (message: string) => stopped || record.addCustomEvent("error", { message });
   const errorListener = (e: ErrorEvent) => onError(e.message);
   const rejectionListener = (e: PromiseRejectionEvent) => onError(String((e.reason as Error)?.message ?? e.reason));
   w.addEventListener("error", errorListener);
@@ -70,63 +88,78 @@ function start(duck: DuckHooks): void {
   function stop(): void {
     if (stopped) return;
     cut();
-    send();
     stopped = true;
     stopRecording?.();
     w.removeEventListener("error", errorListener);
     w.removeEventListener("unhandledrejection", rejectionListener);
   }
 
+  function refuse(): void {
+    stop();
+    refused = true;
+    boxes.clear();
+  }
+
   /** Closes the events so far into a chunk; a new duck.js session starts a new recording. */
   function cut(): void {
     if (events.length === 0) return;
-    const [now, userId] = duck.ids();
-    outbox.add(events, userId);
+    const [session, userId] = duck.ids();
+    box.add(events, userId);
+    bytes += eventChars;
     events = [];
-    eventBytes = 0;
-    if (now !== session) {
+    eventChars = 0;
+    if (session !== box.session) {
       // The session timed out meanwhile: what follows is another session's, from a full snapshot.
-      send();
-      session = now;
-      outbox = new Outbox(session, options.resendMs);
+      box = new Outbox(session, options.resendMs);
+      boxes.set(session, box);
       record.takeFullSnapshot(true);
     }
   }
 
   /** Sends what is due: on the socket when it is open, else one POST at a time. */
   function send(): void {
-    const due = outbox.due(Date.now());
-    const unsent = due.filter((c) => !duck.send(`{"type":"recording","id":"${FRAME_ID}${c.seq}","chunk":${c.text}}`));
+    const unsent: string[] = [];
+    for (const b of boxes.values()) {
+      for (const c of b.due(Date.now())) {
+        const frame = `{"type":"recording","id":"${FRAME_ID}${c.seq}","chunk":${c.text}}`;
+        if (c.text.length > SOCKET_CHARS || !duck.send(frame)) unsent.push(c.text);
+      }
+    }
     if (unsent.length === 0 || posting) return;
     posting = true;
-    const box = outbox;
-    fetch(duck.url("/recording"), { method: "POST", body: `[${unsent.map((c) => c.text).join(",")}]` })
+    fetch(duck.url("/recording"), { method: "POST", body: `[${unsent.join(",")}]` })
       .then(async (res) => {
         if (res.ok) {
-          const answer = (await res.json()) as { recorded: { seq: number }[] };
-          for (const r of answer.recorded) box.ack(r.seq);
+          const answer = (await res.json()) as { recorded: ServerFrame[] };
+          for (const r of answer.recorded) acked(r);
         } else if (res.status < 500 && res.status !== 429) {
-          stop(); // refused for good (too large, bad key): retrying would be refused again
+          refuse(); // too large, a bad key: sending again would be refused again
         }
       })
       .catch(() => {
-        // offline: the outbox sends them again after resendMs
+        // offline: the outboxes send them again after resendMs
       })
       .finally(() => {
         posting = false;
       });
   }
 
+  function acked(r: ServerFrame): void {
+    const b = boxes.get(r.session ?? "");
+    b?.ack(r.seq ?? -1);
+    // A finished session's outbox goes once it is empty.
+    if (b && b !== box && b.size === 0) boxes.delete(b.session);
+  }
+
   duck.on = (frame) => {
     if (frame.type === "open") {
       // A new socket: frames sent on the old one may never have arrived.
-      outbox.resendAll();
+      for (const b of boxes.values()) b.resendAll();
       return send();
     }
     if (!frame.id?.startsWith(FRAME_ID)) return;
-    const seq = Number(frame.id.slice(FRAME_ID.length));
-    if (frame.type === "recorded") outbox.ack(seq);
-    else if (frame.type === "error" && FINAL_CODES.includes(frame.code ?? "")) stop();
+    if (frame.type === "recorded") acked(frame);
+    else if (frame.type === "error" && FINAL_CODES.includes(frame.code ?? "")) refuse();
   };
 
   /** Page hidden or left: everything unacked goes with sendBeacon, which outlives the page. */
@@ -139,11 +172,13 @@ function start(duck: DuckHooks): void {
       batch = [];
       size = 2;
     };
-    for (const c of outbox.unacked()) {
-      if (c.text.length > BEACON_CHARS) continue; // too big for a beacon: sent again if the page comes back
-      if (size + c.text.length > BEACON_CHARS) beacon();
-      batch.push(c.text);
-      size += c.text.length + 1;
+    for (const b of boxes.values()) {
+      for (const c of b.unacked()) {
+        if (c.text.length > BEACON_CHARS) continue; // too big for a beacon: sent again if the page comes back
+        if (size + c.text.length > BEACON_CHARS) beacon();
+        batch.push(c.text);
+        size += c.text.length + 1;
+      }
     }
     beacon();
   }
@@ -153,10 +188,12 @@ function start(duck: DuckHooks): void {
   w.addEventListener("pagehide", hide);
 
   const timer = setInterval(() => {
-    if (stopped) return clearInterval(timer);
-    if (Date.now() - started > options.maxMinutes * 60_000 || outbox.bytes + eventBytes > options.maxBytes) stop();
+    if (!stopped && (Date.now() - started > options.maxMinutes * 60_000 || bytes + eventChars > options.maxBytes)) {
+      stop();
+    }
     cut();
     send();
+    if (refused || (stopped && [...boxes.values()].every((b) => b.size === 0))) clearInterval(timer);
   }, options.chunkMs);
 }
 

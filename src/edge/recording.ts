@@ -1,5 +1,7 @@
 import type { Env } from "../env";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
+import { utf8Length } from "../protocol/frames";
+import { limitsFrom } from "../protocol/limits";
 import { isSessionId, type RecordedAnswer } from "../protocol/recording";
 import { recordChunk, sessionRecording } from "../recording/client";
 import { chunkKeys, streamSession } from "../recording/objects";
@@ -41,7 +43,7 @@ export async function recordingRoute(req: Request, env: Env, url: URL): Promise<
     if (req.method !== "POST") throw new DuckTailError(ErrorCode.methodNotAllowed, "POST /recording");
     return Response.json({ recorded: await postChunks(req, env, need(env, req, url, "write").tenant) });
   }
-  const id = decodeURIComponent(SESSION_ROUTE.exec(url.pathname)?.[1] ?? "");
+  const id = sessionOf(url.pathname);
   if (id === "sessions") {
     if (req.method !== "GET") throw new DuckTailError(ErrorCode.methodNotAllowed, "GET /recording/sessions");
     const tenant = need(env, req, url, "read").tenant;
@@ -65,6 +67,14 @@ export async function recordingRoute(req: Request, env: Env, url: URL): Promise<
   });
 }
 
+function sessionOf(pathname: string): string {
+  try {
+    return decodeURIComponent(SESSION_ROUTE.exec(pathname)?.[1] ?? "");
+  } catch {
+    throw new DuckTailError(ErrorCode.badRequest, "the session id is not valid percent-encoding");
+  }
+}
+
 function session(env: Env, tenant: string, id: string) {
   if (!env.RECORDINGS) throw new DuckTailError(ErrorCode.notFound, "session recording is not configured");
   return sessionRecording(env.RECORDINGS, tenant, id);
@@ -85,9 +95,14 @@ async function recorderScript(req: Request, env: Env): Promise<Response> {
 
 /** A chunk, or an array of them, as text/plain JSON (a simple request: no CORS preflight). */
 async function postChunks(req: Request, env: Env, tenant: string): Promise<RecordedAnswer[]> {
+  const text = await req.text();
+  const max = limitsFrom(env).maxFrameBytes;
+  if (utf8Length(text, max) > max) {
+    throw new DuckTailError(ErrorCode.frameTooLarge, `body is larger than ${max} bytes (MAX_FRAME_BYTES)`);
+  }
   let body: unknown;
   try {
-    body = JSON.parse(await req.text());
+    body = JSON.parse(text);
   } catch {
     throw new DuckTailError(ErrorCode.badJson, "body is not valid JSON");
   }

@@ -37,6 +37,8 @@ class RecordingWatch {
   readonly acked = new Set<number>();
   duplicates = 0;
   posts = 0;
+  /** What the chunks sent carried (frames and POST bodies). */
+  readonly texts: string[] = [];
   readonly requests: string[] = [];
   private readonly checks = new Set<() => void>();
 
@@ -47,6 +49,7 @@ class RecordingWatch {
       const chunks = JSON.parse(r.postData() ?? "[]") as { seq: number }[];
       this.record(() => {
         this.posts++;
+        this.texts.push(r.postData() ?? "");
         this.sent.push(...chunks.map((c) => c.seq));
       });
     });
@@ -63,7 +66,11 @@ class RecordingWatch {
     page.on("websocket", (ws) => {
       ws.on("framesent", (f) => {
         const m = /^\{"type":"recording","id":"rec:(\d+)"/.exec(String(f.payload));
-        if (m) this.record(() => this.sent.push(Number(m[1])));
+        if (m)
+          this.record(() => {
+            this.sent.push(Number(m[1]));
+            this.texts.push(String(f.payload));
+          });
       });
       ws.on("framereceived", (f) => {
         const frame = JSON.parse(String(f.payload)) as { type: string; seq?: number; duplicate?: boolean };
@@ -155,8 +162,8 @@ describe.skipIf(skipBrowser)("session recording in Chromium", () => {
     await page.fill("#card", "4111111111111111");
     await page.click("#buy");
     await page.waitForSelector(`text=${THANKS_TEXT}`);
-    const before = watch.sent.length;
-    await watch.settled(before + 1);
+    await watch.until(() => watch.texts.some((t) => t.includes(THANKS_TEXT)), "the click's chunk sent");
+    await watch.settled(watch.sent.length);
     const session = await sessionOf(page);
     const stored = await recording(session);
     const text = JSON.stringify(stored.events);

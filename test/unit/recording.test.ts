@@ -77,18 +77,23 @@ describe("recording keys", () => {
 describe("the recorder's outbox", () => {
   it("numbers chunks from 0, sends each once until resendMs passes without an ack, then again", () => {
     const box = new Outbox("s", 1000);
-    box.add([1], undefined);
-    box.add([2], "u");
+    box.add(['{"type":3}'], undefined);
+    box.add(['{"type":2}'], "u");
     expect(box.due(0).map((c) => c.seq)).toEqual([0, 1]);
     expect(box.due(500)).toEqual([]);
     box.ack(0);
     expect(box.due(1000).map((c) => c.seq)).toEqual([1]);
-    expect(JSON.parse(box.unacked()[0]?.text ?? "")).toEqual({ session: "s", seq: 1, events: [2], userId: "u" });
+    expect(JSON.parse(box.unacked()[0]?.text ?? "")).toEqual({
+      session: "s",
+      seq: 1,
+      userId: "u",
+      events: [{ type: 2 }],
+    });
   });
 
   it("sends everything unacked again at once after a new socket", () => {
     const box = new Outbox("s", 60_000);
-    box.add([1], undefined);
+    box.add(["{}"], undefined);
     box.due(0);
     expect(box.due(1)).toEqual([]);
     box.resendAll();

@@ -104,6 +104,10 @@ describe("session recording", () => {
     expect((await t.post("/recording", { session: "ok", seq: -1, events: events(NOW, 1) })).status).toBe(400);
     expect((await t.post("/recording", { session: "ok", seq: 0, events: [{ type: "x" }] })).status).toBe(400);
     expect((await t.fetch("/recording", { method: "POST", body: "{nope" })).status).toBe(400);
+    const huge = await t.post("/recording", chunk("ok", 0, [{ type: 3, timestamp: NOW, data: "x".repeat(1_100_000) }]));
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toMatchObject({ error: { code: "frame_too_large" } });
+    expect((await t.fetch("/recording/%E0%A4%A")).status).toBe(400);
     ws.close();
   });
 
