@@ -111,7 +111,11 @@ const pending: Call[] = [];
 const perf: Data = {};
 /** What duck-record.js uses (sdk/recorder): the socket, the URLs, the ids; it sets `on` to hear frames. */
 const rec: { on?: (frame: Answer) => void; [name: string]: unknown } = {
-  send: (text: string) => socket?.readyState === 1 && (socket.send(text), true),
+  send: (text: string) => {
+    if (socket?.readyState !== 1) return false;
+    socket.send(text);
+    return true;
+  },
   url: (path: string) => url(path),
   ids: () => [sessionId(Date.now()), userId],
 };
