@@ -34,3 +34,12 @@ export function recordOptions(given: Record<string, unknown> | undefined): Recor
   }
   return o;
 }
+
+/** Whether a page recorded for `elapsedMs` with `bytes` of events must stop (maxMinutes, maxBytes). */
+export function overLimits(
+  o: Pick<RecordOptions, "maxMinutes" | "maxBytes">,
+  elapsedMs: number,
+  bytes: number,
+): boolean {
+  return elapsedMs > o.maxMinutes * 60_000 || bytes > o.maxBytes;
+}

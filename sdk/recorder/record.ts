@@ -10,7 +10,7 @@
  * asks not to be tracked; at most `maxMinutes` and `maxBytes` per page.
  */
 import { record } from "@rrweb/record";
-import { recordOptions } from "./options";
+import { overLimits, recordOptions } from "./options";
 import { Outbox } from "./outbox";
 
 /** What duck.js hands the recorder (its `rec`, see sdk/browser/duck.ts). */
@@ -20,6 +20,8 @@ interface DuckHooks {
   ids(): [string, string | undefined];
   opts?: Record<string, unknown>;
   on?: (frame: ServerFrame) => void;
+  /** Set once this script ran: whether the page is recorded (false: Do Not Track or Global Privacy Control). */
+  recording?: boolean;
 }
 
 interface ServerFrame {
@@ -188,13 +190,14 @@ function start(duck: DuckHooks): void {
   w.addEventListener("pagehide", hide);
 
   const timer = setInterval(() => {
-    if (!stopped && (Date.now() - started > options.maxMinutes * 60_000 || bytes + eventChars > options.maxBytes)) {
-      stop();
-    }
+    if (!stopped && overLimits(options, Date.now() - started, bytes + eventChars)) stop();
     cut();
     send();
     if (refused || (stopped && [...boxes.values()].every((b) => b.size === 0))) clearInterval(timer);
   }, options.chunkMs);
 }
 
-if (hooks && (options.ignoreDoNotTrack || !doNotTrack())) start(hooks);
+if (hooks) {
+  hooks.recording = options.ignoreDoNotTrack || !doNotTrack();
+  if (hooks.recording) start(hooks);
+}

@@ -236,6 +236,38 @@ describe.skipIf(skipBrowser)("session recording in Chromium", () => {
     }
   });
 
+  it("records nothing when the browser sends Global Privacy Control", async () => {
+    const gpc = async (opts: object) => {
+      const page = await (await browser.newContext()).newPage();
+      await page.addInitScript(() => {
+        Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true });
+      });
+      const watch = new RecordingWatch(page);
+      await page.goto(`${site.url}/checkout?${new URLSearchParams({ opts: JSON.stringify(opts) })}`);
+      return { page, watch };
+    };
+    // duck.js respects it (the default): no recorder is even loaded.
+    const respected = await gpc(RECORD);
+    await respected.page.waitForFunction(
+      () => typeof (globalThis as unknown as { duck: { rec?: unknown } }).duck.rec === "object",
+    );
+    expect(respected.watch.requests.filter((u) => u.includes("duck-record.js"))).toEqual([]);
+    await respected.page.context().close();
+    // duck.js told to ignore it: the recorder loads, and still records nothing.
+    const ignored = await gpc({ ...RECORD, respectDoNotTrack: false });
+    await ignored.page.waitForFunction(
+      () =>
+        typeof (globalThis as unknown as { duck: { rec: { recording?: boolean } } }).duck.rec.recording === "boolean",
+    );
+    expect(
+      await ignored.page.evaluate(
+        () => (globalThis as unknown as { duck: { rec: { recording: boolean } } }).duck.rec.recording,
+      ),
+    ).toBe(false);
+    expect(ignored.watch.sent).toEqual([]);
+    await ignored.page.context().close();
+  });
+
   it("never requests /duck-record.js from a page without record", async () => {
     const { page, watch } = await open({ opts: JSON.stringify({ flushInterval: 100 }) });
     // duck.js's init has run once `duck.rec` exists: it would have added the recorder's script by then.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { recordOptions } from "../../sdk/recorder/options";
+import { overLimits, recordOptions } from "../../sdk/recorder/options";
 import { Outbox } from "../../sdk/recorder/outbox";
 import { parseChunk } from "../../src/protocol/recording";
 import { chunkKey, daysBetween, indexKey, seqOfKey } from "../../src/recording/keys";
@@ -98,6 +98,13 @@ describe("the recorder's outbox", () => {
     expect(box.due(1)).toEqual([]);
     box.resendAll();
     expect(box.due(2).map((c) => c.seq)).toEqual([0]);
+  });
+
+  it("stops a page's recording past maxMinutes or maxBytes, not before", () => {
+    const o = recordOptions({ maxMinutes: 2, maxBytes: 1000 });
+    expect(overLimits(o, 120_000, 1000)).toBe(false);
+    expect(overLimits(o, 120_001, 0)).toBe(true);
+    expect(overLimits(o, 0, 1001)).toBe(true);
   });
 
   it("takes recordOptions over the defaults and ignores values of the wrong type", () => {
