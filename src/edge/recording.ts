@@ -155,7 +155,7 @@ function time(value: string | null, name: string): number | undefined {
  * The cron's recording retention: per tenant with recordings, RECORDING_RETENTION_DAYS, else the
  * tenant's lake retention (its override, else RETENTION_DAYS); none → recordings are kept.
  */
-export async function recordingCron(env: Env): Promise<void> {
+export async function recordingCron(env: Env, now = Date.now()): Promise<void> {
   if (!env.RECORDINGS) return;
   const bucket = storage(env);
   const own = recordingSettings(env).retentionMs;
@@ -164,7 +164,7 @@ export async function recordingCron(env: Env): Promise<void> {
       const days = own === null ? (await catalogOf(env, tenant).retention()).days : null;
       const retentionMs = own ?? (days === null ? null : days * DAY_MS);
       if (retentionMs === null) continue;
-      const erased = await retainRecordings(bucket, env.RECORDINGS, tenant, retentionMs, Date.now());
+      const erased = await retainRecordings(bucket, env.RECORDINGS, tenant, retentionMs, now);
       if (erased > 0) console.log(`ducktail: recordings of ${tenant}: ${erased} sessions past retention erased`);
     } catch (err) {
       console.error(`ducktail: recording retention of ${tenant} failed`, err);

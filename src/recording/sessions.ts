@@ -2,7 +2,7 @@ import { deleteAll, listAll } from "../lake/bucket";
 import type { SessionSummary } from "../protocol/recording";
 import type { RecordingNamespace } from "./client";
 import { sessionRecording } from "./client";
-import { daysBetween, indexDayPrefix, tenantRoot } from "./keys";
+import { daysBetween, indexDayPrefix, RECORDINGS_PREFIX, tenantRoot } from "./keys";
 import { fromMetadata } from "./summary";
 
 /** The tenant's sessions as their index objects list them: listing, erasure by user, retention. */
@@ -64,7 +64,7 @@ export async function eraseUserRecordings(
 
 /** Tenants with recordings. */
 export async function recordingTenants(bucket: R2Bucket): Promise<string[]> {
-  const root = tenantRoot("");
+  const root = `${RECORDINGS_PREFIX}/tenant=`;
   const { prefixes } = await listAll(bucket, { prefix: root, delimiter: "/" });
   return prefixes.map((p) => p.slice(root.length, -1));
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { recordingCron } from "../../src/edge/recording";
 import type { Env } from "../../src/env";
 import type { SessionSummary } from "../../src/protocol/recording";
 import { tenantRoot } from "../../src/recording/keys";
@@ -144,5 +145,21 @@ describe("session recording", () => {
     expect(await retainRecordings(bucket(), ns, t.name, 2 * DAY, NOW + 4 * DAY)).toBe(1);
     expect(await keysUnder(tenantRoot(t.name))).toEqual([]);
     expect((await t.fetch("/recording/s-old")).status).toBe(404);
+  });
+
+  it("the cron keeps recordings as long as the tenant's lake keeps events, unless RECORDING_RETENTION_DAYS says otherwise", async () => {
+    const DAY = 86_400_000;
+    const short = tenant("rec-cron-short");
+    const kept = tenant("rec-cron-kept");
+    await short.fetch("/lake/retention", { method: "PUT", body: JSON.stringify({ days: 2 }) });
+    await short.post("/recording", chunk("s-short", 0, events(NOW, 1)));
+    await kept.post("/recording", chunk("s-kept", 0, events(NOW, 1)));
+    await recordingCron(short.env, NOW + DAY);
+    expect((await short.fetch("/recording/s-short")).status).toBe(200);
+    await recordingCron(short.env, NOW + 4 * DAY);
+    expect((await short.fetch("/recording/s-short")).status).toBe(404);
+    expect((await kept.fetch("/recording/s-kept")).status).toBe(200); // its lake keeps events for good
+    await recordingCron({ ...kept.env, RECORDING_RETENTION_DAYS: "1" }, NOW + 3 * DAY);
+    expect((await kept.fetch("/recording/s-kept")).status).toBe(404);
   });
 });
