@@ -502,9 +502,11 @@ function init(writeKey: string, options: DuckOptions = {}): void {
     queueMicrotask(() => pageview());
   }
   connect();
+  // Picked by session id (as sdk/recorder/options.ts's `sampled`), so a session is recorded whole or not at all.
   const rate = Number(opts.record);
   if (rate > 0 && Number.parseInt(sessionId(Date.now()).slice(0, 8), 16) / 2 ** 32 < rate) {
     rec.opts = opts.recordOptions;
+    rec.rate = rate;
     const s = d.createElement("script");
     s.src = `${opts.endpoint}/duck-record.js`;
     d.head.appendChild(s);

@@ -43,3 +43,8 @@ export function overLimits(
 ): boolean {
   return elapsedMs > o.maxMinutes * 60_000 || bytes > o.maxBytes;
 }
+
+/** Whether a session is in the share `rate` (0..1) of recorded sessions: by its id, as duck.js picks it. */
+export function sampled(session: string, rate: number): boolean {
+  return Number.parseInt(session.slice(0, 8), 16) / 2 ** 32 < rate;
+}

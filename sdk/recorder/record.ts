@@ -10,7 +10,7 @@
  * asks not to be tracked; at most `maxMinutes` and `maxBytes` per page.
  */
 import { record } from "@rrweb/record";
-import { overLimits, recordOptions } from "./options";
+import { overLimits, recordOptions, sampled } from "./options";
 import { Outbox } from "./outbox";
 
 /** What duck.js hands the recorder (its `rec`, see sdk/browser/duck.ts). */
@@ -19,6 +19,8 @@ interface DuckHooks {
   url(path: string): string;
   ids(): [string, string | undefined];
   opts?: Record<string, unknown>;
+  /** duck.js's `record` as a share of sessions (1 for true). */
+  rate?: number;
   on?: (frame: ServerFrame) => void;
   /** Set once this script ran: whether the page is recorded (false: Do Not Track or Global Privacy Control). */
   recording?: boolean;
@@ -111,7 +113,9 @@ function start(duck: DuckHooks): void {
     events = [];
     eventChars = 0;
     if (session !== box.session) {
-      // The session timed out meanwhile: what follows is another session's, from a full snapshot.
+      // The session timed out meanwhile: what follows is another session's, from a full snapshot,
+      // if that session is picked too.
+      if (!sampled(session, duck.rate ?? 1)) return stop();
       box = new Outbox(session, options.resendMs);
       boxes.set(session, box);
       record.takeFullSnapshot(true);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { overLimits, recordOptions } from "../../sdk/recorder/options";
+import { overLimits, recordOptions, sampled } from "../../sdk/recorder/options";
 import { Outbox } from "../../sdk/recorder/outbox";
 import { parseChunk } from "../../src/protocol/recording";
 import { chunkKey, daysBetween, indexKey, seqOfKey } from "../../src/recording/keys";
@@ -105,6 +105,16 @@ describe("the recorder's outbox", () => {
     expect(overLimits(o, 120_000, 1000)).toBe(false);
     expect(overLimits(o, 120_001, 0)).toBe(true);
     expect(overLimits(o, 0, 1001)).toBe(true);
+  });
+
+  it("picks a share of sessions by id: all at 1, none at 0, about the share between", () => {
+    const ids = Array.from({ length: 2000 }, () => crypto.randomUUID());
+    expect(ids.every((id) => sampled(id, 1))).toBe(true);
+    expect(ids.some((id) => sampled(id, 0))).toBe(false);
+    const share = ids.filter((id) => sampled(id, 0.25)).length / ids.length;
+    expect(share).toBeGreaterThan(0.2);
+    expect(share).toBeLessThan(0.3);
+    expect(sampled(ids[0] as string, 0.25)).toBe(sampled(ids[0] as string, 0.25));
   });
 
   it("takes recordOptions over the defaults and ignores values of the wrong type", () => {
