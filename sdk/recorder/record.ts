@@ -115,7 +115,10 @@ function start(duck: DuckHooks): void {
     if (session !== box.session) {
       // The session timed out meanwhile: what follows is another session's, from a full snapshot,
       // if that session is picked too.
-      if (!sampled(session, duck.rate ?? 1)) return stop();
+      if (!sampled(session, duck.rate ?? 1)) {
+        stop();
+        return;
+      }
       box = new Outbox(session, options.resendMs);
       boxes.set(session, box);
       record.takeFullSnapshot(true);
