@@ -1,4 +1,4 @@
-// `npm run bench` [ingest] [encode] [sinks] [client] [faults] [heap] [tail] [views] [recording]: runs the sections (all by default), prints their tables and
+// `npm run bench` [ingest] [encode] [sinks] [client] [faults] [heap] [tail] [views] [dashboard] [recording]: runs the sections (all by default), prints their tables and
 // writes bench/results/<timestamp>.json and bench/results/latest.json. See bench/README.md.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -6,6 +6,7 @@ import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { buildWorker } from "../test/helpers/miniflare.mjs";
 import { clientJson, printClient, runClient } from "./client.mjs";
+import { dashboardJson, printDashboard, runDashboard } from "./dashboard.mjs";
 import { encodeJson, printEncode, runEncode } from "./encode.mjs";
 import { faultsJson, printFaults, runFaults } from "./faults.mjs";
 import { heapJson, printHeap, runHeap } from "./heap.mjs";
@@ -16,7 +17,7 @@ import { PARTYSERVER_CONFIG, printTail, runTail, tailJson } from "./tail.mjs";
 import { printViews, runViews, viewsJson } from "./views.mjs";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const SECTIONS = ["ingest", "encode", "sinks", "client", "faults", "heap", "tail", "views", "recording"];
+const SECTIONS = ["ingest", "encode", "sinks", "client", "faults", "heap", "tail", "views", "dashboard", "recording"];
 
 function git(...args) {
   try {
@@ -94,6 +95,13 @@ if (run("views")) {
   const result = await runViews(buildWorker(INGEST_CONFIG), log);
   printViews(result);
   results.views = viewsJson(result);
+}
+if (run("dashboard")) {
+  log("dashboard: building the sdk (dist/dashboard) and the Worker…");
+  execFileSync(process.execPath, [fileURLToPath(new URL("../sdk/build.mjs", import.meta.url))], { stdio: "inherit" });
+  const result = await runDashboard(buildWorker(), log);
+  printDashboard(result);
+  results.dashboard = dashboardJson(result);
 }
 if (run("recording")) {
   log("recording: building the Worker and duck-record.js…");

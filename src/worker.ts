@@ -109,7 +109,8 @@ async function shardSocket(req: Request, env: Env, url: URL, principal: Principa
 
 /**
  * GET /health: liveness, and whether keys are configured. With a key (any scope), or on an open
- * Worker, also the tenant's tier and shard count from its routing table (cached per isolate).
+ * Worker, also the key's tenant and scope, and the tenant's tier and shard count from its routing
+ * table (cached per isolate).
  */
 async function health(req: Request, env: Env, url: URL): Promise<Response> {
   const { table, errors } = loadedKeys(env);
@@ -126,9 +127,9 @@ async function health(req: Request, env: Env, url: URL): Promise<Response> {
   const key = requestKey(req, url);
   if (open || key) {
     try {
-      const tenant = authorize(keysOf(env), key, "write", true).tenant;
+      const { tenant, scope } = authorize(keysOf(env), key, "write", true);
       const table = await routingTable(env, tenant);
-      Object.assign(body, { tenant, tier: table.tier, shards: table.shards.length });
+      Object.assign(body, { tenant, scope, tier: table.tier, shards: table.shards.length });
     } catch (err) {
       body.keyError = err instanceof DuckTailError ? err.message : "the tenant's routing table is unavailable";
     }

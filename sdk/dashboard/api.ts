@@ -27,17 +27,23 @@ export async function apiError(res: Response, path: string): Promise<ApiError> {
   return new ApiError(res.status, code, message);
 }
 
-/** `ctx.api`: fetch under `base` with the key as a bearer token; rejects on non-2xx and after a timeout. */
+/** `ctx.api`: fetch under `base` with the key as a bearer token; rejects on non-2xx and after {@link API_TIMEOUT_MS}. */
 export function apiFetcher(base: string, key: string): (path: string, init?: RequestInit) => Promise<Response> {
   return async (path, init = {}) => {
     const headers = new Headers(init.headers);
     if (key !== "") headers.set("authorization", `Bearer ${key}`);
+    const timeout = AbortSignal.timeout(API_TIMEOUT_MS);
+    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     let res: Response;
     try {
-      res = await fetch(base + path, { ...init, headers, signal: init.signal ?? AbortSignal.timeout(API_TIMEOUT_MS) });
+      res = await fetch(base + path, { ...init, headers, signal });
     } catch (err) {
-      const why =
-        err instanceof Error && err.name === "TimeoutError" ? `no answer in ${API_TIMEOUT_MS} ms` : String(err);
+      if (init.signal?.aborted) throw err; // the caller's own abort, e.g. the page was left
+      const why = timeout.aborted
+        ? `no answer in ${API_TIMEOUT_MS} ms`
+        : err instanceof Error
+          ? err.message
+          : String(err);
       throw new ApiError(0, "unreachable", `${path}: ${why}`);
     }
     if (!res.ok) throw await apiError(res, path);

@@ -1,7 +1,7 @@
 // The dashboard's shell: sign-in, navigation and hash routing; each page is its own lazily
 // loaded chunk (sdk/dashboard/pages/<name>.ts exporting `page`), mounted into <main>.
 import "./style.css";
-import { apiFetcher, baseFrom } from "./api";
+import { ApiError, apiFetcher, baseFrom } from "./api";
 import { fill, h, messageOf } from "./dom";
 import type { DashboardContext, Page } from "./page";
 import { parseRoute } from "./route";
@@ -40,7 +40,8 @@ async function start(): Promise<void> {
     if (await isOpen(base)) return shell("");
     signInForm(null);
   } catch (err) {
-    forgetKey();
+    // A refused key is forgotten; one that could not be checked (the Worker unreachable) is kept.
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) forgetKey();
     signInForm(messageOf(err));
   }
 }

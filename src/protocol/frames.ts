@@ -27,7 +27,7 @@ export type ClientFrame =
   /** The subscriber processed every tail frame up to `seq` (flow control: see TailQueue). */
   | { type: "tailAck"; id?: string; subscription: string; seq: number }
   /** A materialized view (read scope): `window` like "5m" | "1h" | "24h", `by` a row field, `limit` rows. */
-  | { type: "mv"; id?: string; name: string; window?: string; by?: string; limit?: number }
+  | { type: "mv"; id?: string; name: string; window?: string; by?: string; limit?: number; step?: string }
   /** A chunk of a session recording (write scope; see ./recording.ts), answered `recorded`. */
   | { type: "recording"; id?: string; chunk: unknown };
 
@@ -130,7 +130,8 @@ export function parseFrame(message: string | ArrayBuffer, limits: Limits): Clien
       const window = typeof o.window === "string" ? o.window : undefined;
       const by = typeof o.by === "string" ? o.by : undefined;
       const limit = Number.isInteger(o.limit) ? (o.limit as number) : undefined;
-      return { type: "mv", id, name: o.name, window, by, limit };
+      const step = typeof o.step === "string" ? o.step : undefined;
+      return { type: "mv", id, name: o.name, window, by, limit, step };
     }
     case "unsubscribe":
     case "tailAck": {

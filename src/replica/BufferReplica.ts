@@ -467,6 +467,8 @@ export class BufferReplica extends HibernatingReplica<Env> {
       lastError: this.flusher.lastError,
       bufferedRows: this.buffer.rows,
       bufferedBytes: this.buffer.bytes,
+      // What bufferedBytes fills (the dashboard's buffer gauge).
+      maxBufferBytes: this.policy.maxBufferBytes,
       committedRows: this.store.committedRows(),
       ...this.flusher.stats(),
       connections: this.ctx.getWebSockets().length,

@@ -32,6 +32,8 @@ export interface ViewRequest {
   window?: string;
   by?: string;
   limit?: number;
+  /** Over time, in buckets of this step (`5m`); the aggregator's route checks it. */
+  step?: string;
 }
 
 /** Dirty minute buckets are saved and pushed at most this often (and before the object can hibernate). */
@@ -236,6 +238,7 @@ export class LiveViews {
     if (q.window !== undefined) params.set("window", q.window);
     if (q.by !== undefined) params.set("by", q.by);
     if (q.limit !== undefined) params.set("limit", String(q.limit));
+    if (q.step !== undefined) params.set("step", q.step);
     return aggregator.query(params);
   }
 }

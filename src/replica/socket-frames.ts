@@ -141,6 +141,7 @@ export class SocketFrames {
           window: frame.window,
           by: frame.by,
           limit: frame.limit,
+          step: frame.step,
         });
         return sendFrame(ws, { type: "mv", id, ...result });
       }

@@ -171,6 +171,8 @@ export interface ErrorsPartial {
   /** `data` of the event with the smallest (ts, id): the same sample whatever the merge order. */
   sample: Record<string, unknown>;
   sampleId: string;
+  /** The sample's session (absent in partials saved before it was kept). */
+  sampleSession?: string | null;
 }
 
 export interface ErrorsRow {
@@ -181,6 +183,8 @@ export interface ErrorsRow {
   firstSeen: number;
   lastSeen: number;
   sample: Record<string, unknown>;
+  /** The sample event's `sessionId` (for its session replay), or null. */
+  sessionId: string | null;
 }
 
 /** Error groups from `error` events, keyed by {@link errorFingerprint}. */
@@ -188,7 +192,16 @@ export const errors: ViewDefinition<ErrorsPartial, ErrorsRow> = {
   name: "errors",
   orderBy: "count",
   key: (event) => (event.type === "error" ? errorFingerprint(event.data) : null),
-  init: () => ({ count: 0, firstSeen: 0, lastSeen: 0, name: "", message: "", sample: {}, sampleId: "" }),
+  init: () => ({
+    count: 0,
+    firstSeen: 0,
+    lastSeen: 0,
+    name: "",
+    message: "",
+    sample: {},
+    sampleId: "",
+    sampleSession: null,
+  }),
   add(partial, event) {
     if (
       partial.count === 0 ||
@@ -200,6 +213,7 @@ export const errors: ViewDefinition<ErrorsPartial, ErrorsRow> = {
       partial.message = errorMessage(event.data);
       partial.sample = event.data;
       partial.sampleId = event.id;
+      partial.sampleSession = event.sessionId;
     }
     if (partial.count === 0 || event.ts > partial.lastSeen) partial.lastSeen = event.ts;
     partial.count++;
@@ -213,6 +227,7 @@ export const errors: ViewDefinition<ErrorsPartial, ErrorsRow> = {
       a.message = b.message;
       a.sample = b.sample;
       a.sampleId = b.sampleId;
+      a.sampleSession = b.sampleSession ?? null;
     }
     if (a.count === 0 || b.lastSeen > a.lastSeen) a.lastSeen = b.lastSeen;
     a.count += b.count;
@@ -226,6 +241,7 @@ export const errors: ViewDefinition<ErrorsPartial, ErrorsRow> = {
     firstSeen: p.firstSeen,
     lastSeen: p.lastSeen,
     sample: p.sample,
+    sessionId: p.sampleSession ?? null,
   }),
 };
 

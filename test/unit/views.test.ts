@@ -358,10 +358,10 @@ describe("errors", () => {
     expect(errorFingerprint({ message: "m" })).toBe(errorFingerprint({ name: "Error", message: "m" }));
   });
 
-  it("keeps count, first and last seen, and the sample of the smallest (ts, id) in any add order", () => {
+  it("keeps count, first and last seen, and the sample (with its session) of the smallest (ts, id) in any add order", () => {
     const events = [
-      event({ id: "b", ts: 200, type: "error", data: crash({ n: 1 }) }),
-      event({ id: "a", ts: 200, type: "error", data: crash({ n: 2 }) }),
+      event({ id: "b", ts: 200, type: "error", data: crash({ n: 1 }), sessionId: "s-b" }),
+      event({ id: "a", ts: 200, type: "error", data: crash({ n: 2 }), sessionId: "s-a" }),
       event({ id: "c", ts: 900, type: "error", data: crash({ n: 3 }) }),
       event({ id: "z", ts: 100, type: "pageview", data: crash({ n: 4 }) }),
     ];
@@ -377,6 +377,7 @@ describe("errors", () => {
           firstSeen: 200,
           lastSeen: 900,
           sample: crash({ n: 2 }),
+          sessionId: "s-a",
         },
       ]);
     }

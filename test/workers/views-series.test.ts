@@ -40,6 +40,23 @@ describe("GET /buffer/mv/<view>?step=", () => {
 
     const lat = (await (await t.fetch("/buffer/mv/latency?window=1h&step=1m")).json()) as Series;
     expect(lat.total).toMatchObject({ route: "*", count: 24, min: 10, max: 240 });
+
+    // The socket's mv frame takes the step too, and answers what the route does.
+    const ws = await t.socket();
+    const framed = (await ws.request({
+      type: "mv",
+      name: "pageviews",
+      window: "24h",
+      step: "5m",
+      limit: 10,
+    })) as unknown as Series;
+    expect(framed.step).toBe(300_000);
+    expect(framed.total).toEqual(answer.total);
+    expect(await ws.request({ type: "mv", name: "pageviews", step: "30s" })).toMatchObject({
+      type: "error",
+      code: "bad_request",
+    });
+    ws.close();
   });
 
   it("refuses a step that is not whole minutes or gives too many buckets, saying why", async () => {
