@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { withoutInlineHandlers } from "../../sdk/dashboard/inline-handlers";
 import { overLimits, recordOptions, sampled } from "../../sdk/recorder/options";
 import { Outbox } from "../../sdk/recorder/outbox";
 import { parseChunk } from "../../src/protocol/recording";
@@ -120,5 +121,49 @@ describe("the recorder's outbox", () => {
   it("takes recordOptions over the defaults and ignores values of the wrong type", () => {
     const o = recordOptions({ maxMinutes: 5, chunkMs: "fast", maxBytes: -1 });
     expect(o).toMatchObject({ maxMinutes: 5, chunkMs: 5000, maxBytes: 10_000_000 });
+  });
+});
+
+describe("replay events", () => {
+  it("lose their inline event handlers (snapshot, added nodes, attribute changes) and nothing else", () => {
+    const events = [
+      {
+        type: 2,
+        data: {
+          node: {
+            type: 0,
+            childNodes: [
+              { type: 2, tagName: "form", attributes: { id: "f", onsubmit: "return false" }, childNodes: [] },
+            ],
+          },
+        },
+      },
+      {
+        type: 3,
+        data: {
+          source: 0,
+          adds: [{ parentId: 1, node: { type: 2, tagName: "a", attributes: { href: "/x", onClick: "go()" } } }],
+          attributes: [{ id: 2, attributes: { onmouseover: "x()", class: "on" } }],
+        },
+      },
+      { type: 3, data: { source: 2, onwhatever: 1 } },
+    ];
+    expect(withoutInlineHandlers(events)).toEqual([
+      {
+        type: 2,
+        data: {
+          node: { type: 0, childNodes: [{ type: 2, tagName: "form", attributes: { id: "f" }, childNodes: [] }] },
+        },
+      },
+      {
+        type: 3,
+        data: {
+          source: 0,
+          adds: [{ parentId: 1, node: { type: 2, tagName: "a", attributes: { href: "/x" } } }],
+          attributes: [{ id: 2, attributes: { class: "on" } }],
+        },
+      },
+      { type: 3, data: { source: 2, onwhatever: 1 } },
+    ]);
   });
 });

@@ -3,6 +3,7 @@
 // time) when given. The player and its styles load with this page only, never on first load.
 import Player from "rrweb-player";
 import { fill, h, messageOf, num, time } from "../dom";
+import { withoutInlineHandlers } from "../inline-handlers";
 import type { DashboardContext, Page } from "../page";
 
 /** What GET /recording/sessions lists of a session (src/protocol/recording.ts's SessionSummary). */
@@ -155,7 +156,9 @@ async function play(
   fill(root, h("p", { class: "muted" }, `Loading session ${session}…`));
   loadPlayerCss();
   const res = await ctx.api(`/recording/${encodeURIComponent(session)}`, { signal });
-  const { summary, events } = (await res.json()) as { summary: SessionSummary; events: RrwebEvent[] };
+  const body = (await res.json()) as { summary: SessionSummary; events: RrwebEvent[] };
+  const { summary } = body;
+  const events = withoutInlineHandlers(body.events);
   if (events.length < 2) throw new Error(`session ${session} has too little recorded to replay`);
   const first = (events[0] as RrwebEvent).timestamp;
   const target = h("div", { class: "replay-player" });
