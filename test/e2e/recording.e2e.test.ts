@@ -9,7 +9,7 @@ import type { SessionSummary } from "../../src/protocol/recording";
 import { launchChromium, skipBrowser, warnIfSkipped } from "../helpers/browser";
 import { dashboardPage, screenshot } from "../helpers/dashboard";
 import { eventually } from "../helpers/eventually";
-import { BLOCKED_TEXT, MASKED_TEXT, startSite, THANKS_TEXT, VISIBLE_TEXT } from "../helpers/recording-site";
+import { BLOCKED_TEXT, ERROR_TEXT, MASKED_TEXT, startSite, THANKS_TEXT, VISIBLE_TEXT } from "../helpers/recording-site";
 import { TcpProxy } from "../helpers/tcp-proxy";
 import { useWorker } from "../helpers/worker";
 
@@ -201,6 +201,31 @@ describe.skipIf(skipBrowser)("session recording in Chromium", () => {
     // rrweb's player replays into a sandboxed frame without scripts, which Chromium reports.
     expect(errors).toEqual([]);
     await close();
+  });
+
+  it("links an error in the errors view to its session's replay, which lists the error", async () => {
+    const { page, watch } = await open({ opts: JSON.stringify(RECORD) });
+    await watch.settled(1);
+    await page.click("#fail");
+    await watch.until(() => watch.texts.some((t) => t.includes(ERROR_TEXT)), "the error's chunk sent");
+    await watch.settled(watch.sent.length);
+    const session = await sessionOf(page);
+    expect((await recording(session)).summary.errors).toBe(1);
+    // The errors view has the sample once the replica pushed its minute to the tenant's aggregator.
+    await eventually(async () =>
+      (await (await fetch(`${worker.url}/buffer/mv/errors?key=rk_rec`)).text()).includes(session),
+    );
+    await page.context().close();
+    const dash = await dashboardPage(browser);
+    await dash.page.goto(`${worker.url}/dashboard?key=rk_rec#/errors`);
+    const link = dash.page.locator(`a.replay[href^="#/replay/${session}?t="]`);
+    await link.waitFor({ state: "attached" });
+    // The link is in the error's sample, behind its disclosure.
+    await dash.page.locator("details", { has: link }).locator("summary").click();
+    await link.click();
+    await dash.page.locator(".replay-errors button", { hasText: ERROR_TEXT }).waitFor();
+    expect(dash.errors).toEqual([]);
+    await dash.close();
   });
 
   it("loses no chunk and stores none twice when the socket drops mid-session", async () => {

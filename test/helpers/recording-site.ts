@@ -8,6 +8,8 @@ export const VISIBLE_TEXT = "Shipping to Alice";
 export const MASKED_TEXT = "Card ends 4242";
 export const BLOCKED_TEXT = "Blocked promo banner";
 export const THANKS_TEXT = "Thanks, order placed";
+/** The message of the uncaught error the page's #fail button throws. */
+export const ERROR_TEXT = "Checkout exploded";
 
 function checkoutPage(workerUrl: string, key: string, init: object | null): string {
   const snippet = init
@@ -23,10 +25,14 @@ function checkoutPage(workerUrl: string, key: string, init: object | null): stri
       <input id="name" name="name" placeholder="Name">
       <input id="card" name="card" type="password">
       <button id="buy" type="button">Buy</button>
+      <button id="fail" type="button">Fail</button>
     </form>
     <p id="status"></p>
     <ol id="log"></ol>
     <script>
+      document.getElementById("fail").addEventListener("click", () => {
+        setTimeout(() => { throw new Error(${JSON.stringify(ERROR_TEXT)}); });
+      });
       document.getElementById("buy").addEventListener("click", () => {
         document.getElementById("status").textContent = ${JSON.stringify(THANKS_TEXT)};
       });
