@@ -261,6 +261,42 @@ describe.skipIf(skipBrowser)("session recording in Chromium", () => {
     }
   });
 
+  it("posts its chunks when the page has no WebSocket", async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.addInitScript(() => {
+      (globalThis as unknown as { WebSocket?: unknown }).WebSocket = undefined;
+    });
+    const watch = new RecordingWatch(page);
+    await page.goto(`${site.url}/checkout?${new URLSearchParams({ opts: JSON.stringify(RECORD) })}`);
+    await watch.settled(1);
+    await append(page, "posted;");
+    await watch.until(() => watch.texts.some((t) => t.includes("posted;")), "the chunk with the change sent");
+    await watch.settled(watch.sent.length);
+    expect(watch.posts).toBeGreaterThan(0);
+    expect(JSON.stringify((await recording(await sessionOf(page))).events)).toContain("posted;");
+    await page.context().close();
+  });
+
+  it("sends what is unacked with sendBeacon when the page is left", async () => {
+    // Chunks only on hide: nothing goes on the socket before the page is left.
+    const opts = { ...RECORD, recordOptions: { chunkMs: 60_000, resendMs: 60_000 } };
+    const { page, watch } = await open({ opts: JSON.stringify(opts) });
+    await page.waitForFunction(
+      () => typeof (globalThis as unknown as { duck: { rec: { on?: unknown } } }).duck.rec.on === "function",
+    );
+    await append(page, "before leaving;");
+    const session = await sessionOf(page);
+    await page.goto(`${site.url}/checkout`); // no snippet there: the beacon is all that is sent
+    // Nothing went on the socket and no timer fired: what is stored came with the beacon.
+    expect(watch.sent).toEqual([]);
+    const stored = await eventually(async () => {
+      const res = await fetch(`${worker.url}/recording/${session}?key=rk_rec`);
+      return res.ok ? ((await res.json()) as Recording) : null;
+    });
+    expect(JSON.stringify(stored.events)).toContain("before leaving;");
+    await page.context().close();
+  });
+
   it("records nothing when the browser sends Global Privacy Control", async () => {
     const gpc = async (opts: object) => {
       const page = await (await browser.newContext()).newPage();
