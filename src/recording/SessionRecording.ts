@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { ErrorCode } from "../protocol/errors";
 import { numericVar } from "../protocol/limits";
 import type { RecordedAnswer, RecordingChunk, SessionSummary } from "../protocol/recording";
-import { timedBucket } from "../sinks/timeout";
+import { DEFAULT_STORAGE_TIMEOUT_MS, timedBucket } from "../sinks/timeout";
 import { dayOf } from "./keys";
 import { deleteSession, gzip, putChunk, putIndex } from "./objects";
 import type { RecordingVars } from "./settings";
@@ -42,7 +42,7 @@ export class SessionRecording extends DurableObject<RecordingEnv> {
 
   constructor(ctx: DurableObjectState, env: RecordingEnv) {
     super(ctx, env);
-    this.bucket = timedBucket(env.EVENTS, numericVar(env.STORAGE_TIMEOUT_MS, 10_000));
+    this.bucket = timedBucket(env.EVENTS, numericVar(env.STORAGE_TIMEOUT_MS, DEFAULT_STORAGE_TIMEOUT_MS));
   }
 
   /**
