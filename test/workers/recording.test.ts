@@ -159,6 +159,7 @@ describe("session recording", () => {
     await recordingCron(short.env, NOW + 4 * DAY);
     expect((await short.fetch("/recording/s-short")).status).toBe(404);
     expect((await kept.fetch("/recording/s-kept")).status).toBe(200); // its lake keeps events for good
+    // Every tenant's recordings are past this: the test stays last in the file.
     await recordingCron({ ...kept.env, RECORDING_RETENTION_DAYS: "1" }, NOW + 3 * DAY);
     expect((await kept.fetch("/recording/s-kept")).status).toBe(404);
   });
