@@ -1,4 +1,4 @@
-// `npm run bench` [ingest] [encode] [sinks] [client] [faults] [heap] [tail] [views] [dashboard] [explorer]: runs the sections (all by default), prints their tables and
+// `npm run bench` [ingest] [encode] [sinks] [client] [faults] [heap] [tail] [views] [dashboard] [explorer] [recording]: runs the sections (all by default), prints their tables and
 // writes bench/results/<timestamp>.json and bench/results/latest.json. See bench/README.md.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -12,12 +12,25 @@ import { explorerJson, printExplorer, runExplorer } from "./explorer.mjs";
 import { faultsJson, printFaults, runFaults } from "./faults.mjs";
 import { heapJson, printHeap, runHeap } from "./heap.mjs";
 import { INGEST_CONFIG, ingestJson, printIngest, runIngest } from "./ingest.mjs";
+import { printRecording, recordingJson, runRecording } from "./recording.mjs";
 import { printSinks, runSinks, sinksJson } from "./sinks.mjs";
 import { PARTYSERVER_CONFIG, printTail, runTail, tailJson } from "./tail.mjs";
 import { printViews, runViews, viewsJson } from "./views.mjs";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
-const SECTIONS = ["ingest", "encode", "sinks", "client", "faults", "heap", "tail", "views", "dashboard", "explorer"];
+const SECTIONS = [
+  "ingest",
+  "encode",
+  "sinks",
+  "client",
+  "faults",
+  "heap",
+  "tail",
+  "views",
+  "dashboard",
+  "explorer",
+  "recording",
+];
 
 function git(...args) {
   try {
@@ -109,6 +122,13 @@ if (run("explorer")) {
   const result = await runExplorer(buildWorker(), log);
   printExplorer(result);
   results.explorer = explorerJson(result);
+}
+if (run("recording")) {
+  log("recording: building the Worker and duck-record.js…");
+  execFileSync(process.execPath, [fileURLToPath(new URL("../sdk/build.mjs", import.meta.url))], { stdio: "inherit" });
+  const result = await runRecording(buildWorker(), log);
+  printRecording(result);
+  results.recording = recordingJson(result);
 }
 results.seconds = Math.round((Date.now() - started.getTime()) / 1000);
 results.loadAvg1mAfter = Math.round(loadavg()[0] * 100) / 100;

@@ -7,12 +7,14 @@
 //   dist/duck.js     the browser snippet SDK, minified
 //   dist/dashboard/  the dashboard the Worker serves at GET /dashboard (sdk/dashboard/build.mjs),
 //                    its wasm/ (DuckDB-wasm, parquet-wasm) gzipped (sdk/dashboard/wasm-assets.mjs)
+//   dist/dashboard/duck-record.js  the session recorder duck.js loads (sdk/recorder), a static asset,
+//                    and rrweb-player.css, the replay page's player styles
 //   src/duck-js.ts   the same snippet as a string module, which the Worker serves at GET /duck.js.
 //                    It is committed, so the Worker builds without this step (a project that
 //                    installs DuckTail from a folder gets it before any build tool is installed);
 //                    test/unit/duck-size.test.ts fails when it is stale.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildDashboard } from "./dashboard/build.mjs";
@@ -57,6 +59,20 @@ export async function buildSnippet(esbuild) {
   return out.outputFiles[0].text;
 }
 
+/** The recorder's build: rrweb's recorder and sdk/recorder, one minified script (not in the Worker bundle). */
+export const RECORDER_OPTIONS = {
+  entryPoints: ["sdk/recorder/record.ts"],
+  bundle: true,
+  platform: "browser",
+  format: "iife",
+  target: "es2018",
+  minify: true,
+  legalComments: "none",
+  absWorkingDir: root,
+  logLevel: "warning",
+  outfile: "dist/dashboard/duck-record.js",
+};
+
 async function main() {
   const esbuild = await loadEsbuild();
   if (!esbuild) {
@@ -100,6 +116,10 @@ async function main() {
   execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "sdk/tsconfig.build.json")], {
     stdio: "inherit",
   });
+  // After the others: the dashboard's build empties dist/dashboard first. The replay page's
+  // player styles go beside it (the page links them when it opens).
+  await esbuild.build(RECORDER_OPTIONS);
+  copyFileSync(join(root, "node_modules/rrweb-player/dist/style.css"), join(dist, "dashboard/rrweb-player.css"));
   const snippet = await buildSnippet(esbuild);
   writeFileSync(join(dist, "duck.js"), snippet);
   // Rewritten only when it changed, so a build does not touch a committed file for nothing.

@@ -2,10 +2,12 @@ import type { TierVars } from "./group/tiers";
 import type { CatalogNamespace } from "./lake/catalog/client";
 import type { LakeVars } from "./lake/catalog/settings";
 import type { LimitVars } from "./protocol/limits";
+import type { RecordingNamespace } from "./recording/client";
+import type { RecordingVars } from "./recording/settings";
 import type { RetryVars } from "./replica/retry-policy";
 
 /** Bindings and vars of the DuckTail Worker (see wrangler.toml). */
-export interface Env extends LimitVars, TierVars, RetryVars, LakeVars {
+export interface Env extends LimitVars, TierVars, RetryVars, LakeVars, RecordingVars {
   COORDINATOR: DurableObjectNamespace;
   REPLICA: DurableObjectNamespace;
   /** The tenants' lake catalogs (LakeCatalog), one per tenant by name. */
@@ -13,6 +15,8 @@ export interface Env extends LimitVars, TierVars, RetryVars, LakeVars {
   EVENTS: R2Bucket;
   /** The dashboard's static files (wrangler.toml [assets], dist/dashboard); absent, GET /dashboard is a 404. */
   ASSETS?: Fetcher;
+  /** Session recordings (SessionRecording), one per tenant and session by name; unset → recording is off. */
+  RECORDINGS?: RecordingNamespace;
   /** JSON `{"<key>": {"tenant", "scope"}}`; unset → one open tenant "default". */
   DUCKTAIL_KEYS?: string;
   /**

@@ -8,6 +8,7 @@ export { BufferCoordinator, type RoutingTable } from "./group/BufferCoordinator"
 export { LakeCatalog } from "./lake/catalog/LakeCatalog";
 export * from "./protocol/index";
 export { createEvent, type EventFields, normalizeEvent } from "./protocol/schema";
+export { SessionRecording } from "./recording/SessionRecording";
 export { BufferReplica } from "./replica/BufferReplica";
 export type { FlushResult } from "./replica/flusher";
 export { mergePartials, ViewStore } from "./views/buckets";

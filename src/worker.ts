@@ -5,6 +5,7 @@ import { dashboard, isDashboardPath } from "./edge/dashboard";
 import { listDeadLetters, replay, replayTargets } from "./edge/dead-letters";
 import { ingestBody, ingestQuery, pixel, pixelRefusalCounts, segment } from "./edge/ingest";
 import { compactNow, LAKE_ROUTES, lakeCron, lakeEvents, lakeRoute } from "./edge/lake";
+import { isRecordingRoute, recordingCron, recordingRoute } from "./edge/recording";
 import {
   checkPressure,
   coordinator,
@@ -30,6 +31,7 @@ import { traceEvents } from "./tail-logs";
 
 export { BufferCoordinator } from "./group/BufferCoordinator";
 export { LakeCatalog } from "./lake/catalog/LakeCatalog";
+export { SessionRecording } from "./recording/SessionRecording";
 export { BufferReplica } from "./replica/BufferReplica";
 
 import { VERSION } from "./version";
@@ -209,6 +211,7 @@ async function route(req: Request, env: Env, ctx: ExecutionContext): Promise<Res
         if (isDashboardPath(url.pathname)) return await dashboard(req, env, url, env.BASE_PATH);
         if (LAKE_ROUTES.includes(url.pathname)) return await lakeRoute(req, env, url);
         if (isUserRoute(url.pathname)) return await userRoute(req, env, url);
+        if (isRecordingRoute(url.pathname)) return await recordingRoute(req, env, url);
         // GET /buffer/mv/<view>?window=&by=&limit= : asked of the tenant's view aggregator, merged over every replica.
         const mv = /^\/buffer\/mv\/([A-Za-z0-9_-]+)$/.exec(url.pathname);
         if (!mv) throw new DuckTailError(ErrorCode.notFound, `no route ${url.pathname}`);
@@ -287,5 +290,6 @@ export default {
    */
   async scheduled(_controller: ScheduledController, env: Env): Promise<void> {
     await lakeCron(env);
+    await recordingCron(env);
   },
 } satisfies ExportedHandler<Env>;

@@ -53,6 +53,15 @@ export interface DuckOptions {
   storageMode?: "fire-and-forget" | "buffered" | "confirmed" | "durable";
   /** `source` of the events. Default "browser". */
   source?: string;
+  /**
+   * Session recording: true, or the share 0..1 of sessions to record (picked by session id, so a
+   * session is recorded whole or not at all). Only then is GET /duck-record.js loaded (rrweb's
+   * recorder); inputs and `data-duck-mask` text are masked, `data-duck-block` elements left out.
+   * Default false.
+   */
+  record?: boolean | number;
+  /** The recorder's options (sdk/recorder/options.ts: maxMinutes, maxBytes, chunkMs, …). Default {}. */
+  recordOptions?: Record<string, unknown>;
 }
 
 type Data = Record<string, unknown>;
@@ -100,6 +109,16 @@ let view: DuckEvent | undefined;
 let leftPath = "";
 const pending: Call[] = [];
 const perf: Data = {};
+/** What duck-record.js uses (sdk/recorder): the socket, the URLs, the ids; it sets `on` to hear frames. */
+const rec: { on?: (frame: Answer) => void; [name: string]: unknown } = {
+  send: (text: string) => {
+    if (socket?.readyState !== 1) return false;
+    socket.send(text);
+    return true;
+  },
+  url: (path: string) => url(path),
+  ids: () => [sessionId(Date.now()), userId],
+};
 
 function store(name: string, value?: string): string | null {
   try {
@@ -297,6 +316,7 @@ function connect(): void {
   ws.onopen = () => {
     ws.send('{"type":"ping"}');
     flush();
+    rec.on?.({ type: "open" });
   };
   ws.onmessage = (m) => {
     answered = true;
@@ -308,6 +328,7 @@ function connect(): void {
         report(frame, "websocket");
       }
       if (frame.type === "reconnect") ws.close(1000);
+      rec.on?.(frame);
     } catch {
       // not ours to handle
     }
@@ -422,6 +443,8 @@ function init(writeKey: string, options: DuckOptions = {}): void {
     debug: false,
     storageMode: "buffered",
     source: "browser",
+    record: false,
+    recordOptions: {},
   };
   // An option given as undefined keeps its default.
   for (const [name, value] of Object.entries(options)) {
@@ -479,6 +502,15 @@ function init(writeKey: string, options: DuckOptions = {}): void {
     queueMicrotask(() => pageview());
   }
   connect();
+  // Picked by session id (as sdk/recorder/options.ts's `sampled`), so a session is recorded whole or not at all.
+  const rate = Number(opts.record);
+  if (rate > 0 && Number.parseInt(sessionId(Date.now()).slice(0, 8), 16) / 2 ** 32 < rate) {
+    rec.opts = opts.recordOptions;
+    rec.rate = rate;
+    const s = d.createElement("script");
+    s.src = `${opts.endpoint}/duck-record.js`;
+    d.head.appendChild(s);
+  }
   for (const call of pending.splice(0)) run(call);
 }
 
@@ -499,6 +531,7 @@ const api = {
   /** A pageview now, e.g. after a navigation the history API did not see (merged: see pageview()). */
   page: (data?: Data) => pageview(data),
   flush,
+  rec,
   push: (...calls: unknown[]) => {
     calls.forEach(run);
     return 0;

@@ -5,6 +5,7 @@ import { requestKey } from "../protocol/auth";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import type { ErasureRecord, ErasureSubject } from "../protocol/lake";
 import { catalogOf } from "./lake";
+import { eraseUserSessions } from "./recording";
 import { need, replica, storage, tenantShards } from "./tenancy";
 
 /**
@@ -35,7 +36,9 @@ export async function userRoute(req: Request, env: Env, url: URL): Promise<Respo
   if (req.method !== "DELETE") throw new DuckTailError(ErrorCode.methodNotAllowed, `DELETE ${url.pathname}`);
   const subject = subjectOf(url);
   const record = await eraseUser(env, principal.tenant, subject, await requester(req, url, principal.scope));
-  return Response.json(record);
+  // Recordings know the identified userId only.
+  const recordings = subject.by === "anonymousId" ? 0 : await eraseUserSessions(env, principal.tenant, subject.id);
+  return Response.json({ ...record, recordings });
 }
 
 function subjectOf(url: URL): ErasureSubject {

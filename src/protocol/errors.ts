@@ -27,6 +27,8 @@ export const ErrorCode = {
    * Carries `pending: {replica, firstSeq, lastSeq}`, the rows' `replica` and `seq` in Parquet.
    */
   durablePending: "durable_pending",
+  /** A session recording past its size limit (RECORDING_MAX_SESSION_BYTES): its recorder stops. */
+  recordingFull: "recording_full",
   internal: "internal",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -50,6 +52,7 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   method_not_allowed: 405,
   range_not_satisfiable: 416,
   buffer_full: 503,
+  recording_full: 413,
   flush_failed: 502,
   // Accepted, not yet done: not a 5xx, which clients and proxies retry (a retry stores it twice).
   durable_pending: 202,

@@ -1,6 +1,7 @@
 import { DuckTailError, ErrorCode } from "./errors";
 import type { Rejection } from "./events";
 import type { Limits } from "./limits";
+import type { RecordedAnswer } from "./recording";
 import type { TailFrame } from "./tail";
 
 /** When the ack is sent; see docs/ARCHITECTURE.md, "Storage modes". */
@@ -26,7 +27,9 @@ export type ClientFrame =
   /** The subscriber processed every tail frame up to `seq` (flow control: see TailQueue). */
   | { type: "tailAck"; id?: string; subscription: string; seq: number }
   /** A materialized view (read scope): `window` like "5m" | "1h" | "24h", `by` a row field, `limit` rows. */
-  | { type: "mv"; id?: string; name: string; window?: string; by?: string; limit?: number; step?: string };
+  | { type: "mv"; id?: string; name: string; window?: string; by?: string; limit?: number; step?: string }
+  /** A chunk of a session recording (write scope; see ./recording.ts), answered `recorded`. */
+  | { type: "recording"; id?: string; chunk: unknown };
 
 /** What ingest reports for a batch: the body of an `ack` frame and of an HTTP ingest answer. */
 export interface IngestResult {
@@ -50,6 +53,7 @@ export type ServerFrame =
   | { type: "subscribed"; id?: string; subscription: string; replicas: number }
   | { type: "unsubscribed"; id?: string; subscription: string }
   | ({ type: "mv"; id?: string } & Record<string, unknown>)
+  | ({ type: "recorded"; id?: string } & RecordedAnswer)
   | { type: "error"; id?: string; code: ErrorCode; message: string };
 
 /**
@@ -119,6 +123,8 @@ export function parseFrame(message: string | ArrayBuffer, limits: Limits): Clien
       return { type: o.type, id };
     case "subscribe":
       return { type: "subscribe", id, filter: o.filter, sample: o.sample };
+    case "recording":
+      return { type: "recording", id, chunk: o.chunk };
     case "mv": {
       if (typeof o.name !== "string") throw new FrameError(ErrorCode.badFrame, "name must be a string", id);
       const window = typeof o.window === "string" ? o.window : undefined;

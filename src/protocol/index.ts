@@ -5,4 +5,5 @@ export * from "./errors";
 export * from "./events";
 export * from "./frames";
 export * from "./limits";
+export * from "./recording";
 export * from "./tail";

@@ -11,6 +11,7 @@ import { type IngestResult, parseStorageMode, type StorageMode } from "../protoc
 import { isSubject } from "../protocol/lake";
 import { type FlushPolicy, flushPolicyFrom, type Limits, limitsFrom } from "../protocol/limits";
 import { DogHeader, Header, shardName, viewAggregatorName } from "../protocol/routes";
+import { recordChunk } from "../recording/client";
 import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { type AnyView, BUILTIN_VIEWS } from "../views/views";
@@ -135,6 +136,7 @@ export class BufferReplica extends HibernatingReplica<Env> {
       stats: () => this.stats(),
       flush: () => this.flush(),
       sockets: () => this.ctx.getWebSockets(),
+      record: (chunk) => recordChunk(env, this.identity().tenant, chunk),
     });
   }
 

@@ -2,6 +2,7 @@ import { allows, type Scope } from "../protocol/auth";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import { ackFrame, type ClientFrame, type FrameError, type IngestResult, parseFrame } from "../protocol/frames";
 import type { Limits } from "../protocol/limits";
+import type { RecordedAnswer } from "../protocol/recording";
 import type { FlushResult } from "./flusher";
 import type { Ingest } from "./ingest";
 import type { LiveTail } from "./live-tail";
@@ -17,6 +18,8 @@ export interface FrameHost {
   stats(): Record<string, unknown>;
   flush(): Promise<FlushResult>;
   sockets(): WebSocket[];
+  /** Stores a session recording chunk (validated there) in its SessionRecording object. */
+  record(chunk: unknown): Promise<RecordedAnswer>;
 }
 
 type EventsFrame = Extract<ClientFrame, { type: "events" }>;
@@ -127,6 +130,10 @@ export class SocketFrames {
         return sendFrame(ws, { type: "unsubscribed", id, subscription: frame.subscription });
       case "tailAck":
         return this.host.tail.ack(ws, frame.subscription, frame.seq);
+      case "recording": {
+        requireScope(state.scope, "write");
+        return sendFrame(ws, { type: "recorded", id, ...(await this.host.record(frame.chunk)) });
+      }
       case "mv": {
         requireScope(state.scope, "read");
         const result = await this.host.liveViews().query({

@@ -69,6 +69,7 @@ export function workerOptions(bundleDir, opts = {}) {
       COORDINATOR: { className: "BufferCoordinator", useSQLite: true },
       REPLICA: { className: opts.replicaClass ?? "BufferReplica", useSQLite: true },
       CATALOG: { className: "LakeCatalog", useSQLite: true },
+      RECORDINGS: { className: "SessionRecording", useSQLite: true },
     },
     r2Buckets: ["EVENTS"],
     // wrangler.toml [assets]: the dashboard (built by sdk/build.mjs), the Worker answering first.

@@ -19,6 +19,7 @@ const EXPECTED: Record<string, string[]> = {
     "BufferCoordinator",
     "BufferReplica",
     "LakeCatalog",
+    "SessionRecording",
     "createEvent",
     "normalizeEvent",
     "DuckTailError",
@@ -29,7 +30,7 @@ const EXPECTED: Record<string, string[]> = {
   "./protocol": ["ErrorCode", "validateBatch", "DEFAULT_LIMITS"],
   "./sinks": ["R2ParquetSink", "R2NdjsonSink", "WebhookSink"],
   "./schema": ["createEvent", "normalizeEvent", "IMPORTANCE"],
-  "./do": ["BufferCoordinator", "BufferReplica", "LakeCatalog"],
+  "./do": ["BufferCoordinator", "BufferReplica", "LakeCatalog", "SessionRecording"],
 };
 
 const isBuilt = (entry: string) => (pkg.exports[entry]?.default ?? "").startsWith("./dist/");

@@ -1,0 +1,101 @@
+import { deleteAll, listAll } from "../lake/bucket";
+import type { SessionSummary } from "../protocol/recording";
+import type { RecordingNamespace } from "./client";
+import { sessionRecording } from "./client";
+import { daysBetween, indexDayPrefix, RECORDINGS_PREFIX, tenantRoot } from "./keys";
+import { fromMetadata } from "./summary";
+
+/** The tenant's sessions as their index objects list them: listing, erasure by user, retention. */
+
+/** GET /recording/sessions's filters (parsed at the edge). */
+export interface SessionQuery {
+  /** Sessions that overlap [from, to] (epoch ms). */
+  from: number;
+  to: number;
+  userId?: string;
+  /** true: only sessions with an error; false: only those without. */
+  hasErrors?: boolean;
+  limit: number;
+}
+
+interface Indexed {
+  day: string;
+  summary: SessionSummary;
+}
+
+const DAY_MS = 86_400_000;
+
+async function indexed(bucket: R2Bucket, prefix: string): Promise<Indexed[]> {
+  const { objects } = await listAll(bucket, { prefix, include: ["customMetadata"] });
+  return objects.flatMap((o) => {
+    const m = /sessions\/dt=(\d{4}-\d{2}-\d{2})\/([^/]+)\.json$/.exec(o.key);
+    if (!m) return [];
+    return [{ day: m[1] as string, summary: fromMetadata(m[2] as string, o.customMetadata ?? {}) }];
+  });
+}
+
+/** The sessions overlapping the range that pass the filters, newest first. */
+export async function listSessions(bucket: R2Bucket, tenant: string, q: SessionQuery): Promise<SessionSummary[]> {
+  // A session is filed under the day it started: one that started the day before `from` may overlap it.
+  const days = daysBetween(q.from - DAY_MS, q.to).reverse();
+  const found: SessionSummary[] = [];
+  for (const day of days) {
+    for (const { summary: s } of await indexed(bucket, indexDayPrefix(tenant, day))) {
+      if (s.end < q.from || s.start > q.to) continue;
+      if (q.userId !== undefined && s.userId !== q.userId) continue;
+      if (q.hasErrors !== undefined && s.errors > 0 !== q.hasErrors) continue;
+      found.push(s);
+    }
+  }
+  return found.sort((a, b) => b.start - a.start).slice(0, q.limit);
+}
+
+/** Erases every recorded session of `userId` (through each session's object); answers how many. */
+export async function eraseUserRecordings(
+  bucket: R2Bucket,
+  ns: RecordingNamespace,
+  tenant: string,
+  userId: string,
+): Promise<number> {
+  const mine = (await indexed(bucket, `${tenantRoot(tenant)}sessions/`)).filter((i) => i.summary.userId === userId);
+  for (const { summary } of mine) await sessionRecording(ns, tenant, summary.session).erase();
+  return mine.length;
+}
+
+/** Tenants with recordings. */
+export async function recordingTenants(bucket: R2Bucket): Promise<string[]> {
+  const root = `${RECORDINGS_PREFIX}/tenant=`;
+  const { prefixes } = await listAll(bucket, { prefix: root, delimiter: "/" });
+  return prefixes.map((p) => p.slice(root.length, -1));
+}
+
+/**
+ * Retention: erases the sessions that started on a day that ended `retentionMs` or longer before
+ * `now`, then deletes whatever else is filed under those days (chunks whose index was never
+ * written). Answers the sessions erased.
+ */
+export async function retainRecordings(
+  bucket: R2Bucket,
+  ns: RecordingNamespace,
+  tenant: string,
+  retentionMs: number,
+  now: number,
+): Promise<number> {
+  const root = `${tenantRoot(tenant)}sessions/dt=`;
+  const { prefixes } = await listAll(bucket, { prefix: root, delimiter: "/" });
+  let erased = 0;
+  for (const prefix of prefixes) {
+    const day = prefix.slice(root.length, -1);
+    if (Date.parse(`${day}T00:00:00Z`) + DAY_MS > now - retentionMs) continue;
+    for (const { summary } of await indexed(bucket, prefix)) {
+      await sessionRecording(ns, tenant, summary.session).erase();
+      erased++;
+    }
+    const left = await listAll(bucket, { prefix: `${tenantRoot(tenant)}dt=${day}/` });
+    await deleteAll(
+      bucket,
+      left.objects.map((o) => o.key),
+    );
+  }
+  return erased;
+}

@@ -1,0 +1,117 @@
+import type { RrwebEvent, SessionSummary } from "../protocol/recording";
+
+/**
+ * A session's index, kept up to date chunk by chunk: pure functions of the chunks' events, so
+ * the SessionRecording object only stores what they answer.
+ */
+
+/** rrweb's event types this reads (rrweb's EventType enum). */
+const RRWEB_META = 4;
+const RRWEB_CUSTOM = 5;
+/** The custom event tag duck-record.js gives a page's uncaught errors. */
+export const ERROR_TAG = "error";
+
+/** What one chunk adds to its session's index. */
+export interface ChunkSummary {
+  start: number;
+  end: number;
+  pages: string[];
+  errors: number;
+}
+
+export function summarizeChunk(events: RrwebEvent[]): ChunkSummary {
+  let start = Number.POSITIVE_INFINITY;
+  let end = Number.NEGATIVE_INFINITY;
+  const pages: string[] = [];
+  let errors = 0;
+  for (const e of events) {
+    start = Math.min(start, e.timestamp);
+    end = Math.max(end, e.timestamp);
+    const data = e.data as { href?: unknown; tag?: unknown } | undefined;
+    if (e.type === RRWEB_META && typeof data?.href === "string" && !pages.includes(data.href)) pages.push(data.href);
+    if (e.type === RRWEB_CUSTOM && data?.tag === ERROR_TAG) errors++;
+  }
+  return { start, end, pages, errors };
+}
+
+/** The index after one more chunk (`bytes`: its stored size). */
+export function addChunk(
+  index: SessionSummary | null,
+  session: string,
+  chunk: ChunkSummary,
+  bytes: number,
+  userId: string | undefined,
+): SessionSummary {
+  const base: SessionSummary = index ?? {
+    session,
+    start: chunk.start,
+    end: chunk.end,
+    pages: [],
+    userId: null,
+    errors: 0,
+    chunks: 0,
+    bytes: 0,
+  };
+  return {
+    session,
+    start: Math.min(base.start, chunk.start),
+    end: Math.max(base.end, chunk.end),
+    pages: [...base.pages, ...chunk.pages.filter((p) => !base.pages.includes(p))],
+    userId: userId ?? base.userId,
+    errors: base.errors + chunk.errors,
+    chunks: base.chunks + 1,
+    bytes: base.bytes + bytes,
+  };
+}
+
+/** R2 allows 2,048 bytes of custom metadata per object; the index's stays under this. */
+const METADATA_BUDGET = 1900;
+const MAX_PAGE_CHARS = 300;
+
+/**
+ * The index as R2 custom metadata (strings), so a listing answers sessions without reading each
+ * index: every field, and as many of the first pages as fit (the index object has them all).
+ */
+export function toMetadata(s: SessionSummary): Record<string, string> {
+  const meta: Record<string, string> = {
+    start: String(s.start),
+    end: String(s.end),
+    errors: String(s.errors),
+    chunks: String(s.chunks),
+    bytes: String(s.bytes),
+    pageCount: String(s.pages.length),
+    pages: "[]",
+  };
+  if (s.userId !== null) meta.userId = s.userId;
+  const size = () => new TextEncoder().encode(Object.entries(meta).flat().join("")).byteLength;
+  const pages: string[] = [];
+  for (const page of s.pages) {
+    pages.push(page.slice(0, MAX_PAGE_CHARS));
+    meta.pages = JSON.stringify(pages);
+    if (size() > METADATA_BUDGET) {
+      pages.pop();
+      meta.pages = JSON.stringify(pages);
+      break;
+    }
+  }
+  return meta;
+}
+
+export function fromMetadata(session: string, meta: Record<string, string>): SessionSummary {
+  let pages: string[] = [];
+  try {
+    pages = JSON.parse(meta.pages ?? "[]");
+  } catch {
+    // an index written by hand: no pages
+  }
+  return {
+    session,
+    start: Number(meta.start),
+    end: Number(meta.end),
+    pages,
+    userId: meta.userId ?? null,
+    errors: Number(meta.errors ?? 0),
+    chunks: Number(meta.chunks ?? 0),
+    bytes: Number(meta.bytes ?? 0),
+  };
+}
