@@ -117,7 +117,7 @@ const rec: { on?: (frame: Answer) => void; [name: string]: unknown } = {
     return true;
   },
   url: (path: string) => url(path),
-  ids: () => [sessionId(Date.now()), userId],
+  ids: () => [sessionId(Date.now()), userId, anonymousId],
 };
 
 function store(name: string, value?: string): string | null {

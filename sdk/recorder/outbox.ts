@@ -4,6 +4,12 @@
  * DOM; the recorder calls it with the time.
  */
 
+/** The ids a chunk carries: duck.js's identified user and the page's anonymous id, when it has them. */
+export interface ChunkIds {
+  userId?: string;
+  anonymousId?: string;
+}
+
 interface Pending {
   seq: number;
   /** JSON of the chunk (what is sent). */
@@ -24,13 +30,14 @@ export class Outbox {
   ) {}
 
   /**
-   * A new chunk of events, each given as its JSON (serialized once, as it was recorded), pending
-   * until acked; answers its seq.
+   * A new chunk of events, each given as its JSON (serialized once, as it was recorded), with
+   * duck.js's ids for the page (erasure finds the session by them), pending until acked; answers its seq.
    */
-  add(events: string[], userId: string | undefined): number {
+  add(events: string[], ids: ChunkIds = {}): number {
     const seq = this.nextSeq++;
-    const user = userId ? `,"userId":${JSON.stringify(userId)}` : "";
-    const text = `{"session":${JSON.stringify(this.session)},"seq":${seq}${user},"events":[${events.join(",")}]}`;
+    let idFields = "";
+    for (const [name, id] of Object.entries(ids)) if (id) idFields += `,"${name}":${JSON.stringify(id)}`;
+    const text = `{"session":${JSON.stringify(this.session)},"seq":${seq}${idFields},"events":[${events.join(",")}]}`;
     this.bytes += text.length;
     this.pending.set(seq, { seq, text, sentAt: null });
     return seq;

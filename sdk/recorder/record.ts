@@ -17,7 +17,8 @@ import { Outbox } from "./outbox";
 interface DuckHooks {
   send(text: string): boolean;
   url(path: string): string;
-  ids(): [string, string | undefined];
+  /** The session id, the identified userId and the anonymous id (an older duck.js gives no anonymous id). */
+  ids(): [string, string | undefined, string?];
   opts?: Record<string, unknown>;
   /** duck.js's `record` as a share of sessions (1 for true). */
   rate?: number;
@@ -107,8 +108,8 @@ function start(duck: DuckHooks): void {
   /** Closes the events so far into a chunk; a new duck.js session starts a new recording. */
   function cut(): void {
     if (events.length === 0) return;
-    const [session, userId] = duck.ids();
-    box.add(events, userId);
+    const [session, userId, anonymousId] = duck.ids();
+    box.add(events, { userId, anonymousId });
     bytes += eventChars;
     events = [];
     eventChars = 0;

@@ -1,6 +1,7 @@
 import type { Env } from "../env";
 import { DuckTailError, ErrorCode } from "../protocol/errors";
 import { utf8Length } from "../protocol/frames";
+import type { ErasureSubject } from "../protocol/lake";
 import { limitsFrom } from "../protocol/limits";
 import { isSessionId, type RecordedAnswer } from "../protocol/recording";
 import { recordChunk, sessionRecording } from "../recording/client";
@@ -115,7 +116,7 @@ async function postChunks(req: Request, env: Env, tenant: string): Promise<Recor
   return answers;
 }
 
-/** GET /recording/sessions's query: from, to (epoch ms or ISO; default the last day), userId, hasErrors, limit. */
+/** GET /recording/sessions's query: from, to (epoch ms or ISO; default the last day), userId, anonymousId, hasErrors, limit. */
 export function sessionQuery(url: URL, now: number): SessionQuery {
   const p = url.searchParams;
   const to = time(p.get("to"), "to") ?? now;
@@ -125,8 +126,10 @@ export function sessionQuery(url: URL, now: number): SessionQuery {
     throw new DuckTailError(ErrorCode.badRequest, `at most ${MAX_RANGE_DAYS} days per listing`);
   }
   const q: SessionQuery = { from, to, limit: 100 };
-  const userId = p.get("userId");
-  if (userId !== null && userId !== "") q.userId = userId;
+  for (const field of ["userId", "anonymousId"] as const) {
+    const id = p.get(field);
+    if (id !== null && id !== "") q[field] = id;
+  }
   const hasErrors = p.get("hasErrors");
   if (hasErrors !== null && hasErrors !== "") {
     if (hasErrors !== "true" && hasErrors !== "false") {
@@ -172,8 +175,8 @@ export async function recordingCron(env: Env, now = Date.now()): Promise<void> {
   }
 }
 
-/** DELETE /users/<id>: their recorded sessions (recordings know the userId duck.js identified). */
-export async function eraseUserSessions(env: Env, tenant: string, userId: string): Promise<number> {
+/** DELETE /users/<id>: their recorded sessions, by the userId and anonymousId duck.js gave the chunks. */
+export async function eraseUserSessions(env: Env, tenant: string, subject: ErasureSubject): Promise<number> {
   if (!env.RECORDINGS) return 0;
-  return eraseUserRecordings(storage(env), env.RECORDINGS, tenant, userId);
+  return eraseUserRecordings(storage(env), env.RECORDINGS, tenant, subject);
 }

@@ -9,8 +9,8 @@ import { eraseUserSessions } from "./recording";
 import { need, replica, storage, tenantShards } from "./tenancy";
 
 /**
- * One person's data (admin): `DELETE /users/<id>?by=userId|anonymousId` removes every event of
- * theirs, and `GET /users/erasures` lists what was removed when. See docs/ARCHITECTURE.md, "The lake".
+ * One person's data (admin): `DELETE /users/<id>?by=userId|anonymousId` removes every event and
+ * every recorded session of theirs, and `GET /users/erasures` lists what was removed when. See docs/ARCHITECTURE.md, "The lake".
  */
 
 const USER_ROUTE = /^\/users\/([^/]+)$/;
@@ -36,8 +36,7 @@ export async function userRoute(req: Request, env: Env, url: URL): Promise<Respo
   if (req.method !== "DELETE") throw new DuckTailError(ErrorCode.methodNotAllowed, `DELETE ${url.pathname}`);
   const subject = subjectOf(url);
   const record = await eraseUser(env, principal.tenant, subject, await requester(req, url, principal.scope));
-  // Recordings know the identified userId only.
-  const recordings = subject.by === "anonymousId" ? 0 : await eraseUserSessions(env, principal.tenant, subject.id);
+  const recordings = await eraseUserSessions(env, principal.tenant, subject);
   return Response.json({ ...record, recordings });
 }
 

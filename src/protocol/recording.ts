@@ -8,6 +8,8 @@ import { DuckTailError, ErrorCode } from "./errors";
 
 /** A session id: what duck.js makes (a UUID), or any id of 1..64 letters, digits, `-` and `_`. */
 const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** Longest userId or anonymousId a chunk may carry, in characters. */
+export const MAX_CHUNK_ID_LENGTH = 1024;
 /** Most chunks one session may have (a chunk every few seconds: days of recording). */
 export const MAX_CHUNK_SEQ = 100_000;
 
@@ -20,6 +22,8 @@ export interface RecordingChunk {
   events: RrwebEvent[];
   /** The user duck.js identified, if any. */
   userId?: string;
+  /** duck.js's anonymous id of the page (its events' `anonymousId`), if any. */
+  anonymousId?: string;
 }
 
 export interface RrwebEvent {
@@ -45,7 +49,10 @@ export interface SessionSummary {
   end: number;
   /** The pages (URLs) it visited, in order, each once. */
   pages: string[];
+  /** The last userId its chunks carried. */
   userId: string | null;
+  /** The last anonymousId its chunks carried (null for sessions recorded before chunks had one). */
+  anonymousId: string | null;
   /** Errors recorded in it (rrweb custom events tagged "error"). */
   errors: number;
   chunks: number;
@@ -78,10 +85,13 @@ export function parseChunk(raw: unknown, code: ErrorCode = ErrorCode.badFrame): 
       throw bad("each event must be an rrweb event {type, timestamp, data}");
     }
   }
-  if (o.userId !== undefined && o.userId !== null && (typeof o.userId !== "string" || o.userId.length > 1024)) {
-    throw bad("userId must be a string of at most 1024 characters");
-  }
   const chunk: RecordingChunk = { session: o.session, seq: o.seq as number, events: o.events as RrwebEvent[] };
-  if (typeof o.userId === "string" && o.userId !== "") chunk.userId = o.userId;
+  for (const field of ["userId", "anonymousId"] as const) {
+    const id = o[field];
+    if (id !== undefined && id !== null && (typeof id !== "string" || id.length > MAX_CHUNK_ID_LENGTH)) {
+      throw bad(`${field} must be a string of at most ${MAX_CHUNK_ID_LENGTH} characters`);
+    }
+    if (typeof id === "string" && id !== "") chunk[field] = id;
+  }
   return chunk;
 }

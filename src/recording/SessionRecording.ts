@@ -84,7 +84,7 @@ export class SessionRecording extends DurableObject<RecordingEnv> {
       chunk.session,
       summarizeChunk(chunk.events),
       body.byteLength,
-      chunk.userId,
+      chunk,
     );
     if (summary.bytes > maxSessionBytes) {
       // The recorder stops on this error; what was stored stays a replayable session.

@@ -1,9 +1,10 @@
 import { deleteAll, listAll } from "../lake/bucket";
+import { type ErasureSubject, isSubject } from "../protocol/lake";
 import type { SessionSummary } from "../protocol/recording";
 import type { RecordingNamespace } from "./client";
 import { sessionRecording } from "./client";
 import { daysBetween, indexDayPrefix, RECORDINGS_PREFIX, tenantRoot } from "./keys";
-import { fromMetadata } from "./summary";
+import { fromIndexBody, fromMetadata } from "./summary";
 
 /** The tenant's sessions as their index objects list them: listing, erasure by user, retention. */
 
@@ -13,6 +14,7 @@ export interface SessionQuery {
   from: number;
   to: number;
   userId?: string;
+  anonymousId?: string;
   /** true: only sessions with an error; false: only those without. */
   hasErrors?: boolean;
   limit: number;
@@ -25,13 +27,22 @@ interface Indexed {
 
 const DAY_MS = 86_400_000;
 
+/** The sessions indexed under `prefix`, from their metadata (or, when an id did not fit it, their index object). */
 async function indexed(bucket: R2Bucket, prefix: string): Promise<Indexed[]> {
   const { objects } = await listAll(bucket, { prefix, include: ["customMetadata"] });
-  return objects.flatMap((o) => {
+  const found: Indexed[] = [];
+  for (const o of objects) {
     const m = /sessions\/dt=(\d{4}-\d{2}-\d{2})\/([^/]+)\.json$/.exec(o.key);
-    if (!m) return [];
-    return [{ day: m[1] as string, summary: fromMetadata(m[2] as string, o.customMetadata ?? {}) }];
-  });
+    if (!m) continue;
+    let summary = fromMetadata(m[2] as string, o.customMetadata ?? {});
+    if (summary === null) {
+      const body = await bucket.get(o.key);
+      if (body === null) continue; // erased meanwhile
+      summary = fromIndexBody(await body.text());
+    }
+    found.push({ day: m[1] as string, summary });
+  }
+  return found;
 }
 
 /** The sessions overlapping the range that pass the filters, newest first. */
@@ -43,6 +54,7 @@ export async function listSessions(bucket: R2Bucket, tenant: string, q: SessionQ
     for (const { summary: s } of await indexed(bucket, indexDayPrefix(tenant, day))) {
       if (s.end < q.from || s.start > q.to) continue;
       if (q.userId !== undefined && s.userId !== q.userId) continue;
+      if (q.anonymousId !== undefined && s.anonymousId !== q.anonymousId) continue;
       if (q.hasErrors !== undefined && s.errors > 0 !== q.hasErrors) continue;
       found.push(s);
     }
@@ -50,14 +62,17 @@ export async function listSessions(bucket: R2Bucket, tenant: string, q: SessionQ
   return found.sort((a, b) => b.start - a.start).slice(0, q.limit);
 }
 
-/** Erases every recorded session of `userId` (through each session's object); answers how many. */
+/**
+ * Erases every recorded session of the subject (through each session's object), matched as the
+ * lake matches events: by the index's userId, anonymousId or either. Answers how many.
+ */
 export async function eraseUserRecordings(
   bucket: R2Bucket,
   ns: RecordingNamespace,
   tenant: string,
-  userId: string,
+  subject: ErasureSubject,
 ): Promise<number> {
-  const mine = (await indexed(bucket, `${tenantRoot(tenant)}sessions/`)).filter((i) => i.summary.userId === userId);
+  const mine = (await indexed(bucket, `${tenantRoot(tenant)}sessions/`)).filter((i) => isSubject(subject, i.summary));
   for (const { summary } of mine) await sessionRecording(ns, tenant, summary.session).erase();
   return mine.length;
 }

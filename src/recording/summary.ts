@@ -1,4 +1,4 @@
-import type { RrwebEvent, SessionSummary } from "../protocol/recording";
+import type { RecordingChunk, RrwebEvent, SessionSummary } from "../protocol/recording";
 
 /**
  * A session's index, kept up to date chunk by chunk: pure functions of the chunks' events, so
@@ -34,13 +34,13 @@ export function summarizeChunk(events: RrwebEvent[]): ChunkSummary {
   return { start, end, pages, errors };
 }
 
-/** The index after one more chunk (`bytes`: its stored size). */
+/** The index after one more chunk (`bytes`: its stored size; `ids`: the ids the chunk carried). */
 export function addChunk(
   index: SessionSummary | null,
   session: string,
   chunk: ChunkSummary,
   bytes: number,
-  userId: string | undefined,
+  ids: Pick<RecordingChunk, "userId" | "anonymousId">,
 ): SessionSummary {
   const base: SessionSummary = index ?? {
     session,
@@ -48,6 +48,7 @@ export function addChunk(
     end: chunk.end,
     pages: [],
     userId: null,
+    anonymousId: null,
     errors: 0,
     chunks: 0,
     bytes: 0,
@@ -57,7 +58,8 @@ export function addChunk(
     start: Math.min(base.start, chunk.start),
     end: Math.max(base.end, chunk.end),
     pages: [...base.pages, ...chunk.pages.filter((p) => !base.pages.includes(p))],
-    userId: userId ?? base.userId,
+    userId: ids.userId ?? base.userId,
+    anonymousId: ids.anonymousId ?? base.anonymousId ?? null,
     errors: base.errors + chunk.errors,
     chunks: base.chunks + 1,
     bytes: base.bytes + bytes,
@@ -67,6 +69,15 @@ export function addChunk(
 /** R2 allows 2,048 bytes of custom metadata per object; the index's stays under this. */
 const METADATA_BUDGET = 1900;
 const MAX_PAGE_CHARS = 300;
+/**
+ * Longest id (UTF-8 bytes) kept in the metadata: both ids at this size and every other field
+ * leave room for pages. A longer one is left out and `longIds` says so: the index object has it.
+ */
+const MAX_METADATA_ID_BYTES = 512;
+const ID_FIELDS = ["userId", "anonymousId"] as const;
+const LONG_IDS = "longIds";
+
+const utf8Bytes = (text: string) => new TextEncoder().encode(text).byteLength;
 
 /**
  * The index as R2 custom metadata (strings), so a listing answers sessions without reading each
@@ -82,8 +93,13 @@ export function toMetadata(s: SessionSummary): Record<string, string> {
     pageCount: String(s.pages.length),
     pages: "[]",
   };
-  if (s.userId !== null) meta.userId = s.userId;
-  const size = () => new TextEncoder().encode(Object.entries(meta).flat().join("")).byteLength;
+  for (const field of ID_FIELDS) {
+    const id = s[field];
+    if (id === null) continue;
+    if (utf8Bytes(id) <= MAX_METADATA_ID_BYTES) meta[field] = id;
+    else meta[LONG_IDS] = "1";
+  }
+  const size = () => utf8Bytes(Object.entries(meta).flat().join(""));
   const pages: string[] = [];
   for (const page of s.pages) {
     pages.push(page.slice(0, MAX_PAGE_CHARS));
@@ -97,7 +113,9 @@ export function toMetadata(s: SessionSummary): Record<string, string> {
   return meta;
 }
 
-export function fromMetadata(session: string, meta: Record<string, string>): SessionSummary {
+/** The index from its metadata; null when an id was too long for it (read the index object instead). */
+export function fromMetadata(session: string, meta: Record<string, string>): SessionSummary | null {
+  if (meta[LONG_IDS]) return null;
   let pages: string[] = [];
   try {
     pages = JSON.parse(meta.pages ?? "[]");
@@ -110,8 +128,15 @@ export function fromMetadata(session: string, meta: Record<string, string>): Ses
     end: Number(meta.end),
     pages,
     userId: meta.userId ?? null,
+    anonymousId: meta.anonymousId ?? null,
     errors: Number(meta.errors ?? 0),
     chunks: Number(meta.chunks ?? 0),
     bytes: Number(meta.bytes ?? 0),
   };
+}
+
+/** The index object's body (the whole summary); one written before chunks had an anonymousId has none. */
+export function fromIndexBody(text: string): SessionSummary {
+  const s = JSON.parse(text) as SessionSummary;
+  return { ...s, anonymousId: s.anonymousId ?? null };
 }

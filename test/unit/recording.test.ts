@@ -2,22 +2,25 @@ import { describe, expect, it } from "vitest";
 import { withoutInlineHandlers } from "../../sdk/dashboard/inline-handlers";
 import { overLimits, recordOptions, sampled } from "../../sdk/recorder/options";
 import { Outbox } from "../../sdk/recorder/outbox";
-import { parseChunk } from "../../src/protocol/recording";
+import { parseChunk, type SessionSummary } from "../../src/protocol/recording";
 import { chunkKey, daysBetween, indexKey, seqOfKey } from "../../src/recording/keys";
-import { addChunk, fromMetadata, summarizeChunk, toMetadata } from "../../src/recording/summary";
+import { addChunk, fromIndexBody, fromMetadata, summarizeChunk, toMetadata } from "../../src/recording/summary";
 
 const meta = (at: number, href: string) => ({ type: 4, timestamp: at, data: { href } });
 const error = (at: number) => ({ type: 5, timestamp: at, data: { tag: "error", payload: {} } });
 const move = (at: number) => ({ type: 3, timestamp: at, data: { source: 1 } });
 
 describe("recording chunks", () => {
-  it("takes a well-formed chunk and keeps a non-empty userId only", () => {
-    expect(parseChunk({ session: "a-1", seq: 3, events: [move(1)], userId: "" })).toEqual({
+  it("takes a well-formed chunk and keeps a non-empty userId and anonymousId only", () => {
+    expect(parseChunk({ session: "a-1", seq: 3, events: [move(1)], userId: "", anonymousId: null })).toEqual({
       session: "a-1",
       seq: 3,
       events: [move(1)],
     });
-    expect(parseChunk({ session: "a", seq: 0, events: [move(1)], userId: "u" }).userId).toBe("u");
+    expect(parseChunk({ session: "a", seq: 0, events: [move(1)], userId: "u", anonymousId: "anon-1" })).toMatchObject({
+      userId: "u",
+      anonymousId: "anon-1",
+    });
   });
 
   it.each([
@@ -27,6 +30,12 @@ describe("recording chunks", () => {
     ["no events", { session: "a", seq: 0, events: [] }, /events/],
     ["an event without a timestamp", { session: "a", seq: 0, events: [{ type: 3 }] }, /rrweb event/],
     ["a numeric userId", { session: "a", seq: 0, events: [move(1)], userId: 7 }, /userId/],
+    ["an anonymousId that is an object", { session: "a", seq: 0, events: [move(1)], anonymousId: {} }, /anonymousId/],
+    [
+      "an anonymousId of 1025 characters",
+      { session: "a", seq: 0, events: [move(1)], anonymousId: "a".repeat(1025) },
+      /anonymousId must be a string of at most 1024/,
+    ],
   ])("refuses %s, saying what is wrong", (_, raw, why) => {
     expect(() => parseChunk(raw)).toThrow(why);
   });
@@ -36,28 +45,49 @@ describe("session index", () => {
   it("spans every chunk's events, lists each page once in order and counts error events", () => {
     const first = summarizeChunk([meta(100, "https://a/"), move(150), error(160)]);
     const second = summarizeChunk([move(50), meta(300, "https://a/"), meta(310, "https://a/b"), error(320)]);
-    const index = addChunk(addChunk(null, "s", first, 40, undefined), "s", second, 60, "u1");
+    const index = addChunk(addChunk(null, "s", first, 40, { anonymousId: "a1" }), "s", second, 60, { userId: "u1" });
     expect(index).toEqual({
       session: "s",
       start: 50,
       end: 320,
       pages: ["https://a/", "https://a/b"],
       userId: "u1",
+      anonymousId: "a1",
       errors: 2,
       chunks: 2,
       bytes: 100,
     });
   });
 
-  it("fits R2's 2 KB of custom metadata with a long userId and many pages, keeping every other field", () => {
-    const pages = Array.from({ length: 50 }, (_, i) => `https://example.com/${"p".repeat(80)}/${i}`);
-    const index = { session: "s", start: 1, end: 2, pages, userId: "u".repeat(1024), errors: 3, chunks: 4, bytes: 5 };
+  const metadataBytes = (m: Record<string, string>) =>
+    new TextEncoder().encode(Object.entries(m).flat().join("")).byteLength;
+  const pages = Array.from({ length: 50 }, (_, i) => `https://example.com/${"p".repeat(80)}/${i}`);
+  const summary = { session: "s", start: 1, end: 2, pages, errors: 3, chunks: 4, bytes: 5 };
+
+  it("keeps both ids and every other field in R2's 2 KB of custom metadata, with as many pages as fit", () => {
+    const index = { ...summary, userId: "u".repeat(512), anonymousId: "ä".repeat(256) };
     const m = toMetadata(index);
-    expect(new TextEncoder().encode(Object.entries(m).flat().join("")).byteLength).toBeLessThanOrEqual(2048);
+    expect(metadataBytes(m)).toBeLessThanOrEqual(2048);
     const back = fromMetadata("s", m);
-    expect(back).toEqual({ ...index, pages: pages.slice(0, back.pages.length) });
-    expect(back.pages.length).toBeGreaterThan(0);
+    expect(back).toEqual({ ...index, pages: pages.slice(0, back?.pages.length) });
+    expect(back?.pages.length).toBeGreaterThan(0);
     expect(m.pageCount).toBe("50");
+  });
+
+  it("leaves ids too long for the metadata out and says to read the index object, still within 2 KB", () => {
+    const index = { ...summary, userId: "ü".repeat(1024), anonymousId: "a".repeat(1024) };
+    const m = toMetadata(index);
+    expect(metadataBytes(m)).toBeLessThanOrEqual(2048);
+    expect(JSON.stringify(m)).not.toContain("aaaa");
+    expect(fromMetadata("s", m)).toBeNull();
+    expect(fromIndexBody(JSON.stringify(index))).toEqual(index);
+  });
+
+  it("reads an index written before chunks had an anonymousId as having none", () => {
+    const { anonymousId: _, ...old } = addChunk(null, "s", summarizeChunk([move(1)]), 10, { userId: "u" });
+    expect(fromMetadata("s", toMetadata({ ...old, anonymousId: null }))?.anonymousId).toBeNull();
+    expect(fromIndexBody(JSON.stringify(old)).anonymousId).toBeNull();
+    expect(addChunk(old as SessionSummary, "s", summarizeChunk([move(2)]), 10, {}).anonymousId).toBeNull();
   });
 });
 
@@ -76,20 +106,23 @@ describe("recording keys", () => {
 });
 
 describe("the recorder's outbox", () => {
-  it("numbers chunks from 0, sends each once until resendMs passes without an ack, then again", () => {
+  it("numbers chunks from 0 with the page's ids, sends each once until resendMs passes without an ack, then again", () => {
     const box = new Outbox("s", 1000);
-    box.add(['{"type":3}'], undefined);
-    box.add(['{"type":2}'], "u");
+    box.add(['{"type":3}']);
+    box.add(['{"type":2,"timestamp":5}'], { userId: "u", anonymousId: "a" });
     expect(box.due(0).map((c) => c.seq)).toEqual([0, 1]);
     expect(box.due(500)).toEqual([]);
     box.ack(0);
     expect(box.due(1000).map((c) => c.seq)).toEqual([1]);
-    expect(JSON.parse(box.unacked()[0]?.text ?? "")).toEqual({
+    const sent = JSON.parse(box.unacked()[0]?.text ?? "");
+    expect(sent).toEqual({
       session: "s",
       seq: 1,
       userId: "u",
-      events: [{ type: 2 }],
+      anonymousId: "a",
+      events: [{ type: 2, timestamp: 5 }],
     });
+    expect(parseChunk(sent)).toEqual(sent); // the server takes the chunk, ids and all
   });
 
   it("sends everything unacked again at once after a new socket", () => {
