@@ -17,8 +17,13 @@ function events(at: number, n: number, opts: { href?: string; error?: boolean } 
   return out;
 }
 
-function chunk(session: string, seq: number, evts: unknown[], userId?: string) {
-  return { session, seq, events: evts, ...(userId && { userId }) };
+function chunk(
+  session: string,
+  seq: number,
+  evts: unknown[],
+  ids: string | { userId?: string; anonymousId?: string } = {},
+) {
+  return { session, seq, events: evts, ...(typeof ids === "string" ? { userId: ids } : ids) };
 }
 
 async function keysUnder(prefix: string): Promise<string[]> {
@@ -29,7 +34,7 @@ describe("session recording", () => {
   it("acks a chunk on the socket and stores a re-sent seq once", async () => {
     const t = tenant("rec-socket");
     const ws = await t.socket();
-    const c = chunk("s-once", 0, events(NOW, 3, { href: "https://site.test/a" }));
+    const c = chunk("s-once", 0, events(NOW, 3, { href: "https://site.test/a" }), { anonymousId: "anon-socket" });
     expect(await ws.request({ type: "recording", chunk: c })).toMatchObject({
       type: "recorded",
       session: "s-once",
@@ -43,7 +48,9 @@ describe("session recording", () => {
       expect.stringMatching(/^recordings\/tenant=rec-socket\/dt=\d{4}-\d{2}-\d{2}\/s-once\/0\.json\.gz$/),
     ]);
     const listed = (await (await t.fetch("/recording/sessions")).json()) as { sessions: SessionSummary[] };
-    expect(listed.sessions).toEqual([expect.objectContaining({ session: "s-once", chunks: 1, errors: 0 })]);
+    expect(listed.sessions).toEqual([
+      expect.objectContaining({ session: "s-once", chunks: 1, errors: 0, userId: null, anonymousId: "anon-socket" }),
+    ]);
   });
 
   it("streams a session's events in seq order, whatever order the chunks came in", async () => {
@@ -59,16 +66,19 @@ describe("session recording", () => {
     expect(body.summary).toMatchObject({ start: NOW, end: NOW + 1003, pages: ["https://site.test/"], chunks: 2 });
   });
 
-  it("lists sessions by time, user and errors, newest first, and refuses bad filters", async () => {
+  it("lists sessions by time, user, anonymous id and errors, newest first, and refuses bad filters", async () => {
     const t = tenant("rec-list");
-    await t.post("/recording", chunk("s-alice", 0, events(NOW - 60_000, 1, { error: true }), "alice"));
-    await t.post("/recording", chunk("s-bob", 0, events(NOW - 30_000, 1), "bob"));
+    const alice = { userId: "alice", anonymousId: "anon-a" };
+    await t.post("/recording", chunk("s-alice", 0, events(NOW - 60_000, 1, { error: true }), alice));
+    await t.post("/recording", chunk("s-bob", 0, events(NOW - 30_000, 1), { userId: "bob", anonymousId: "anon-b" }));
     const list = async (q: string) =>
       ((await (await t.fetch(`/recording/sessions${q}`)).json()) as { sessions: SessionSummary[] }).sessions.map(
         (s) => s.session,
       );
     expect(await list("")).toEqual(["s-bob", "s-alice"]);
     expect(await list("?userId=alice")).toEqual(["s-alice"]);
+    expect(await list("?anonymousId=anon-b")).toEqual(["s-bob"]);
+    expect(await list("?anonymousId=anon-b&userId=alice")).toEqual([]);
     expect(await list("?hasErrors=true")).toEqual(["s-alice"]);
     expect(await list("?hasErrors=false")).toEqual(["s-bob"]);
     expect(await list(`?from=${NOW - 45_000}&to=${NOW}`)).toEqual(["s-bob"]);
@@ -134,6 +144,67 @@ describe("session recording", () => {
     expect(await res.json()).toMatchObject({ recordings: 1 });
     expect((await t.fetch("/recording/s-gone")).status).toBe(404);
     expect((await t.fetch("/recording/s-kept")).status).toBe(200);
+  });
+
+  it("DELETE /users/<id>?by=anonymousId removes the sessions recorded under that anonymous id, identified or not", async () => {
+    const t = tenant("rec-erase-anon");
+    await t.post("/recording", chunk("s-anon", 0, events(NOW, 1), { anonymousId: "anon-erin" }));
+    await t.post("/recording", chunk("s-later", 0, events(NOW, 1), { anonymousId: "anon-erin" }));
+    await t.post("/recording", chunk("s-later", 1, events(NOW + 10, 1), { userId: "erin", anonymousId: "anon-erin" }));
+    // Its userId is the string asked for, but by=anonymousId looks at anonymous ids only.
+    await t.post("/recording", chunk("s-other", 0, events(NOW, 1), { userId: "anon-erin", anonymousId: "anon-frank" }));
+    const byUser = await t.fetch("/users/anon-frank?by=userId", { method: "DELETE" });
+    expect(await byUser.json()).toMatchObject({ recordings: 0 });
+    const res = await t.fetch("/users/anon-erin?by=anonymousId", { method: "DELETE" });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ matchedBy: "anonymousId", recordings: 2 });
+    expect((await t.fetch("/recording/s-anon")).status).toBe(404);
+    expect((await t.fetch("/recording/s-later")).status).toBe(404);
+    expect((await t.fetch("/recording/s-other")).status).toBe(200);
+    const left = await keysUnder(tenantRoot(t.name));
+    expect(left.filter((k) => !k.includes("/s-other"))).toEqual([]);
+  });
+
+  it("DELETE /users/<id> (by any) removes the sessions with that userId and those with that anonymousId", async () => {
+    const t = tenant("rec-erase-any");
+    await t.post("/recording", chunk("s-as-user", 0, events(NOW, 1), { userId: "gus", anonymousId: "anon-1" }));
+    await t.post("/recording", chunk("s-as-anon", 0, events(NOW, 1), { anonymousId: "gus" }));
+    await t.post("/recording", chunk("s-kept", 0, events(NOW, 1), { userId: "hal", anonymousId: "anon-2" }));
+    const res = await t.fetch("/users/gus?by=any", { method: "DELETE" });
+    expect(await res.json()).toMatchObject({ matchedBy: "any", recordings: 2 });
+    expect((await t.fetch("/recording/s-as-user")).status).toBe(404);
+    expect((await t.fetch("/recording/s-as-anon")).status).toBe(404);
+    expect((await t.fetch("/recording/s-kept")).status).toBe(200);
+  });
+
+  it("lists and erases a session whose ids are too long for the index's R2 metadata", async () => {
+    const t = tenant("rec-long-ids");
+    const ids = { userId: "ü".repeat(1024), anonymousId: `anon-${"x".repeat(1000)}` };
+    await t.post("/recording", chunk("s-long", 0, events(NOW, 1, { href: "https://site.test/long" }), ids));
+    await t.post("/recording", chunk("s-short", 0, events(NOW, 1), { anonymousId: "anon-short" }));
+    const listed = (await (await t.fetch(`/recording/sessions?anonymousId=${ids.anonymousId}`)).json()) as {
+      sessions: SessionSummary[];
+    };
+    expect(listed.sessions).toEqual([
+      expect.objectContaining({ session: "s-long", ...ids, pages: ["https://site.test/long"] }),
+    ]);
+    const res = await t.fetch(`/users/${encodeURIComponent(ids.userId)}?by=userId`, { method: "DELETE" });
+    expect(await res.json()).toMatchObject({ recordings: 1 });
+    expect((await t.fetch("/recording/s-long")).status).toBe(404);
+    expect((await t.fetch("/recording/s-short")).status).toBe(200);
+  });
+
+  it("refuses a chunk whose anonymousId is not a string of at most 1024 characters", async () => {
+    const t = tenant("rec-bad-anon");
+    const long = await t.post("/recording", chunk("s", 0, events(NOW, 1), { anonymousId: "a".repeat(1025) }));
+    expect(long.status).toBe(400);
+    expect(await long.json()).toMatchObject({
+      error: { code: "bad_request", message: expect.stringContaining("anonymousId") },
+    });
+    expect((await t.post("/recording", { session: "s", seq: 0, events: events(NOW, 1), anonymousId: 5 })).status).toBe(
+      400,
+    );
+    expect((await t.fetch("/recording/s")).status).toBe(404);
   });
 
   it("retention erases the sessions of days past it, objects and index alike", async () => {
