@@ -173,7 +173,10 @@ describe.skipIf(skipBrowser)("session recording in Chromium", () => {
     expect(text).not.toContain(BLOCKED_TEXT);
     expect(text).not.toContain("Secretname");
     expect(text).not.toContain("4111111111111111");
-    expect(stored.summary).toMatchObject({ session, chunks: new Set(watch.sent).size });
+    // The index carries duck.js's anonymous id of the page: DELETE /users/<id>?by=anonymousId finds it.
+    const anonymousId = await page.evaluate(() => localStorage.getItem("duck_aid"));
+    expect(anonymousId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(stored.summary).toMatchObject({ session, chunks: new Set(watch.sent).size, anonymousId });
     await page.context().close();
     recorded = stored;
   });
