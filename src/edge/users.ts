@@ -10,7 +10,8 @@ import { need, replica, storage, tenantShards } from "./tenancy";
 
 /**
  * One person's data (admin): `DELETE /users/<id>?by=userId|anonymousId` removes every event and
- * every recorded session of theirs, and `GET /users/erasures` lists what was removed when. See docs/ARCHITECTURE.md, "The lake".
+ * every recorded session of theirs, and `GET /users/erasures` lists what was removed when.
+ * See docs/ARCHITECTURE.md, "The lake" and "Session recording".
  */
 
 const USER_ROUTE = /^\/users\/([^/]+)$/;

@@ -9,7 +9,7 @@ import { DuckTailError, ErrorCode } from "./errors";
 /** A session id: what duck.js makes (a UUID), or any id of 1..64 letters, digits, `-` and `_`. */
 const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** Longest userId or anonymousId a chunk may carry, in characters. */
-export const MAX_CHUNK_ID_LENGTH = 1024;
+const MAX_CHUNK_ID_LENGTH = 1024;
 /** Most chunks one session may have (a chunk every few seconds: days of recording). */
 export const MAX_CHUNK_SEQ = 100_000;
 
