@@ -87,8 +87,8 @@ function openSocket(url) {
   });
 }
 
-/** As the SDK acks (sdk/subscription.ts). */
-const ACK_EVERY = 8;
+/** As the SDK acks (sdk/subscription.ts); BENCH_TAIL_ACK_EVERY overrides it, to measure what acks cost the server. */
+const ACK_EVERY = Number(process.env.BENCH_TAIL_ACK_EVERY ?? 8);
 const ACK_DELAY_MS = 1_000;
 
 /**
