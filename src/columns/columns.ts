@@ -630,6 +630,16 @@ export class EventColumns {
     return ((this.flags[i] as number) & 0x80) !== 0;
   }
 
+  /** Marks rows [start, end) committed to SQLite (they were written there after they came). */
+  markCommitted(start: number, end: number): void {
+    for (let i = start; i < end; i++) {
+      const flags = this.flags[i] as number;
+      if ((flags & 0x80) !== 0) continue;
+      if ((flags & 0x7f) === 0) this.lowUncommitted--;
+      this.flags[i] = flags | 0x80;
+    }
+  }
+
   /** The first row index whose seq is greater than `seq` (rows are in seq order). */
   indexAfter(seq: number): number {
     let lo = 0;

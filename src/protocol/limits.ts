@@ -30,6 +30,12 @@ export interface FlushPolicy {
   flushRetryBaseMs: number;
   /** How long durable batches wait to share one object (group commit). Default 20 ms. */
   durableCommitDelayMs: number;
+  /**
+   * Buffered and fire-and-forget rows are written to SQLite once no batch has arrived for this
+   * long, so a replica evicted while idle (after ~10 s in local dev, a minute or two on
+   * Cloudflare) keeps them for its next flush. 0: never. Default 2 s.
+   */
+  idlePersistMs: number;
 }
 
 export const DEFAULT_FLUSH_POLICY: FlushPolicy = {
@@ -40,6 +46,7 @@ export const DEFAULT_FLUSH_POLICY: FlushPolicy = {
   maxBufferBytes: 32 * 1024 * 1024,
   flushRetryBaseMs: 1_000,
   durableCommitDelayMs: 20,
+  idlePersistMs: 2_000,
 };
 
 /** The env vars that override the defaults above (all optional, decimal strings). */
@@ -54,6 +61,7 @@ export interface LimitVars {
   MAX_BUFFER_BYTES?: string;
   FLUSH_RETRY_BASE_MS?: string;
   DURABLE_COMMIT_DELAY_MS?: string;
+  IDLE_PERSIST_MS?: string;
 }
 
 /** A numeric var, or `fallback` when it is unset; throws for text, negatives, and 0 unless `zeroOk`. */
@@ -82,5 +90,6 @@ export function flushPolicyFrom(vars: LimitVars): FlushPolicy {
     maxBufferBytes: numericVar(vars.MAX_BUFFER_BYTES, d.maxBufferBytes),
     flushRetryBaseMs: numericVar(vars.FLUSH_RETRY_BASE_MS, d.flushRetryBaseMs),
     durableCommitDelayMs: numericVar(vars.DURABLE_COMMIT_DELAY_MS, d.durableCommitDelayMs),
+    idlePersistMs: numericVar(vars.IDLE_PERSIST_MS, d.idlePersistMs),
   };
 }

@@ -19,7 +19,9 @@ export interface BufferOwner {
  * The replica's in-memory buffer: every unflushed event, committed or not, in seq order, held
  * as blocks of columns (see src/columns/columns.ts). Blocks are never changed while a batch can see
  * them: appends go past every row a batch holds, removals replace a block with a copy, and a
- * flushed block is refilled only once the flusher vouches that no sink still reads it.
+ * flushed block is refilled only once the flusher vouches that no sink still reads it. (The one
+ * change in place is a row's committed bit, set when an idle replica writes its rows to SQLite;
+ * sinks never read it.)
  */
 export class EventBuffer {
   private blocks: EventColumns[] = [];
@@ -83,6 +85,34 @@ export class EventBuffer {
     block.appendEncoded(blob);
     this.rowCount += block.length - rows;
     this.byteCount += block.bytes - before;
+  }
+
+  /**
+   * Writes every row not yet committed to SQLite through `save` and marks it committed, in runs of
+   * consecutive such rows that never cross a seq in `cuts` (the open flushes' last seqs, so that
+   * deleting a flush's batches once it is delivered deletes whole runs). Answers how many rows.
+   */
+  persistUncommitted(
+    cuts: readonly number[],
+    save: (firstSeq: number, lastSeq: number, blob: Uint8Array) => void,
+  ): number {
+    let saved = 0;
+    for (const columns of this.blocks) {
+      let i = 0;
+      while (i < columns.length) {
+        if (columns.committedAt(i)) {
+          i++;
+          continue;
+        }
+        const start = i;
+        const cut = cuts.find((c) => c >= columns.seqAt(start));
+        while (i < columns.length && !columns.committedAt(i) && (cut === undefined || columns.seqAt(i) <= cut)) i++;
+        columns.markCommitted(start, i);
+        save(columns.seqAt(start), columns.seqAt(i - 1), columns.encode(start, i));
+        saved += i - start;
+      }
+    }
+    return saved;
   }
 
   /** Events with seq ≤ maxSeq, oldest first. Later appends start a new block. */

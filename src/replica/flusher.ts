@@ -333,6 +333,11 @@ export class Flusher {
     return this.inBackoff(now).size < this.sinkNames().length;
   }
 
+  /** The last event seq of each open flush, oldest first. */
+  openFlushEnds(): number[] {
+    return this.store.openFlushes().map((f) => f.maxEventSeq);
+  }
+
   /** The last event seq inside a flush, open or done. */
   private openedThrough(): number {
     const open = this.store.openFlushes();

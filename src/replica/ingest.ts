@@ -57,6 +57,8 @@ export class Ingest {
   /** Event ids taken lately (Segment's messageId dedup), with when each may be taken again. */
   private readonly recentIds = new Map<string, number>();
 
+  private idleTimer: ReturnType<typeof setTimeout> | null = null;
+
   constructor(
     private readonly host: IngestHost,
     private readonly dedupWindowMs: number,
@@ -101,7 +103,24 @@ export class Ingest {
     const taken: Taken = { raw, batch, accepted, now, transformed, urgent, context };
     if (mode === "confirmed" || mode === "durable") return this.takeStored(taken, mode, alarm, result);
     this.afterAppend(taken, this.append(accepted, now, false, context));
+    this.persistWhenIdle();
     return result;
+  }
+
+  /**
+   * Writes the buffer's uncommitted rows to SQLite once no batch has come for `idlePersistMs`: a
+   * replica is evicted only when idle, and then loses nothing it acked. A busy replica writes
+   * nothing more than before (its buffered rows flush on age or size as ever).
+   */
+  private persistWhenIdle(): void {
+    const wait = this.host.policy.idlePersistMs;
+    if (wait <= 0) return;
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      const cuts = this.host.flusher.openFlushEnds();
+      this.host.buffer.persistUncommitted(cuts, (first, last, blob) => this.host.store.insertBatch(first, last, blob));
+    }, wait);
   }
 
   /**

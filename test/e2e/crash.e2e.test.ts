@@ -1,6 +1,7 @@
 // Crash test: DuckTail in its own process group (node + workerd), SIGKILLed with an unflushed
 // buffer, restarted on the same persisted state. Every `confirmed` ack must survive, exactly once.
 import { afterAll, describe, expect, it } from "vitest";
+import { eventually } from "../helpers/eventually";
 import { duplicates, lakeRows } from "../helpers/lake";
 import { liveGroupMembers, usePersistedServers } from "../helpers/server-process";
 import { type Frame, WsClient } from "../helpers/ws-client";
@@ -11,6 +12,8 @@ const VARS = {
   HIGH_FLUSH_INTERVAL_MS: "3600000",
   FLUSH_THRESHOLD_ROWS: "1000000",
   FLUSH_THRESHOLD_BYTES: "1000000000",
+  // Buffered rows stay in memory only: the first test crashes a busy replica.
+  IDLE_PERSIST_MS: "3600000",
 };
 
 interface Sent {
@@ -142,5 +145,34 @@ describe("crash: SIGKILL with an unflushed buffer, restart on the same state", (
       `crash: ${ackedBeforeCrash.size} confirmed acked before the kill, ${rows.length} rows in R2, ` +
         `${rows.filter((r) => r.id.startsWith("buffered-")).length}/50 buffered survived`,
     );
+  });
+});
+
+describe("crash: SIGKILL of a replica gone idle with buffered rows", () => {
+  const state = usePersistedServers("ducktail-idle-crash-", { ...VARS, IDLE_PERSIST_MS: "200" });
+
+  it("keeps every buffered and fire-and-forget event it acked once it went idle, exactly once", async () => {
+    const first = await state.start();
+    const ws = await WsClient.open(first.url);
+    const sent: Sent[] = [];
+    for (const [b, mode] of ["buffered", "fire-and-forget", "buffered"].entries()) {
+      const events = batch(`idle-${b}`, 10);
+      sent.push(...events);
+      expect(await ws.events(events, mode)).toMatchObject({ type: "ack", stored: 10 });
+    }
+    // Idle for IDLE_PERSIST_MS: the rows are written to SQLite, as confirmed ones are.
+    await eventually(async () => (await stats(first.url)).committedRows === 30);
+    ws.ws.terminate();
+    await first.kill();
+
+    const second = await state.start();
+    expect(await stats(second.url)).toMatchObject({ bufferedRows: 30, committedRows: 30 });
+    const res = await fetch(`${second.url}/flush`, { method: "POST" });
+    expect(((await res.json()) as { rows: number }).rows).toBe(30);
+    await second.kill();
+
+    const { rows } = await lakeRows(await state.reader());
+    expect(duplicates(rows.map((r) => r.id))).toEqual([]);
+    expect(rows.map((r) => r.id).sort()).toEqual(sent.map((e) => e.id).sort());
   });
 });

@@ -24,6 +24,29 @@ describe("EventBuffer", () => {
     expect(left.filter((e) => e.importance === "low").every((e) => e.seq < 20)).toBe(true);
   });
 
+  it("writes uncommitted rows once, in runs that skip committed rows and never cross an open flush's end", () => {
+    const buffer = new EventBuffer(owner);
+    const events = sampleEvents(20);
+    buffer.append(events.slice(0, 10), 1000, 0, false);
+    buffer.append(events.slice(10, 15), 1000, 10, true);
+    buffer.append(events.slice(15), 1000, 15, false);
+    const saved: [number, number, number][] = [];
+    const save = (first: number, last: number, blob: Uint8Array) => {
+      const columns = new EventColumns();
+      columns.appendEncoded(blob);
+      saved.push([first, last, columns.length]);
+    };
+    expect(buffer.persistUncommitted([4], save)).toBe(15);
+    expect(saved).toEqual([
+      [0, 4, 5],
+      [5, 9, 5],
+      [15, 19, 5],
+    ]);
+    // Committed now: low rows are no longer the buffer limit's to drop, and nothing is written twice.
+    expect(buffer.dropLow(0)).toBe(0);
+    expect(buffer.persistUncommitted([], save)).toBe(0);
+  });
+
   it("removes flushed events by seq and keeps row and byte counts exact", () => {
     const buffer = new EventBuffer(owner);
     buffer.append(sampleEvents(10), 1000, 0, false);
