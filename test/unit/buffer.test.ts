@@ -32,7 +32,7 @@ describe("EventBuffer", () => {
     buffer.append(events.slice(15), 1000, 15, false);
     const saved: [number, number, number][] = [];
     const save = (first: number, last: number, blob: Uint8Array) => {
-      const columns = new EventColumns();
+      const columns = new EventColumns("acme", "acme-0", 16);
       columns.appendEncoded(blob);
       saved.push([first, last, columns.length]);
     };
