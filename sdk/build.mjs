@@ -14,10 +14,10 @@
 //                    installs DuckTail from a folder gets it before any build tool is installed);
 //                    test/unit/duck-size.test.ts fails when it is stale.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildDashboard } from "./dashboard/build.mjs";
+import { buildDashboard, DASHBOARD_OUT } from "./dashboard/build.mjs";
 import { buildWasmAssets } from "./dashboard/wasm-assets.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -70,7 +70,7 @@ export const RECORDER_OPTIONS = {
   legalComments: "none",
   absWorkingDir: root,
   logLevel: "warning",
-  outfile: "dist/dashboard/duck-record.js",
+  outfile: "dist/dashboard/duck-record.js", // main() builds it into the staging folder
 };
 
 async function main() {
@@ -81,6 +81,7 @@ async function main() {
   }
   const dist = join(root, "dist");
   mkdirSync(dist, { recursive: true });
+  const staging = join(root, `${DASHBOARD_OUT}.next-${process.pid}`);
   const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", absWorkingDir: root };
   await Promise.all([
     esbuild.build({
@@ -111,15 +112,16 @@ async function main() {
       external: ["ws", "@duckdb/duckdb-wasm", "apache-arrow"],
       banner: { js: "#!/usr/bin/env node" },
     }),
-    buildDashboard(esbuild, root).then(() => buildWasmAssets(root)),
+    buildDashboard(esbuild, root, staging).then(() => buildWasmAssets(root, staging)),
   ]);
   execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "sdk/tsconfig.build.json")], {
     stdio: "inherit",
   });
-  // After the others: the dashboard's build empties dist/dashboard first. The replay page's
-  // player styles go beside it (the page links them when it opens).
-  await esbuild.build(RECORDER_OPTIONS);
-  copyFileSync(join(root, "node_modules/rrweb-player/dist/style.css"), join(dist, "dashboard/rrweb-player.css"));
+  // After the others: the dashboard's build empties its folder first. The replay page's player
+  // styles go beside it (the page links them when it opens).
+  await esbuild.build({ ...RECORDER_OPTIONS, outfile: join(staging, "duck-record.js") });
+  copyFileSync(join(root, "node_modules/rrweb-player/dist/style.css"), join(staging, "rrweb-player.css"));
+  swapIn(staging, join(root, DASHBOARD_OUT));
   const snippet = await buildSnippet(esbuild);
   writeFileSync(join(dist, "duck.js"), snippet);
   // Rewritten only when it changed, so a build does not touch a committed file for nothing.
@@ -127,6 +129,18 @@ async function main() {
   if (!existsSync(SNIPPET_MODULE) || readFileSync(SNIPPET_MODULE, "utf8") !== module) {
     writeFileSync(SNIPPET_MODULE, module);
   }
+}
+
+/**
+ * Replaces folder `to` with `from` by two renames: a running `wrangler dev` (which reloads when
+ * its assets change, e.g. when `npx ducktail` runs this build through `prepare`) sees the old
+ * dashboard or the new one, never an empty or half-built folder.
+ */
+function swapIn(from, to) {
+  const old = `${to}.old-${process.pid}`;
+  if (existsSync(to)) renameSync(to, old);
+  renameSync(from, to);
+  rmSync(old, { recursive: true, force: true });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

@@ -7,11 +7,11 @@ import { join } from "node:path";
 export const DASHBOARD_OUT = "dist/dashboard";
 
 /**
- * Builds it with `esbuild` from the project at `root`; returns esbuild's metafile (which files
- * each output imports statically, for the first-load size).
+ * Builds it with `esbuild` from the project at `root` into `out` (sdk/build.mjs builds into a
+ * staging folder and swaps it in whole, so a running `wrangler dev` never sees it half built);
+ * returns esbuild's metafile (which files each output imports statically, for the first-load size).
  */
-export async function buildDashboard(esbuild, root) {
-  const out = join(root, DASHBOARD_OUT);
+export async function buildDashboard(esbuild, root, out = join(root, DASHBOARD_OUT)) {
   rmSync(out, { recursive: true, force: true }); // no stale chunks of an earlier build
   mkdirSync(out, { recursive: true });
   const result = await esbuild.build({

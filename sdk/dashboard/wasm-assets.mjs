@@ -20,9 +20,9 @@ const FILES = [
   ["parquet-wasm", "esm/parquet_wasm_bg.wasm", "parquet_wasm_bg.wasm"],
 ];
 
-/** Writes dist/dashboard/wasm/<name>.gz for each file (after buildDashboard, which empties dist/dashboard). */
-export function buildWasmAssets(root) {
-  const out = join(root, DASHBOARD_OUT, WASM_DIR);
+/** Writes <dashboard>/wasm/<name>.gz for each file (after buildDashboard, which empties the dashboard's folder). */
+export function buildWasmAssets(root, dashboard = join(root, DASHBOARD_OUT)) {
+  const out = join(dashboard, WASM_DIR);
   const cache = join(root, "node_modules/.cache/ducktail");
   mkdirSync(out, { recursive: true });
   mkdirSync(cache, { recursive: true });

@@ -7,8 +7,8 @@ import {
   countPageview,
   errorFingerprint,
   errors,
+  eventLatency,
   latency,
-  latencyOf,
   latencyRoute,
   pageviewPath,
   pageviews,
@@ -81,7 +81,7 @@ export class FusedBuiltinViews {
           );
         }
         if (this.latency >= 0) {
-          const ms = latencyOf(data);
+          const ms = eventLatency(type, data);
           if (ms !== null) {
             latencyAt ??= store.partialsAt(this.latency, start);
             partialOf(latencyAt, latencyRoute(data, e.source, type, path), latency).add(ms);

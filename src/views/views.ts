@@ -324,17 +324,24 @@ export interface LatencyRow {
   mean: number;
 }
 
+/** An event's latency in ms (see {@link latencyOf}), or null; duck.js's `pageleave` has none: its `duration` is time on the page. */
+export function eventLatency(type: string, data: Record<string, unknown>): number | null {
+  return type === "pageleave" ? null : latencyOf(data);
+}
+
 /**
  * Latency percentiles per route (`data.route`, else `data.path` without query, else source and
- * type), from events whose `data.duration`, `data.ms` or `data.latency` is a finite number (ms).
+ * type), from events whose `data.duration`, `data.ms` or `data.latency` is a finite number (ms),
+ * but `pageleave` (see {@link eventLatency}).
  */
 export const latency: ViewDefinition<LogHistogram, LatencyRow> = {
   name: "latency",
   orderBy: "count",
-  key: (event) => (latencyOf(event.data) === null ? null : latencyRoute(event.data, event.source, event.type)),
+  key: (event) =>
+    eventLatency(event.type, event.data) === null ? null : latencyRoute(event.data, event.source, event.type),
   init: () => new LogHistogram(),
   add(partial, event) {
-    partial.add(latencyOf(event.data)!);
+    partial.add(eventLatency(event.type, event.data)!);
     return partial;
   },
   merge: (a, b) => a.merge(b),

@@ -391,6 +391,8 @@ describe("latency", () => {
     store.add(event({ type: "request", data: { path: "/a?page=2", ms: 200 } }));
     store.add(event({ type: "request", data: { latency: 300 } }));
     store.add(event({ type: "request", data: { duration: "12", ms: Number.NaN } }));
+    // duck.js's time on the page is not a latency.
+    store.add(event({ type: "pageleave", data: { path: "/a", duration: 13_399 } }));
     const rows = finalizeRows(latency, store.partials("latency", ...EVERYTHING));
     expect(rows.map((r) => [r.route, r.count, r.min, r.max, r.mean])).toEqual([
       ["/a", 1, 200, 200, 200],
