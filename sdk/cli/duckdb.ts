@@ -30,6 +30,9 @@ export async function nodeDuckDB(): Promise<{ db: EventsDb; query(sql: string): 
   // forever; without it such a query fails at once, naming the extension.
   conn.query("SET autoinstall_known_extensions = false");
   conn.query("SET autoload_known_extensions = false");
+  // Nor may SQL load one by hand (LOAD json waited on the network for ever) or read local files:
+  // the events table is all a query needs.
+  conn.query("SET enable_external_access = false");
   const db: EventsDb = {
     run: async (sql) => {
       conn.query(sql);

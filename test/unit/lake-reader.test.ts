@@ -57,6 +57,15 @@ function sampleParquet(): Uint8Array {
   return writeParquet(WasmTable.fromIPCStream(tableToIPC(table, "stream")), props);
 }
 
+describe("the CLI's DuckDB", () => {
+  it("refuses at once to load an extension or read a local file, instead of waiting on the network", async () => {
+    const { query } = await nodeDuckDB();
+    await expect(query("LOAD json")).rejects.toThrow(/disabled/);
+    await expect(query("SELECT * FROM read_csv('/etc/hostname')")).rejects.toThrow(/disabled/);
+    expect((await query("SELECT 41 + 1 AS n")).rows).toEqual([{ n: 42 }]);
+  });
+});
+
 describe("the lake reader's pure parts", () => {
   it("reads the columns a SQL text names, every column for *, and words in strings too", () => {
     expect(referencedColumns("SELECT type, count(*) FROM events WHERE source = 'x' GROUP BY 1")).toEqual([

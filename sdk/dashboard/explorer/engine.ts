@@ -48,6 +48,9 @@ async function start(assets: string): Promise<Engine> {
   // fails at once, naming it, instead of waiting on the network.
   await conn.query("SET autoinstall_known_extensions = false");
   await conn.query("SET autoload_known_extensions = false");
+  // Nor may SQL load one by hand (LOAD json waited on the network for ever) or read local files:
+  // the events table is all a query needs.
+  await conn.query("SET enable_external_access = false");
   return {
     db: {
       run: async (text) => {
