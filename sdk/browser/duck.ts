@@ -464,7 +464,14 @@ function init(writeKey: string, options: DuckOptions = {}): void {
       const err = e.error as Error | undefined;
       track(
         "error",
-        { message: e.message, stack: err?.stack, filename: e.filename, lineno: e.lineno, colno: e.colno },
+        {
+          name: err?.name,
+          message: e.message,
+          stack: err?.stack,
+          filename: e.filename,
+          lineno: e.lineno,
+          colno: e.colno,
+        },
         "high",
       );
     });
@@ -472,7 +479,12 @@ function init(writeKey: string, options: DuckOptions = {}): void {
       const reason = e.reason as Error | undefined;
       track(
         "error",
-        { message: String(reason?.message ?? reason), stack: reason?.stack, unhandledRejection: true },
+        {
+          name: reason?.name,
+          message: String(reason?.message ?? reason),
+          stack: reason?.stack,
+          unhandledRejection: true,
+        },
         "high",
       );
     });

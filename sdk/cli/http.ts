@@ -57,8 +57,10 @@ async function call(
     .catch(() => null)) as { error?: { code?: string; message?: string } } | null;
   if (method === "POST" && answer && !answer.error) return res;
   const code = answer?.error?.code;
+  // The server's message is written for HTTP clients; say how this command takes a key.
+  const hint = res.status === 401 || res.status === 403 ? " (give a key with --key or DUCKTAIL_KEY)" : "";
   throw new RequestError(
-    `${method} ${u.pathname} answered ${res.status}${code ? ` ${code}` : ""}: ${answer?.error?.message ?? res.statusText}`,
+    `${method} ${u.pathname} answered ${res.status}${code ? ` ${code}` : ""}: ${answer?.error?.message ?? res.statusText}${hint}`,
     code,
   );
 }
