@@ -53,7 +53,12 @@ export async function runQuery(conn: SqlConnection, sql: string, maxRows?: numbe
   } catch {
     run = body;
   }
-  const result = await conn.query(run);
+  let result: Awaited<ReturnType<SqlConnection["query"]>>;
+  try {
+    result = await conn.query(run);
+  } catch (err) {
+    throw new Error(withoutRepeats((err as Error).message));
+  }
   const columns = result.schema.fields.map((f) => f.name);
   const arrow = result.toArray();
   const truncated = maxRows !== undefined && arrow.length > maxRows;
@@ -62,4 +67,12 @@ export async function runQuery(conn: SqlConnection, sql: string, maxRows?: numbe
     return Object.fromEntries(columns.map((c) => [c, plain(o[c])]));
   });
   return { columns, types: columns.map((_, i) => types[i] ?? ""), rows, ...(truncated && { truncated }) };
+}
+
+/** DuckDB-wasm repeats an error's `LINE 1: …` context block; each paragraph once is enough. */
+export function withoutRepeats(message: string): string {
+  return message
+    .split("\n\n")
+    .filter((block, i, blocks) => i === 0 || block !== blocks[i - 1])
+    .join("\n\n");
 }

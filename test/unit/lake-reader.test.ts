@@ -64,6 +64,16 @@ describe("the CLI's DuckDB", () => {
     await expect(query("SELECT * FROM read_csv('/etc/hostname')")).rejects.toThrow(/disabled/);
     expect((await query("SELECT 41 + 1 AS n")).rows).toEqual([{ n: 42 }]);
   });
+
+  it("reports a SQL error with its context once", async () => {
+    const { query } = await nodeDuckDB();
+    const message = await query("SELEC nonsense").then(
+      () => "",
+      (err: Error) => err.message,
+    );
+    expect(message).toMatch(/^Parser Error: syntax error at or near "SELEC"/);
+    expect(message.split("LINE 1:")).toHaveLength(2);
+  });
 });
 
 describe("the lake reader's pure parts", () => {
