@@ -58,6 +58,8 @@ export class Ingest {
   private readonly recentIds = new Map<string, number>();
 
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the latest buffered or fire-and-forget batch was taken (see `persistWhenIdle`). */
+  private lastTakenAt = 0;
 
   constructor(
     private readonly host: IngestHost,
@@ -103,24 +105,32 @@ export class Ingest {
     const taken: Taken = { raw, batch, accepted, now, transformed, urgent, context };
     if (mode === "confirmed" || mode === "durable") return this.takeStored(taken, mode, alarm, result);
     this.afterAppend(taken, this.append(accepted, now, false, context));
-    this.persistWhenIdle();
+    this.persistWhenIdle(now);
     return result;
   }
 
   /**
    * Writes the buffer's uncommitted rows to SQLite once no batch has come for `idlePersistMs`: a
    * replica is evicted only when idle, and then loses nothing it acked. A busy replica writes
-   * nothing more than before (its buffered rows flush on age or size as ever).
+   * nothing more than before (its buffered rows flush on age or size as ever). One timer, re-armed
+   * from the latest batch's time when it fires early, rather than one per batch on the ingest path.
    */
-  private persistWhenIdle(): void {
+  private persistWhenIdle(takenAt: number): void {
     const wait = this.host.policy.idlePersistMs;
     if (wait <= 0) return;
-    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.lastTakenAt = takenAt;
+    if (this.idleTimer === null) this.armIdleTimer(wait);
+  }
+
+  private armIdleTimer(delay: number): void {
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
+      const idleFor = Date.now() - this.lastTakenAt;
+      const wait = this.host.policy.idlePersistMs;
+      if (idleFor < wait) return this.armIdleTimer(wait - idleFor);
       const cuts = this.host.flusher.openFlushEnds();
       this.host.buffer.persistUncommitted(cuts, (first, last, blob) => this.host.store.insertBatch(first, last, blob));
-    }, wait);
+    }, delay);
   }
 
   /**
