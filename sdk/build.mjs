@@ -59,19 +59,8 @@ export async function buildSnippet(esbuild) {
   return out.outputFiles[0].text;
 }
 
-/** The recorder's build: rrweb's recorder and sdk/recorder, one minified script (not in the Worker bundle). */
-export const RECORDER_OPTIONS = {
-  entryPoints: ["sdk/recorder/record.ts"],
-  bundle: true,
-  platform: "browser",
-  format: "iife",
-  target: "es2018",
-  minify: true,
-  legalComments: "none",
-  absWorkingDir: root,
-  logLevel: "warning",
-  outfile: "dist/dashboard/duck-record.js", // main() builds it into the staging folder
-};
+/** The recorder's build: rrweb's recorder and sdk/recorder, one minified script as the snippet is (not in the Worker bundle). */
+const RECORDER_OPTIONS = { ...SNIPPET_OPTIONS, entryPoints: ["sdk/recorder/record.ts"] };
 
 async function main() {
   const esbuild = await loadEsbuild();
