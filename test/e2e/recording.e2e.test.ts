@@ -11,6 +11,7 @@ import { dashboardPage, screenshot } from "../helpers/dashboard";
 import { eventually } from "../helpers/eventually";
 import { BLOCKED_TEXT, ERROR_TEXT, MASKED_TEXT, startSite, THANKS_TEXT, VISIBLE_TEXT } from "../helpers/recording-site";
 import { TcpProxy } from "../helpers/tcp-proxy";
+import { PageEvents } from "../helpers/watch";
 import { useWorker } from "../helpers/worker";
 
 warnIfSkipped("the session recording browser tests");
@@ -28,10 +29,11 @@ interface Recording {
 }
 
 /**
- * The page's recording traffic, on its socket and over POST /recording, counted as it happens;
- * `until` waits for a condition to hold (re-checked on each frame or answer), never for a fixed time.
+ * The page's recording traffic, on its socket and over POST /recording, counted as it happens
+ * (`until`: see PageEvents).
  */
-class RecordingWatch {
+class RecordingWatch extends PageEvents {
+  protected override readonly waitMs = 15_000;
   /** Seqs of chunks sent, in order (re-sends repeat a seq). */
   readonly sent: number[] = [];
   readonly acked = new Set<number>();
@@ -40,9 +42,9 @@ class RecordingWatch {
   /** What the chunks sent carried (frames and POST bodies). */
   readonly texts: string[] = [];
   readonly requests: string[] = [];
-  private readonly checks = new Set<() => void>();
 
   constructor(page: Page) {
+    super();
     page.on("request", (r) => {
       this.record(() => this.requests.push(r.url()));
       if (!new URL(r.url()).pathname.endsWith("/recording")) return;
@@ -83,26 +85,8 @@ class RecordingWatch {
     });
   }
 
-  private record(change: () => void): void {
-    change();
-    for (const check of this.checks) check();
-  }
-
-  until(ready: () => boolean, what: string, ms = 15_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!ready()) return;
-        this.checks.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.checks.delete(check);
-        reject(new Error(`timed out waiting for ${what}: sent ${this.sent}, acked ${[...this.acked]}`));
-      }, ms);
-      this.checks.add(check);
-      check();
-    });
+  protected override describe(): string {
+    return `sent ${this.sent}, acked ${[...this.acked]}`;
   }
 
   /** Every seq sent so far is acked, and at least `n` were sent. */

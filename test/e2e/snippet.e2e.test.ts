@@ -15,6 +15,7 @@ import { snippet } from "../../src/browser";
 import { launchChromium, skipBrowser, warnIfSkipped } from "../helpers/browser";
 // @ts-expect-error plain .mjs helper without types
 import { buildWorker, startWorker } from "../helpers/miniflare.mjs";
+import { PageEvents } from "../helpers/watch";
 
 warnIfSkipped("the snippet browser tests");
 
@@ -79,18 +80,17 @@ type PageGlobals = {
 
 /**
  * What a page did, recorded as it happens: console lines, WebSocket `events` frames sent and `ack`
- * frames received, socket URLs and finished requests. `until` waits for one of these to make a
- * condition hold (re-checked on each), never for a fixed time.
+ * frames received, socket URLs and finished requests (`until`: see PageEvents).
  */
-class PageWatch {
+class PageWatch extends PageEvents {
   readonly console: string[] = [];
   readonly sockets: string[] = [];
   readonly requests: string[] = [];
   sent = 0;
   acked = 0;
-  private readonly checks = new Set<() => void>();
 
   constructor(page: Page) {
+    super();
     page.on("console", (m) => this.record(() => this.console.push(`${m.type()}: ${m.text()}`)));
     page.on("requestfinished", (r) => this.record(() => this.requests.push(`${r.method()} ${r.url()}`)));
     page.on("websocket", (ws) => {
@@ -104,26 +104,8 @@ class PageWatch {
     });
   }
 
-  private record(change: () => void): void {
-    change();
-    for (const check of this.checks) check();
-  }
-
-  until(ready: () => boolean, what: string, ms = 10_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!ready()) return;
-        this.checks.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.checks.delete(check);
-        reject(new Error(`timed out waiting for ${what}: ${JSON.stringify(this)}`));
-      }, ms);
-      this.checks.add(check);
-      check();
-    });
+  protected override describe(): string {
+    return JSON.stringify(this);
   }
 
   /** At least `frames` events frames went out on the socket and every one sent is acked. */
