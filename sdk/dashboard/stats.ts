@@ -1,32 +1,24 @@
 // What the pages read of GET /stats (the coordinator's registry and each shard's counters).
-import type { LoadReport } from "../../src/protocol/routes";
+import type { ShardListing, TenantListing } from "../../src/protocol/calls";
 
-export interface ShardStats {
-  n: number;
-  name: string;
-  state: string;
-  connections: number;
-  health: string;
-  lastReport: LoadReport | null;
-  /** The replica's own counters; absent when it did not answer. */
-  stats?: Record<string, unknown> & {
-    received?: number;
-    bufferedBytes?: number;
-    maxBufferBytes?: number;
-    bufferedRows?: number;
-    connections?: number;
-    subscribers?: number;
-    lastError?: string | null;
-    sinks?: Record<string, { delivered: number; failures: number; deadLettered: number; lastError: string | null }>;
-  };
+/** A shard of GET /stats: its listing and its replica's counters. */
+export interface ShardStats extends ShardListing {
+  /** The replica's own counters; null when it did not answer. */
+  stats:
+    | (Record<string, unknown> & {
+        received?: number;
+        bufferedBytes?: number;
+        maxBufferBytes?: number;
+        bufferedRows?: number;
+        connections?: number;
+        subscribers?: number;
+        lastError?: string | null;
+        sinks?: Record<string, { delivered: number; failures: number; deadLettered: number; lastError: string | null }>;
+      })
+    | null;
 }
 
-export interface TenantStats {
-  tenant: string;
-  tier: number;
-  pinned: number | null;
-  routed: number;
-  rps: number;
+export interface TenantStats extends TenantListing {
   shards: ShardStats[];
   connectionLimit?: number;
 }

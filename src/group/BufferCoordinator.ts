@@ -1,6 +1,6 @@
 import { Group } from "../dog";
 import type { Env } from "../env";
-import { ReplicaCalls, type RoutingTable } from "../protocol/calls";
+import { ReplicaCalls, type RoutingTable, type TenantListing } from "../protocol/calls";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
 import { DogHeader, DogRoute, Header, InternalRoute, type LoadReport, shardName } from "../protocol/routes";
 import { flushAnswerMs, retryPolicyFrom } from "../replica/retry-policy";
@@ -292,7 +292,7 @@ export class BufferCoordinator extends Group {
   }
 
   /** The registry as the Worker's GET /shards shows it (no calls to the shards). */
-  private shardList(): Record<string, unknown> {
+  private shardList(): TenantListing {
     const tier = this.tier();
     const active = shardsFor(tier, this.policy);
     const now = Date.now();
@@ -322,7 +322,7 @@ export class BufferCoordinator extends Group {
       ...list,
       connectionLimit: this.limit,
       routingRequests: this.routingRequests,
-      shards: (list.shards as { n: number }[]).map((s) => ({ ...s, stats: replicas.get(s.n) ?? null })),
+      shards: list.shards.map((s) => ({ ...s, stats: replicas.get(s.n) ?? null })),
     };
   }
 

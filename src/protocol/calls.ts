@@ -45,6 +45,29 @@ export interface FlushAnswer {
   rows: number;
 }
 
+/** A shard as GET /shards and GET /stats list it. */
+export interface ShardListing extends ShardRef {
+  /** The shard's Durable Object name. */
+  name: string;
+  /** Routed to, draining, or only holding sockets placed before a scale-down. */
+  state: "routed" | "draining" | "sockets-only";
+  connections: number;
+  /** "ok" (reported lately), "idle" or "draining". */
+  health: string;
+  lastReport: LoadReport | null;
+}
+
+/** A tenant's shards as GET /shards lists them. */
+export interface TenantListing {
+  tenant: string;
+  tier: number;
+  pinned: number | null;
+  /** How many shards are routed to. */
+  routed: number;
+  rps: number;
+  shards: ShardListing[];
+}
+
 /** A shard with its latest load report, as the coordinator's registry lists it (GET /shards). */
 export interface ShardReport extends ShardRef {
   lastReport: LoadReport | null;
