@@ -14,8 +14,10 @@ import {
   loadedKeys,
   need,
   place,
+  placeSocket,
   replica,
   routingTable,
+  socketRefused,
   tenantShards,
   viewAggregator,
 } from "./edge/tenancy";
@@ -26,7 +28,7 @@ import { authorize, OPEN_TENANT, type Principal, requestKey } from "./protocol/a
 import { ReplicaCalls } from "./protocol/calls";
 import { DuckTailError, ErrorCode, errorResponse } from "./protocol/errors";
 import { limitsFrom } from "./protocol/limits";
-import { Header, InternalRoute } from "./protocol/routes";
+import { DogHeader, Header, InternalRoute } from "./protocol/routes";
 import { traceEvents } from "./tail-logs";
 
 export { BufferCoordinator } from "./group/BufferCoordinator";
@@ -36,30 +38,56 @@ export { BufferReplica } from "./replica/BufferReplica";
 
 import { VERSION } from "./version";
 
+/**
+ * GET /ws. The Worker places the socket itself, on one of the routed shards of its cached routing
+ * table, and the replica takes it if it has room (the coordinator learns of it from the replica's
+ * next connection report). A shard at its connection limit or draining refuses, and the socket
+ * goes through dog's identify, which the coordinator answers with a shard that has room (opening
+ * one if none has). So the coordinator is asked once per overflow, not once per socket.
+ */
 async function socket(req: Request, env: Env, url: URL, principal: Principal): Promise<Response> {
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     throw new DuckTailError(ErrorCode.badFrame, "expected a WebSocket upgrade (Upgrade: websocket)");
   }
   const tenant = principal.tenant;
   const ns = env.COORDINATOR;
-  // dog's identify names no tenant; wrap the group stub so the coordinator learns it.
+  const group = ns.idFromName(tenant);
+  const named = url.searchParams.get("client");
+  const client = named ?? crypto.randomUUID();
+  const headers = {
+    [Header.scope]: principal.scope,
+    [Header.context]: contextHeader(requestContext(req, ipPolicy(env.IP_POLICY))),
+  };
+  const placed = await placeSocket(env, tenant, named);
+  let refused: number | null = null;
+  if (placed) {
+    const res = await placed.replica.socket(url.search, {
+      ...headers,
+      ...(named === null && { [Header.anonymousClient]: "1" }),
+      [DogHeader.client]: client,
+      [DogHeader.group]: group.toString(),
+      [Header.edgePlaced]: "1",
+    });
+    if (res.headers.get(Header.full) === null) return res;
+    refused = placed.shard.n;
+    socketRefused(tenant, refused);
+  }
+  // dog's identify names no tenant; wrap the group stub so the coordinator learns it (and which shard refused).
   const parent = {
     get: (id: DurableObjectId) => {
       const stub = ns.get(id);
       return {
         fetch: (input: Request) => {
           input.headers.set(Header.tenant, tenant);
+          if (refused !== null) input.headers.set(Header.full, String(refused));
+          if (named === null) input.headers.set(Header.anonymousClient, "1");
           return stub.fetch(input);
         },
       } as unknown as DurableObjectStub;
     },
   };
-  const client = url.searchParams.get("client") ?? crypto.randomUUID();
-  const stub = await identify(ns.idFromName(tenant), client, { parent, child: env.REPLICA });
-  return new ReplicaCalls(stub, tenant, null).socket(req, url.search, {
-    [Header.scope]: principal.scope,
-    [Header.context]: contextHeader(requestContext(req, ipPolicy(env.IP_POLICY))),
-  });
+  const stub = await identify(group, client, { parent, child: env.REPLICA });
+  return new ReplicaCalls(stub, tenant, null).socket(url.search, headers);
 }
 
 /** GET /events: the tenant's Parquet objects in the range plus what its replicas still buffer. */
@@ -101,7 +129,7 @@ async function shardSocket(req: Request, env: Env, url: URL, principal: Principa
   const n = Number(url.searchParams.get("shard"));
   const shard = (await tenantShards(env, principal.tenant)).find((s) => s.n === n);
   if (!shard) throw new DuckTailError(ErrorCode.notFound, `tenant has no shard ${url.searchParams.get("shard")}`);
-  return replica(env, principal.tenant, shard).socket(req, url.search, {
+  return replica(env, principal.tenant, shard).socket(url.search, {
     [Header.scope]: principal.scope,
     [Header.admin]: "1",
   });

@@ -87,9 +87,12 @@ function openSocket(url) {
   });
 }
 
-/** As the SDK acks (sdk/subscription.ts); BENCH_TAIL_ACK_EVERY overrides it, to measure what acks cost the server. */
-const ACK_EVERY = Number(process.env.BENCH_TAIL_ACK_EVERY ?? 8);
-const ACK_DELAY_MS = 1_000;
+/**
+ * As the SDK acks (sdk/subscription.ts); BENCH_TAIL_ACK_EVERY and BENCH_TAIL_ACK_DELAY_MS override
+ * it, to measure what acks cost the server (read as each subscriber opens).
+ */
+const ackEvery = () => Number(process.env.BENCH_TAIL_ACK_EVERY ?? 8);
+const ackDelayMs = () => Number(process.env.BENCH_TAIL_ACK_DELAY_MS ?? 1_000);
 
 /**
  * A subscriber. `protocol` "ducktail": sends `subscribe` on open, resolves `ready` on
@@ -119,6 +122,8 @@ export class Subscriber {
 
   constructor(ws, index, protocol, sink) {
     this.ws = ws;
+    this.ackEvery = ackEvery();
+    this.ackDelayMs = ackDelayMs();
     this.ready = new Promise((resolve, reject) => {
       this.confirm = resolve;
       this.refuse = reject;
@@ -145,8 +150,8 @@ export class Subscriber {
     while (buf[end] >= 0x30 && buf[end] <= 0x39) end++;
     sink.frame(index, buf, end, now);
     this.lastSeq = buf.toString("latin1", at, end);
-    if (++this.unacked >= ACK_EVERY) this.ack();
-    else this.ackTimer ??= setTimeout(() => this.ack(), ACK_DELAY_MS);
+    if (++this.unacked >= this.ackEvery) this.ack();
+    else this.ackTimer ??= setTimeout(() => this.ack(), this.ackDelayMs);
   }
 
   ack() {

@@ -117,6 +117,32 @@ export async function place(env: Env, tenant: string, shardKey?: string): Promis
   return { replica: replica(env, tenant, shard), shard, tier: table.tier };
 }
 
+/** Shards that refused a socket placed at the edge (full or draining), by tenant/n, until when. */
+const refusedUntil = new Map<string, number>();
+/** How long this isolate sends sockets through identify instead of to a shard that refused one. */
+const REFUSED_MS = 1_000;
+
+let socketRoundRobin = 0;
+
+/**
+ * The shard a socket goes to without asking the coordinator: one of the routed shards of the
+ * cached table, in turn, or by the hash of the `client` it names (a client that reconnects lands
+ * where it was while the tier holds). Null when that shard refused a socket in the last second:
+ * ask identify.
+ */
+export async function placeSocket(env: Env, tenant: string, client: string | null): Promise<Placed | null> {
+  const table = await routingTable(env, tenant);
+  const pick = client === null ? socketRoundRobin++ : hash32(client);
+  const shard = table.shards[pick % table.shards.length];
+  if (!shard || (refusedUntil.get(`${tenant}/${shard.n}`) ?? 0) > Date.now()) return null;
+  return { replica: replica(env, tenant, shard), shard, tier: table.tier };
+}
+
+/** A shard answered an edge-placed socket `Header.full`. */
+export function socketRefused(tenant: string, n: number): void {
+  refusedUntil.set(`${tenant}/${n}`, Date.now() + REFUSED_MS);
+}
+
 /** Every shard of the tenant, routed or not, from its coordinator's registry. */
 export async function tenantShards(env: Env, tenant: string): Promise<ShardRef[]> {
   return coordinator(env, tenant).shards();

@@ -54,13 +54,20 @@ export function offerOf(events: readonly TailEvent[]): TailOffer {
  * JSON once, and per subscription the indexes of its events in `texts` (in order), plus how many
  * the sender dropped for it while the owner was slow to take them.
  */
-export interface TailBatch<T extends string | LaterText = string> {
-  texts: T[];
+export interface TailBatch {
+  texts: string[];
   subs: { subscription: string; events: number[]; dropped?: number }[];
 }
 
-/** What the router hands its own replica's subscribers: the JSON of each event made when sent. */
-export type LocalBatch = TailBatch<string | LaterText>;
+/**
+ * Where the router puts the matches for its own replica's subscribers, one at a time as it finds
+ * them (no batch is built for them): `take` queues an event for a subscription; `end`, once per
+ * offer, sends what the queues now hold and answers the subscriptions this replica no longer has.
+ */
+export interface LocalSink {
+  take(subscription: string, text: LaterText): void;
+  end(): string[];
+}
 
 interface Entry {
   sub: Subscription;
@@ -70,7 +77,7 @@ interface Entry {
 
 /** What is waiting for one owner: the batch being built, and where each text of the current offer went. */
 interface Pending {
-  batch: LocalBatch;
+  batch: TailBatch;
   bySub: Map<string, TailBatch["subs"][number]>;
   /** Event index of the current offer → its index in `batch.texts`. */
   placed: Map<number, number>;
@@ -100,11 +107,17 @@ export class TailRouter {
   private readonly pending = new Map<string, Pending>();
   private readonly inFlight = new Set<string>();
 
+  /** The current offer's event whose text this replica's own subscribers share, and that text. */
+  private localAt = -1;
+  private localText: LaterText | null = null;
+
   constructor(
     /** This replica (Durable Object id): its own matches are delivered, not forwarded. */
     private readonly self: string,
-    /** Delivers (self) or forwards (any other owner) a batch; the promise settles when the owner took it. */
-    private readonly send: (owner: string, batch: LocalBatch) => void | Promise<void>,
+    /** Forwards a batch to another owner; the promise settles when the owner took it. */
+    private readonly send: (owner: string, batch: TailBatch) => void | Promise<void>,
+    /** Takes the matches for this replica's own subscribers. */
+    private readonly local: LocalSink,
     private readonly maxPending = DEFAULT_MAX_PENDING,
   ) {}
 
@@ -175,6 +188,9 @@ export class TailRouter {
         if (list) for (const entry of list) if ((entry.match as Test)(e)) this.take(entry, i, offer);
       }
     }
+    this.localAt = -1;
+    this.localText = null;
+    for (const id of this.local.end()) this.remove(id);
     for (const [owner, p] of this.pending) {
       p.offer = null;
       p.placed.clear();
@@ -193,6 +209,15 @@ export class TailRouter {
   private take(entry: Entry, i: number, offer: TailOffer): void {
     const { sub } = entry;
     if (sub.sample < 1 && Math.random() >= sub.sample) return;
+    if (sub.owner === this.self) {
+      // Straight to the subscriber's queue: no batch is built for what stays here.
+      if (this.localAt !== i || this.localText === null) {
+        this.localAt = i;
+        this.localText = offer.later(i);
+      }
+      this.local.take(sub.id, this.localText);
+      return;
+    }
     let p = this.pending.get(sub.owner);
     if (!p) {
       p = { batch: { texts: [], subs: [] }, bySub: new Map(), placed: new Map(), offer };
@@ -213,7 +238,7 @@ export class TailRouter {
         forSub.dropped = (forSub.dropped ?? 0) + 1;
         return;
       }
-      at = p.batch.texts.push(sub.owner === this.self ? offer.later(i) : offer.json(i)) - 1;
+      at = p.batch.texts.push(offer.json(i)) - 1;
       p.placed.set(i, at);
     }
     forSub.events.push(at);
@@ -224,17 +249,13 @@ export class TailRouter {
     const p = this.pending.get(owner);
     if (!p) return;
     this.pending.delete(owner);
-    if (owner === this.self) {
-      void this.send(owner, p.batch);
-      return;
-    }
     this.inFlight.add(owner);
     const settled = () => {
       this.inFlight.delete(owner);
       this.dispatch(owner);
     };
     try {
-      Promise.resolve(this.send(owner, p.batch)).then(settled, settled);
+      Promise.resolve(this.send(owner, p.batch as TailBatch)).then(settled, settled);
     } catch {
       settled();
     }
@@ -279,8 +300,9 @@ export class TailQueue {
   private queue: (string | LaterText)[] = [];
   private queuedBytes = 0;
   private dropped = 0;
-  /** Frames sent and not yet acknowledged, oldest first, with their text's size. */
-  private readonly unacked: { seq: number; bytes: number }[] = [];
+  /** Frames sent and not yet acknowledged, oldest first: their seqs, and their text's sizes (numbers, no objects). */
+  private readonly unackedSeqs: number[] = [];
+  private readonly unackedSizes: number[] = [];
   private unackedBytes = 0;
   private seq = 0;
   /** Events dropped over the life of the subscription (stats). */
@@ -305,27 +327,29 @@ export class TailQueue {
     this.send();
   }
 
+  /** `enqueue` of one event: what a subscriber that keeps up gets, with no array made. */
+  enqueueOne(text: string | LaterText): void {
+    if (this.queue.length >= this.capacity) {
+      this.enqueue([text]);
+      return;
+    }
+    this.queue.push(text);
+    this.queuedBytes += bytesOf(text);
+  }
+
+  /** `enqueue` of `texts[i]` for each of `indexes` (a forwarded batch's events for this subscriber). */
+  enqueueFrom(texts: readonly string[], indexes: readonly number[], droppedBefore = 0): void {
+    this.enqueue(
+      indexes.map((i) => texts[i] as string),
+      droppedBefore,
+    );
+  }
+
   /**
    * Queues events (their JSON, shared with every other subscriber they matched) without sending,
    * so the owner can check what the socket holds first. `droppedBefore`: events the sender
    * dropped for this subscriber before these, reported like the queue's own drops.
    */
-  /** `enqueue` of `texts[i]` for each of `indexes` (a batch's events for this subscriber). */
-  enqueueFrom(texts: readonly (string | LaterText)[], indexes: readonly number[], droppedBefore = 0): void {
-    if (indexes.length === 1 && this.queue.length < this.capacity) {
-      const text = texts[indexes[0] as number] as string | LaterText;
-      this.queue.push(text);
-      this.queuedBytes += bytesOf(text);
-      this.dropped += droppedBefore;
-      this.droppedTotal += droppedBefore;
-      return;
-    }
-    this.enqueue(
-      indexes.map((i) => texts[i] as string | LaterText),
-      droppedBefore,
-    );
-  }
-
   enqueue(texts: readonly (string | LaterText)[], droppedBefore = 0): void {
     // Events past `capacity` in one push would be dropped at once: not worth queueing.
     const skip = Math.max(0, texts.length - this.capacity);
@@ -346,9 +370,10 @@ export class TailQueue {
    * sent (a guess, or one from before the replica restarted) acknowledges nothing: returns false.
    */
   ack(seq: number): boolean {
-    const i = this.unacked.findIndex((f) => f.seq === seq);
+    const i = this.unackedSeqs.indexOf(seq);
     if (i < 0) return false;
-    for (const f of this.unacked.splice(0, i + 1)) this.unackedBytes -= f.bytes;
+    this.unackedSeqs.splice(0, i + 1);
+    for (const bytes of this.unackedSizes.splice(0, i + 1)) this.unackedBytes -= bytes;
     this.send();
     return true;
   }
@@ -364,7 +389,7 @@ export class TailQueue {
 
   /** Sends frames while fewer than `window` are unacknowledged: the drop report first, then events. */
   send(): void {
-    while (this.unacked.length < this.window && (this.dropped > 0 || this.queue.length > 0)) {
+    while (this.unackedSeqs.length < this.window && (this.dropped > 0 || this.queue.length > 0)) {
       if (this.dropped > 0) {
         this.deliver(JSON.stringify({ type: "dropped", subscription: this.subscription, count: this.dropped }));
         this.dropped = 0;
@@ -383,7 +408,8 @@ export class TailQueue {
       }
       this.seq += this.seqStep();
       const text = `${this.framePrefix}${this.seq},"events":[${events}]}`;
-      this.unacked.push({ seq: this.seq, bytes: text.length });
+      this.unackedSeqs.push(this.seq);
+      this.unackedSizes.push(text.length);
       this.unackedBytes += text.length;
       this.deliver(text);
     }

@@ -1,8 +1,9 @@
 import { Group } from "../dog";
 import type { Env } from "../env";
-import { ReplicaCalls, type RoutingTable, type TenantListing } from "../protocol/calls";
+import { type ConnectionReport, ReplicaCalls, type RoutingTable, type TenantListing } from "../protocol/calls";
 import { DuckTailError, ErrorCode, errorResponse } from "../protocol/errors";
 import { DogHeader, DogRoute, Header, InternalRoute, type LoadReport, shardName } from "../protocol/routes";
+import { connectionLimit } from "../replica/connections";
 import { flushAnswerMs, retryPolicyFrom } from "../replica/retry-policy";
 import { withTimeout } from "../sinks/timeout";
 import { Registry, type Shard } from "./registry";
@@ -10,7 +11,6 @@ import { nextTier, shardsFor, TIER_COUNT, type TierDecision, type TierPolicy, ti
 
 export type { RoutingTable } from "../protocol/calls";
 
-const DEFAULT_CONNECTION_LIMIT = 1000;
 const DEFAULT_ROUTING_TTL_MS = 10_000;
 const DEFAULT_REPORT_INTERVAL_MS = 10_000;
 
@@ -66,7 +66,7 @@ export class BufferCoordinator extends Group {
     super(ctx, env as never);
     this.ctx = ctx;
     this.env = env;
-    this.limit = Number(env.REPLICA_CONNECTION_LIMIT ?? DEFAULT_CONNECTION_LIMIT);
+    this.limit = connectionLimit(env);
     this.registry = new Registry(ctx.storage.sql, () => ctx.storage.sync());
     this.policy = tierPolicyFrom(env);
     this.reportIntervalMs = Number(env.REPORT_INTERVAL_MS ?? DEFAULT_REPORT_INTERVAL_MS);
@@ -115,6 +115,19 @@ export class BufferCoordinator extends Group {
         await this.decide(false);
         return new Response(null, { status: 204 });
       }
+      case InternalRoute.connections: {
+        this.requirePost(req, "connections");
+        const report = (await req.json()) as ConnectionReport;
+        const shard = this.registry.shardById(report.replica);
+        if (!shard) throw new DuckTailError(ErrorCode.notFound, `no shard ${report.replica}`);
+        this.registry.setConnections(shard.n, report.connections);
+        for (const client of report.gone ?? []) {
+          if (this.registry.clientShard(client) === shard.n) this.registry.forgetClient(client);
+        }
+        for (const client of report.clients) this.registry.mapClient(client, shard.n);
+        await this.registry.committed();
+        return new Response(null, { status: 204 });
+      }
       case InternalRoute.pressure:
         this.requirePost(req, "pressure");
         await this.decide(true);
@@ -145,6 +158,10 @@ export class BufferCoordinator extends Group {
   private async identify(req: Request): Promise<Response> {
     const client = req.headers.get(DogHeader.client);
     if (!client) throw new DuckTailError(ErrorCode.badFrame, "Missing: Request ID");
+    // A shard that just refused this socket at the edge is full, whatever its last report said.
+    const full = Number(req.headers.get(Header.full) ?? Number.NaN);
+    const refused = Number.isInteger(full) ? this.registry.shards().find((s) => s.n === full) : undefined;
+    if (refused && refused.connections < this.limit) this.registry.setConnections(refused.n, this.limit);
     let shard = this.placement(client);
     if (!shard || shard.draining) {
       // Opening or waking a shard awaits other objects; block other requests so two cannot open the same n.
@@ -159,7 +176,7 @@ export class BufferCoordinator extends Group {
       });
     }
     this.registry.setConnections(shard.n, shard.connections + 1);
-    this.registry.mapClient(client, shard.n);
+    if (req.headers.get(Header.anonymousClient) !== "1") this.registry.mapClient(client, shard.n);
     await this.registry.committed(); // with the other sockets placed meanwhile (a group commit)
     return new Response(shard.id);
   }

@@ -205,12 +205,16 @@ export class ReplicaCalls {
     await decode<unknown>(await this.send(InternalRoute.init), this.who);
   }
 
-  /** The socket upgrade, passed on with who the caller is (scope, request context, admin). */
-  socket(req: Request, search: string, headers: Record<string, string>): Promise<Response> {
-    const upstream = new Request(`http://replica${InternalRoute.ws}${search}`, req);
-    this.name(upstream.headers);
-    for (const [name, value] of Object.entries(headers)) upstream.headers.set(name, value);
-    return this.stub.fetch(upstream);
+  /**
+   * The socket upgrade, passed on with who the caller is (scope, request context, admin). Only
+   * that goes: the Worker read what the replica needs of the client's request into `headers`, so
+   * the request is not copied header by header for every socket.
+   */
+  socket(search: string, headers: Record<string, string>): Promise<Response> {
+    const upstream = new Headers(headers);
+    upstream.set("upgrade", "websocket");
+    this.name(upstream);
+    return this.stub.fetch(`http://replica${InternalRoute.ws}${search}`, { headers: upstream });
   }
 
   /** Buffered (not yet flushed) events matching a GET /events query, newest first. */
@@ -318,4 +322,25 @@ export class CoordinatorCalls {
     const res = await this.send(InternalRoute.report, "POST", JSON.stringify(report));
     if (!res.ok) throw await answerError(res, "coordinator");
   }
+
+  async connections(report: ConnectionReport): Promise<void> {
+    const res = await this.send(InternalRoute.connections, "POST", JSON.stringify(report));
+    if (!res.ok) throw await answerError(res, "coordinator");
+  }
+}
+
+/**
+ * A replica's sockets as it counts them, sent to its coordinator after sockets placed at the edge
+ * came or any left: the count replaces the coordinator's (which identify and close only move by
+ * one), and the clients are mapped to the shard as identify maps them.
+ */
+export interface ConnectionReport {
+  /** The replica's Durable Object id. */
+  replica: string;
+  /** Sockets open on it now, admin sockets aside. */
+  connections: number;
+  /** Clients placed on it at the edge since its last report. */
+  clients: string[];
+  /** Clients whose socket on it closed since its last report (the coordinator forgets where they were). */
+  gone?: string[];
 }

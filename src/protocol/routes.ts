@@ -30,6 +30,22 @@ export const Header = {
   admin: "x-ducktail-admin",
   /** The request's context (src/context.ts) as JSON, stamped on the events it carries. */
   context: "x-ducktail-context",
+  /**
+   * On a socket upgrade: the Worker placed it from its cached routing table, not through the
+   * coordinator's identify, so the replica admits it only if it has room (see `Header.full`).
+   */
+  edgePlaced: "x-ducktail-edge-placed",
+  /**
+   * A replica's answer to an edge-placed upgrade it has no room for (at its connection limit, or
+   * draining); on the Worker's identify that follows, the shard that refused, so the coordinator
+   * places the socket elsewhere.
+   */
+  full: "x-ducktail-shard-full",
+  /**
+   * On a socket upgrade and its identify: the client named no `client`, so its id is new and never
+   * comes back; nothing keeps where it went (that is for a client that reconnects).
+   */
+  anonymousClient: "x-ducktail-anonymous-client",
 } as const;
 
 /** Internal routes between Worker, coordinator and replicas (never exposed publicly). */
@@ -42,6 +58,8 @@ export const InternalRoute = {
   ws: "/_/ws",
   /** Replica → coordinator: request/event rates and buffer fill since the last report. */
   report: "/_/report",
+  /** Replica → coordinator: its socket count and the clients placed on it at the edge since the last (a ConnectionReport). */
+  connections: "/_/connections",
   /** Worker → coordinator: the rate-limit binding said the tenant is over its budget. */
   pressure: "/_/pressure",
   /** Coordinator → replica: leaving the routing table; flush everything and move the sockets. */

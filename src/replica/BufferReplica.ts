@@ -16,6 +16,7 @@ import { R2ParquetSink } from "../sinks/r2-parquet";
 import type { Sink } from "../sinks/sink";
 import { type AnyView, BUILTIN_VIEWS } from "../views/views";
 import { EventBuffer } from "./buffer";
+import { ConnectionCount, connectionLimit } from "./connections";
 import { replayDeadLetters } from "./dead-letters";
 import { Flusher, type FlushReport, type FlushResult } from "./flusher";
 import { GroupCommit } from "./group-commit";
@@ -27,7 +28,7 @@ import { LiveViews } from "./live-views";
 import { LoadReporter } from "./load-report";
 import { retryPolicyFrom } from "./retry-policy";
 import { SocketFrames } from "./socket-frames";
-import type { SocketState } from "./sockets";
+import { type SocketState, socketState } from "./sockets";
 import { type ReplicaIdentity, ReplicaStore } from "./store";
 import { ViewAggregator } from "./view-aggregator";
 
@@ -54,6 +55,7 @@ export class BufferReplica extends HibernatingReplica<Env> {
   private readonly pipeline: Ingest;
   private readonly frames: SocketFrames;
   private readonly load: LoadReporter;
+  private readonly connections: ConnectionCount;
   /** Set once the coordinator drained this shard out of the routing table (until it is routed again). */
   private draining = false;
   private alarmAt: number | null = null;
@@ -127,6 +129,21 @@ export class BufferReplica extends HibernatingReplica<Env> {
         waitUntil: (p) => this.ctx.waitUntil(p),
       },
       env,
+    );
+    this.connections = new ConnectionCount(
+      {
+        uid: this.uid,
+        sockets: () => this.ctx.getWebSockets(),
+        uncounted: (ws) => socketState(ws)?.admin === true,
+        client: (ws) => socketState(ws)?.client ?? null,
+        send: async (report) => {
+          const id = this.cachedIdentity ?? this.store.identity();
+          if (!id) return; // never named by a coordinator: it places nothing here
+          const ns = env.COORDINATOR;
+          await new CoordinatorCalls(ns.get(ns.idFromName(id.tenant)), id.tenant).connections(report);
+        },
+      },
+      connectionLimit(env),
     );
     this.frames = new SocketFrames({
       limits: this.limits,
@@ -212,6 +229,11 @@ export class BufferReplica extends HibernatingReplica<Env> {
     await this.tail.closed(ws).catch((err) => console.error("ducktail: unsubscribe on close failed", err));
   }
 
+  /** The coordinator learns of closed sockets from the connection reports (one per burst, not one per socket). */
+  protected override reportClose(ws: WebSocket): Promise<void> {
+    return this.connections.closed(ws);
+  }
+
   /** Every request but dog's own (see HibernatingReplica). */
   protected override async onrequest(req: Request, url: URL): Promise<Response> {
     try {
@@ -286,7 +308,7 @@ export class BufferReplica extends HibernatingReplica<Env> {
     return this.sinkList;
   }
 
-  private accept(req: Request, url: URL): Response {
+  private async accept(req: Request, url: URL): Promise<Response> {
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       throw new DuckTailError(ErrorCode.badFrame, "expected a WebSocket upgrade");
     }
@@ -294,19 +316,32 @@ export class BufferReplica extends HibernatingReplica<Env> {
     const client = admin ? `admin-${crypto.randomUUID()}` : req.headers.get(DogHeader.client);
     const group = admin ? "" : req.headers.get(DogHeader.group);
     if (!client || group === null) throw new DuckTailError(ErrorCode.badFrame, "missing dog client or group header");
+    // Placed by the Worker from its routing table, not by identify: taken only if there is room.
+    const edgePlaced = !admin && req.headers.get(Header.edgePlaced) === "1";
+    if (edgePlaced && (this.draining || !this.connections.hasRoom())) {
+      return new Response(null, { status: 409, headers: { [Header.full]: "1" } });
+    }
     const scope = (req.headers.get(Header.scope) ?? "write") as Scope;
     const context = req.headers.get(Header.context);
     const storageMode = parseStorageMode(url.searchParams.get("storageMode") ?? undefined);
-    const res = this.acceptSocket<SocketState>({
-      client,
-      group,
-      scope,
-      storageMode,
-      connectedAt: Date.now(),
-      ...(admin && { admin }),
-      ...(context !== null && { context }),
-    });
+    let counted: Promise<void> = Promise.resolve();
+    const res = this.acceptSocket<SocketState>(
+      {
+        client,
+        group,
+        scope,
+        storageMode,
+        connectedAt: Date.now(),
+        ...(admin && { admin }),
+        ...(context !== null && { context }),
+      },
+      (ws) => {
+        const mapped = edgePlaced && req.headers.get(Header.anonymousClient) !== "1";
+        counted = this.connections.opened(ws, mapped ? client : undefined);
+      },
+    );
     this.draining = false;
+    await counted;
     return res;
   }
 

@@ -64,12 +64,16 @@ export abstract class HibernatingReplica<E = unknown> extends Replica {
 
   // ---- sockets ----------------------------------------------------------------------------
 
-  /** Accepts a WebSocket upgrade with the Hibernation API, `state` as its attachment. */
-  protected acceptSocket<S extends DogSocketState>(state: S): Response {
+  /**
+   * Accepts a WebSocket upgrade with the Hibernation API, `state` as its attachment; `accepted`
+   * sees the server's end.
+   */
+  protected acceptSocket<S extends DogSocketState>(state: S, accepted?: (ws: WebSocket) => void): Response {
     const { 0: client, 1: server } = new WebSocketPair();
     // Idle sockets cost no duration and outlive this object's eviction.
     this.ctx.acceptWebSocket(server);
     attach(server, state);
+    accepted?.(server);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -95,7 +99,7 @@ export abstract class HibernatingReplica<E = unknown> extends Replica {
   }
 
   /** Tells the group a socket left, in dog's `/~$~/close` protocol, so its count drops. */
-  private async reportClose(ws: WebSocket): Promise<void> {
+  protected async reportClose(ws: WebSocket): Promise<void> {
     const state = socketState<DogSocketState>(ws);
     if (!state || state.admin) return;
     const headers = new Headers({
@@ -178,7 +182,7 @@ export abstract class HibernatingReplica<E = unknown> extends Replica {
   // ---- dog's routes -----------------------------------------------------------------------
 
   override async fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
-    const req = new Request(input, init);
+    const req = input instanceof Request && init === undefined ? input : new Request(input, init);
     const url = new URL(req.url);
     if (!isDogRoute(url.pathname)) return this.onrequest(req, url);
     if (url.pathname === DogRoute.neighbor) {

@@ -15,7 +15,7 @@ export interface RouteHost {
   readonly limits: Limits;
   identity(): ReplicaIdentity;
   /** The socket upgrade the Worker passed on (`/_/ws`). */
-  accept(req: Request, url: URL): Response;
+  accept(req: Request, url: URL): Response | Promise<Response>;
   ingest(raw: unknown[], mode: StorageMode, dedup: boolean, context: string | null): Promise<IngestResult>;
   flush(): Promise<FlushAnswer>;
   stats(): Record<string, unknown>;

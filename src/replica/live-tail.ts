@@ -2,7 +2,7 @@ import type { Env } from "../env";
 import { validateFilter } from "../gossip/filters";
 import type { GossipMessage, GossipReply } from "../gossip/messages";
 import {
-  type LocalBatch,
+  type LaterText,
   type Subscription,
   type TailBatch,
   type TailOffer,
@@ -55,6 +55,8 @@ export const TAIL_NOT_READING_CLOSE_CODE = 1008;
 interface Outlet {
   queue: TailQueue;
   ws: WebSocket;
+  /** Whether events were queued since the last send (it is in `LiveTail.touched`). */
+  touched: boolean;
 }
 
 /**
@@ -82,10 +84,16 @@ export class LiveTail {
   private readonly rounds: Rounds<Registration, number>;
   /** Whether the outlets were rebuilt from the sockets since this object woke (see `openOutlet`). */
   private outletsRebuilt = false;
+  /** Outlets with events queued and not yet sent, and subscriptions matched here that have no outlet. */
+  private touched: Outlet[] = [];
+  private gone: string[] = [];
 
   constructor(private readonly host: TailHost) {
     this.maxBufferedBytes = host.maxBufferedBytes ?? DEFAULT_TAIL_MAX_BUFFERED_BYTES;
-    this.router = new TailRouter(host.uid, (owner, batch) => this.forward(owner, batch));
+    this.router = new TailRouter(host.uid, (owner, batch) => this.forward(owner, batch), {
+      take: (subscription, text) => this.queueFor(subscription, text),
+      end: () => this.sendQueued(),
+    });
     this.rounds = new Rounds<Registration, number>(
       () => ({ subs: [], ids: [] }),
       (round) => this.register(round),
@@ -215,14 +223,9 @@ export class LiveTail {
     }
   }
 
-  /** Delivers a batch to this replica's subscribers, or sends it to theirs (settles when it took it). */
-  private forward(owner: string, batch: LocalBatch): Promise<void> | undefined {
-    if (owner === this.host.uid) {
-      this.drop(this.deliver(batch));
-      return;
-    }
-    // A batch for another replica holds JSON text only (the router makes it for them).
-    const sent = this.host.gossipTo(owner, { type: "tail", batch: batch as TailBatch }).then(
+  /** Sends a batch to the replica holding its subscribers (settles when it took it). */
+  private forward(owner: string, batch: TailBatch): Promise<void> {
+    const sent = this.host.gossipTo(owner, { type: "tail", batch }).then(
       (reply) => {
         if (reply?.type === "tail-gone") this.drop(reply.ids);
       },
@@ -232,21 +235,49 @@ export class LiveTail {
     return sent;
   }
 
-  /** Queues a batch for this replica's subscribers; returns the subscriptions it no longer has. */
-  private deliver(batch: LocalBatch): string[] {
-    const gone: string[] = [];
+  /** Queues a batch from another replica for this replica's subscribers and sends it; returns the subscriptions it no longer has. */
+  private deliver(batch: TailBatch): string[] {
     for (const b of batch.subs) {
-      const outlet = this.outlets.get(b.subscription) ?? this.openOutlet(b.subscription);
-      if (!outlet) {
-        gone.push(b.subscription);
-        continue;
-      }
+      const outlet = this.outletOf(b.subscription);
+      outlet?.queue.enqueueFrom(batch.texts, b.events, b.dropped);
+    }
+    return this.sendQueued();
+  }
+
+  /** A match on this replica for one of its own subscribers: queued, sent by `sendQueued`. */
+  private queueFor(subscription: string, text: LaterText): void {
+    this.outletOf(subscription)?.queue.enqueueOne(text);
+  }
+
+  /** The outlet of a subscription matched here, marked as having events to send; null (and noted as gone) if it has none. */
+  private outletOf(subscription: string): Outlet | null {
+    const outlet = this.outlets.get(subscription) ?? this.openOutlet(subscription);
+    if (!outlet) {
+      this.gone.push(subscription);
+      return null;
+    }
+    if (!outlet.touched) {
+      outlet.touched = true;
+      this.touched.push(outlet);
+    }
+    return outlet;
+  }
+
+  /** Sends what the touched outlets queued (or closes a socket holding too much); returns, and forgets, the gone subscriptions. */
+  private sendQueued(): string[] {
+    const touched = this.touched;
+    this.touched = [];
+    for (const outlet of touched) {
+      outlet.touched = false;
       // Checked before sending, so what is written to a socket never passes the limit either.
-      outlet.queue.enqueueFrom(batch.texts, b.events, b.dropped);
       const held = this.heldBy(outlet.ws);
       if (held > this.maxBufferedBytes) this.closeNotReading(outlet.ws, held);
       else outlet.queue.send();
     }
+    const gone = this.gone;
+    if (gone.length === 0) return gone;
+    this.gone = [];
+    this.drop(gone);
     return gone;
   }
 
@@ -291,7 +322,7 @@ export class LiveTail {
 
   private addOutlet(subscription: string, ws: WebSocket): Outlet {
     // sendText ignores a socket that is closing: its close handler unsubscribes.
-    const outlet = { queue: new TailQueue(subscription, (text) => sendText(ws, text)), ws };
+    const outlet = { queue: new TailQueue(subscription, (text) => sendText(ws, text)), ws, touched: false };
     this.outlets.set(subscription, outlet);
     return outlet;
   }

@@ -66,11 +66,12 @@ describe("internal calls", () => {
 
   it("names no shard for a replica dog placed", async () => {
     const s = stub(() => new Response(null));
-    await new ReplicaCalls(s, "acme", null).socket(new Request("http://x/ws"), "?client=c", { [Header.scope]: "read" });
+    await new ReplicaCalls(s, "acme", null).socket("?client=c", { [Header.scope]: "read" });
     const req = s.seen[0] as Request;
     expect(new URL(req.url).pathname).toBe(InternalRoute.ws);
     expect(new URL(req.url).search).toBe("?client=c");
     expect(req.headers.get(Header.shard)).toBeNull();
     expect(req.headers.get(Header.scope)).toBe("read");
+    expect(req.headers.get("upgrade")).toBe("websocket");
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compileFilter, validateFilter } from "../../src/gossip/filters";
-import { type LaterText, type LocalBatch, offerOf, TailQueue, TailRouter } from "../../src/gossip/tail";
+import { type LaterText, type LocalSink, offerOf, TailQueue, TailRouter } from "../../src/gossip/tail";
 import type { TailEvent } from "../../src/protocol/tail";
 
 const event = (over: Partial<TailEvent> = {}): TailEvent => ({
@@ -59,17 +59,44 @@ describe("tail filters", () => {
   });
 });
 
+/** A batch as the tests read them: forwarded (JSON texts), or what the local sink took in one offer. */
+interface LocalBatch {
+  texts: (string | LaterText)[];
+  subs: { subscription: string; events: number[]; dropped?: number }[];
+}
+
+/** A local sink that collects what one offer gave this replica's own subscribers as one batch, passed to `sent`. */
+function collect(sent: (batch: LocalBatch) => void): LocalSink {
+  let batch: LocalBatch | null = null;
+  return {
+    take(subscription, text) {
+      batch ??= { texts: [], subs: [] };
+      let at = batch.texts.indexOf(text);
+      if (at < 0) at = batch.texts.push(text) - 1;
+      let forSub = batch.subs.find((s) => s.subscription === subscription);
+      if (!forSub) {
+        forSub = { subscription, events: [] };
+        batch.subs.push(forSub);
+      }
+      forSub.events.push(at);
+    },
+    end() {
+      if (batch) sent(batch);
+      batch = null;
+      return [];
+    },
+  };
+}
+
 describe("tail routing and queues", () => {
   /** A router whose forwards settle only when the test says so. */
   const manual = (self = "me") => {
     const sent: { owner: string; batch: LocalBatch; settle: () => void }[] = [];
-    const router = new TailRouter(self, (owner, batch) => {
-      if (owner === self) {
-        sent.push({ owner, batch, settle: () => {} });
-        return;
-      }
-      return new Promise<void>((settle) => sent.push({ owner, batch, settle }));
-    });
+    const router = new TailRouter(
+      self,
+      (owner, batch) => new Promise<void>((settle) => sent.push({ owner, batch, settle })),
+      collect((batch) => sent.push({ owner: self, batch, settle: () => {} })),
+    );
     return { router, sent };
   };
   const text = (t: string | LaterText | undefined) => (typeof t === "string" ? t : (t as LaterText).text());
@@ -167,6 +194,7 @@ describe("tail routing and queues", () => {
     const router = new TailRouter(
       "me",
       (_owner, batch) => new Promise<void>((settle) => sent.push({ batch, settle })),
+      collect(() => {}),
       5,
     );
     router.add({ id: "s", owner: "r1", client: "c", filter: {}, sample: 1 });
@@ -183,9 +211,13 @@ describe("tail routing and queues", () => {
 
   it("forwards about `sample` of the matches", () => {
     let forwarded = 0;
-    const router = new TailRouter("me", (_owner, batch) => {
-      forwarded += batch.subs[0]?.events.length ?? 0;
-    });
+    const router = new TailRouter(
+      "me",
+      () => {},
+      collect((batch) => {
+        forwarded += batch.subs[0]?.events.length ?? 0;
+      }),
+    );
     router.add({ id: "s1", owner: "me", client: "c", filter: {}, sample: 0.25 });
     router.offer(offerOf(Array.from({ length: 4000 }, (_, i) => event({ id: `e${i}` }))));
     expect(forwarded).toBeGreaterThan(800);
