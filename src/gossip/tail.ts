@@ -296,8 +296,13 @@ let randomAt = randoms.length;
  * counted in UTF-16 units, a byte each for ASCII) for its owner to cap per socket.
  */
 export class TailQueue {
-  /** Events as JSON text (or to be made when sent), oldest first. */
-  private queue: (string | LaterText)[] = [];
+  /**
+   * Events as JSON text (or to be made when sent), oldest first from `head`: taking from the front
+   * or dropping the oldest moves `head`, never the rest of the array (a subscriber that cannot keep
+   * up drops one event per event ingested).
+   */
+  private queue: (string | LaterText | undefined)[] = [];
+  private head = 0;
   private queuedBytes = 0;
   private dropped = 0;
   /** Frames sent and not yet acknowledged, oldest first: their seqs, and their text's sizes (numbers, no objects). */
@@ -329,12 +334,9 @@ export class TailQueue {
 
   /** `enqueue` of one event: what a subscriber that keeps up gets, with no array made. */
   enqueueOne(text: string | LaterText): void {
-    if (this.queue.length >= this.capacity) {
-      this.enqueue([text]);
-      return;
-    }
     this.queue.push(text);
     this.queuedBytes += bytesOf(text);
+    if (this.queued > this.capacity) this.dropOldest(1);
   }
 
   /** `enqueue` of `texts[i]` for each of `indexes` (a forwarded batch's events for this subscriber). */
@@ -358,11 +360,41 @@ export class TailQueue {
       this.queue.push(text);
       this.queuedBytes += bytesOf(text);
     }
-    const over = this.queue.length - this.capacity;
-    if (over > 0) this.queuedBytes -= size(this.queue.splice(0, over));
-    const lost = droppedBefore + skip + Math.max(0, over);
-    this.dropped += lost;
-    this.droppedTotal += lost;
+    this.dropped += droppedBefore + skip;
+    this.droppedTotal += droppedBefore + skip;
+    const over = this.queued - this.capacity;
+    if (over > 0) this.dropOldest(over);
+  }
+
+  /** Drops the `n` oldest queued events, counting them for the next `dropped` frame. */
+  private dropOldest(n: number): void {
+    for (let i = 0; i < n; i++) {
+      this.queuedBytes -= bytesOf(this.queue[this.head] as string | LaterText);
+      this.queue[this.head++] = undefined;
+    }
+    this.dropped += n;
+    this.droppedTotal += n;
+    this.compact();
+  }
+
+  /** Takes the `n` oldest queued events. */
+  private take(n: number): (string | LaterText)[] {
+    const taken = this.queue.slice(this.head, this.head + n) as (string | LaterText)[];
+    this.head += taken.length;
+    this.queuedBytes -= size(taken);
+    this.compact();
+    return taken;
+  }
+
+  /** Empties the array once every event left it, or cuts what is behind `head` once that is most of it. */
+  private compact(): void {
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
   }
 
   /**
@@ -372,14 +404,17 @@ export class TailQueue {
   ack(seq: number): boolean {
     const i = this.unackedSeqs.indexOf(seq);
     if (i < 0) return false;
-    this.unackedSeqs.splice(0, i + 1);
-    for (const bytes of this.unackedSizes.splice(0, i + 1)) this.unackedBytes -= bytes;
+    for (let k = 0; k <= i; k++) this.unackedBytes -= this.unackedSizes[k] as number;
+    this.unackedSeqs.copyWithin(0, i + 1);
+    this.unackedSizes.copyWithin(0, i + 1);
+    this.unackedSeqs.length -= i + 1;
+    this.unackedSizes.length -= i + 1;
     this.send();
     return true;
   }
 
   get queued(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
   }
 
   /** Tail text this subscriber holds on the server: queued, plus sent and not acknowledged. */
@@ -389,22 +424,20 @@ export class TailQueue {
 
   /** Sends frames while fewer than `window` are unacknowledged: the drop report first, then events. */
   send(): void {
-    while (this.unackedSeqs.length < this.window && (this.dropped > 0 || this.queue.length > 0)) {
+    while (this.unackedSeqs.length < this.window && (this.dropped > 0 || this.queued > 0)) {
       if (this.dropped > 0) {
         this.deliver(JSON.stringify({ type: "dropped", subscription: this.subscription, count: this.dropped }));
         this.dropped = 0;
         continue;
       }
       let events: string;
-      if (this.queue.length === 1) {
-        // The common case of a live tail that keeps up: one event, no arrays made.
+      if (this.head === 0 && this.queue.length === 1) {
+        // The common case of a live tail that keeps up: one event, no arrays made or freed.
         const only = this.queue.pop() as string | LaterText;
         this.queuedBytes -= bytesOf(only);
         events = textOf(only);
       } else {
-        const taken = this.queue.splice(0, this.frameEvents);
-        this.queuedBytes -= size(taken);
-        events = taken.map(textOf).join(",");
+        events = this.take(this.frameEvents).map(textOf).join(",");
       }
       this.seq += this.seqStep();
       const text = `${this.framePrefix}${this.seq},"events":[${events}]}`;

@@ -61,6 +61,8 @@ export class BufferCoordinator extends Group {
   private readonly reportIntervalMs: number;
   /** Routing-table requests answered since this object started (to show the Worker's cache works). */
   private routingRequests = 0;
+  /** dog identify requests answered since this object started (sockets the Worker could not place itself). */
+  private identifyRequests = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env as never);
@@ -158,6 +160,7 @@ export class BufferCoordinator extends Group {
   private async identify(req: Request): Promise<Response> {
     const client = req.headers.get(DogHeader.client);
     if (!client) throw new DuckTailError(ErrorCode.badFrame, "Missing: Request ID");
+    this.identifyRequests++;
     // A shard that just refused this socket at the edge is full, whatever its last report said.
     const full = Number(req.headers.get(Header.full) ?? Number.NaN);
     const refused = Number.isInteger(full) ? this.registry.shards().find((s) => s.n === full) : undefined;
@@ -339,6 +342,7 @@ export class BufferCoordinator extends Group {
       ...list,
       connectionLimit: this.limit,
       routingRequests: this.routingRequests,
+      identifyRequests: this.identifyRequests,
       shards: list.shards.map((s) => ({ ...s, stats: replicas.get(s.n) ?? null })),
     };
   }

@@ -49,6 +49,49 @@ describe("BufferCoordinator", () => {
     for (const ws of sockets) ws.close();
   });
 
+  it("places sockets on the routed shards itself and asks the coordinator only past a full shard; counts follow", async () => {
+    const t = tenant("coord-edge");
+    const before = await stats(t);
+    expect(before).toMatchObject({ identifyRequests: 0 });
+    // The connection limit is 3: three sockets go straight to shard 0, the replica counts them.
+    const sockets = [await t.socket(), await t.socket(), await t.socket()];
+    let s = (await stats(t)) as CoordinatorStats & { identifyRequests: number };
+    expect(s.identifyRequests).toBe(0);
+    expect(s.shards.map((x) => [x.n, x.connections])).toEqual([[0, 3]]);
+    // Shard 0 refuses the fourth (409 to the Worker), which asks identify: the coordinator opens shard 1.
+    sockets.push(await t.socket());
+    s = (await stats(t)) as CoordinatorStats & { identifyRequests: number };
+    expect(s.identifyRequests).toBe(1);
+    expect(s.shards.map((x) => [x.n, x.connections])).toEqual([
+      [0, 3],
+      [1, 1],
+    ]);
+    expect(await sockets[3]?.request({ type: "stats" })).toMatchObject({ replica: "coord-edge-1" });
+    // Closing two on shard 0 frees their slots, and the replica's report says so: the next socket goes there again.
+    sockets[0]?.close();
+    sockets[1]?.close();
+    await eventually(async () => (await stats(t)).shards[0]?.connections === 1);
+    const again = await t.socket();
+    expect(await again.request({ type: "stats" })).toMatchObject({ replica: "coord-edge-0" });
+    for (const ws of [...sockets.slice(2), again]) ws.close();
+  });
+
+  it("sends a client that names itself back to the shard it was on", async () => {
+    const t = tenant("coord-sticky");
+    await t.fetch("/buffer/scale", { method: "POST", body: JSON.stringify({ tier: 2 }) });
+    const replicaOf = async (client: string) => {
+      const ws = await t.socket(`?client=${client}`);
+      const replica = (await ws.request({ type: "stats" })).replica;
+      ws.close();
+      await ws.closed;
+      return replica;
+    };
+    for (const client of ["alice", "bob", "carol"]) {
+      const first = await replicaOf(client);
+      expect(await replicaOf(client)).toBe(first);
+    }
+  });
+
   it("counts closed sockets down so their slots are reused", async () => {
     const t = tenant("coord-close");
     const a = await t.socket();
