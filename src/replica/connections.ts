@@ -9,6 +9,14 @@ export function connectionLimit(env: { REPLICA_CONNECTION_LIMIT?: string }): num
   return Number(env.REPLICA_CONNECTION_LIMIT ?? DEFAULT_CONNECTION_LIMIT);
 }
 
+/**
+ * Longest a socket's answer waits for the report that counts it (the socket is counted here at
+ * once either way); a coordinator slower than that only hears of it later.
+ */
+export const CONNECTION_REPORT_WAIT_MS = 2_000;
+/** Longest one report may take before the next round goes anyway (logged). */
+export const CONNECTION_REPORT_TIMEOUT_MS = 10_000;
+
 /** What the connection count needs from its replica. */
 export interface ConnectionHost {
   /** This replica's Durable Object id. */
@@ -65,7 +73,7 @@ export class ConnectionCount {
     this.sockets().add(ws);
     const round = this.rounds.next();
     if (edgeClient !== undefined) round.items.clients.push(edgeClient);
-    return round.done;
+    return within(round.done, CONNECTION_REPORT_WAIT_MS).then(() => {});
   }
 
   /** A socket closed or failed (once or more); resolves when the coordinator was told. */
@@ -74,7 +82,7 @@ export class ConnectionCount {
     const round = this.rounds.next();
     const client = this.host.client(ws);
     if (client !== null) round.items.gone.push(client);
-    return round.done;
+    return within(round.done, CONNECTION_REPORT_WAIT_MS).then(() => {});
   }
 
   private sockets(): Set<WebSocket> {
@@ -92,10 +100,25 @@ export class ConnectionCount {
       ...(gone.length > 0 && { gone }),
     };
     try {
-      await this.host.send(report);
+      if (!(await within(this.host.send(report), CONNECTION_REPORT_TIMEOUT_MS))) {
+        console.error(`ducktail: connection report unanswered after ${CONNECTION_REPORT_TIMEOUT_MS} ms`);
+      }
     } catch (err) {
       console.error("ducktail: connection report failed", err);
     }
+  }
+}
+
+/** Waits for `p` at most `ms`: true if it settled by then (its rejection is thrown). */
+async function within(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
