@@ -13,6 +13,7 @@ import { frameBuilder } from "../../lib/frames.mjs";
 
 export { BufferCoordinator } from "../../../src/group/BufferCoordinator";
 export { LakeCatalog } from "../../../src/lake/catalog/LakeCatalog";
+export { SessionRecording } from "../../../src/recording/SessionRecording";
 export { default } from "../../../src/worker";
 
 class DiscardSink implements Sink {
