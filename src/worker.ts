@@ -24,7 +24,7 @@ import {
 import { isUserRoute, userRoute } from "./edge/users";
 import type { Env } from "./env";
 import { parseEventQuery } from "./lake/query";
-import { authorize, OPEN_TENANT, type Principal, requestKey } from "./protocol/auth";
+import { allows, authorize, OPEN_TENANT, type Principal, requestKey } from "./protocol/auth";
 import { ReplicaCalls } from "./protocol/calls";
 import { DuckTailError, ErrorCode, errorResponse } from "./protocol/errors";
 import { limitsFrom } from "./protocol/limits";
@@ -54,10 +54,10 @@ async function socket(req: Request, env: Env, url: URL, principal: Principal): P
   const group = ns.idFromName(tenant);
   const named = url.searchParams.get("client");
   const client = named ?? crypto.randomUUID();
-  const headers = {
-    [Header.scope]: principal.scope,
-    [Header.context]: contextHeader(requestContext(req, ipPolicy(env.IP_POLICY))),
-  };
+  // The context is stamped on the events a socket sends: a read key's socket sends none.
+  const headers: Record<string, string> = allows(principal.scope, "write")
+    ? { [Header.scope]: principal.scope, [Header.context]: contextHeader(requestContext(req, ipPolicy(env.IP_POLICY))) }
+    : { [Header.scope]: principal.scope };
   const placed = await placeSocket(env, tenant, named);
   let refused: number | null = null;
   if (placed) {
