@@ -44,6 +44,8 @@ export interface ConnectionHost {
 export class ConnectionCount {
   private open: Set<WebSocket> | null = null;
   private readonly rounds: Rounds<Changes, void>;
+  /** Each round's `done`, bounded by CONNECTION_REPORT_WAIT_MS: one timer per round, not per socket. */
+  private readonly bounded = new WeakMap<Promise<void>, Promise<void>>();
 
   constructor(
     private readonly host: ConnectionHost,
@@ -73,7 +75,7 @@ export class ConnectionCount {
     this.sockets().add(ws);
     const round = this.rounds.next();
     if (edgeClient !== undefined) round.items.clients.push(edgeClient);
-    return within(round.done, CONNECTION_REPORT_WAIT_MS).then(() => {});
+    return this.waitFor(round.done);
   }
 
   /** A socket closed or failed (once or more); resolves when the coordinator was told. */
@@ -82,7 +84,17 @@ export class ConnectionCount {
     const round = this.rounds.next();
     const client = this.host.client(ws);
     if (client !== null) round.items.gone.push(client);
-    return within(round.done, CONNECTION_REPORT_WAIT_MS).then(() => {});
+    return this.waitFor(round.done);
+  }
+
+  /** A round's report, waited for at most CONNECTION_REPORT_WAIT_MS. */
+  private waitFor(done: Promise<void>): Promise<void> {
+    let bounded = this.bounded.get(done);
+    if (!bounded) {
+      bounded = within(done, CONNECTION_REPORT_WAIT_MS).then(() => {});
+      this.bounded.set(done, bounded);
+    }
+    return bounded;
   }
 
   private sockets(): Set<WebSocket> {

@@ -156,10 +156,8 @@ export class LiveTail {
     const from = this.host.uid;
     switch (msg.type) {
       case "subscribe":
-        for (const sub of msg.subs) {
-          this.host.store.saveSubscription(sub);
-          this.router.add(sub);
-        }
+        this.host.store.saveSubscriptions(msg.subs);
+        for (const sub of msg.subs) this.router.add(sub);
         return { type: "ok", from };
       case "unsubscribe":
         this.drop(msg.ids);
@@ -178,7 +176,7 @@ export class LiveTail {
       // output gate): a thousand subscribes, a thousand commits. One per round instead: those
       // made while a round's commit is under way take the next round. Those unsubscribed before
       // their round began are not stored again.
-      for (const sub of subs) if (this.router.get(sub.id)) this.host.store.saveSubscription(sub);
+      this.host.store.saveSubscriptions(subs.filter((sub) => this.router.get(sub.id)));
       await this.host.sync?.();
     }
     let known = 1;

@@ -197,8 +197,15 @@ export class ReplicaStore {
       .map((r) => JSON.parse(r.body) as Subscription);
   }
 
-  saveSubscription(sub: Subscription): void {
-    this.sql.exec(`INSERT OR REPLACE INTO subscriptions (id, body) VALUES (?, ?)`, sub.id, JSON.stringify(sub));
+  /** Stores subscriptions, 50 to a statement (a statement binds at most 100 values). */
+  saveSubscriptions(subs: readonly Subscription[]): void {
+    for (let at = 0; at < subs.length; at += 50) {
+      const chunk = subs.slice(at, at + 50);
+      this.sql.exec(
+        `INSERT OR REPLACE INTO subscriptions (id, body) VALUES ${chunk.map(() => "(?, ?)").join(", ")}`,
+        ...chunk.flatMap((sub) => [sub.id, JSON.stringify(sub)]),
+      );
+    }
   }
 
   deleteSubscription(id: string): void {
