@@ -62,11 +62,11 @@ export interface TailBatch {
 /**
  * Where the router puts the matches for its own replica's subscribers, one at a time as it finds
  * them (no batch is built for them): `take` queues an event for a subscription; `end`, once per
- * offer, sends what the queues now hold and answers the subscriptions this replica no longer has.
+ * offer, sends what the queues now hold (and drops the subscriptions this replica no longer has).
  */
 export interface LocalSink {
   take(subscription: string, text: LaterText): void;
-  end(): string[];
+  end(): void;
 }
 
 interface Entry {
@@ -190,7 +190,7 @@ export class TailRouter {
     }
     this.localAt = -1;
     this.localText = null;
-    for (const id of this.local.end()) this.remove(id);
+    this.local.end();
     for (const [owner, p] of this.pending) {
       p.offer = null;
       p.placed.clear();
@@ -255,7 +255,7 @@ export class TailRouter {
       this.dispatch(owner);
     };
     try {
-      Promise.resolve(this.send(owner, p.batch as TailBatch)).then(settled, settled);
+      Promise.resolve(this.send(owner, p.batch)).then(settled, settled);
     } catch {
       settled();
     }

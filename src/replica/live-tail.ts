@@ -92,7 +92,9 @@ export class LiveTail {
     this.maxBufferedBytes = host.maxBufferedBytes ?? DEFAULT_TAIL_MAX_BUFFERED_BYTES;
     this.router = new TailRouter(host.uid, (owner, batch) => this.forward(owner, batch), {
       take: (subscription, text) => this.queueFor(subscription, text),
-      end: () => this.sendQueued(),
+      end: () => {
+        this.sendQueued();
+      },
     });
     this.rounds = new Rounds<Registration, number>(
       () => ({ subs: [], ids: [] }),
@@ -281,11 +283,8 @@ export class LiveTail {
 
   /** Tail text the socket's subscriptions hold here. */
   private heldBy(ws: WebSocket): number {
-    const subs = socketState(ws)?.subs ?? [];
-    // Most sockets hold one subscription: no lookups to add up.
-    if (subs.length === 1) return this.outlets.get(subs[0] as string)?.queue.heldBytes ?? 0;
     let held = 0;
-    for (const id of subs) held += this.outlets.get(id)?.queue.heldBytes ?? 0;
+    for (const id of socketState(ws)?.subs ?? []) held += this.outlets.get(id)?.queue.heldBytes ?? 0;
     return held;
   }
 

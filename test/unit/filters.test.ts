@@ -83,7 +83,6 @@ function collect(sent: (batch: LocalBatch) => void): LocalSink {
     end() {
       if (batch) sent(batch);
       batch = null;
-      return [];
     },
   };
 }
