@@ -119,10 +119,12 @@ export class BufferReplica extends HibernatingReplica<Env> {
       },
       Number(env.SEGMENT_DEDUP_WINDOW_MS ?? DEFAULT_DEDUP_WINDOW_MS),
     );
+    /** The tenant's coordinator, which load and connection reports go to. */
+    const coordinatorOf = (tenant: string) => env.COORDINATOR.get(env.COORDINATOR.idFromName(tenant));
     this.load = new LoadReporter(
       {
         identity: () => this.cachedIdentity,
-        coordinator: (tenant) => env.COORDINATOR.get(env.COORDINATOR.idFromName(tenant)),
+        coordinator: coordinatorOf,
         buffered: () => ({ rows: this.buffer.rows, bytes: this.buffer.bytes }),
         connections: () => this.ctx.getWebSockets().length,
         viewSeq: () => (this.viewsCache && this.viewsCache.size > 0 ? this.viewsCache.seq : undefined),
@@ -139,8 +141,7 @@ export class BufferReplica extends HibernatingReplica<Env> {
         send: async (report) => {
           const id = this.cachedIdentity ?? this.store.identity();
           if (!id) return; // never named by a coordinator: it places nothing here
-          const ns = env.COORDINATOR;
-          await new CoordinatorCalls(ns.get(ns.idFromName(id.tenant)), id.tenant).connections(report);
+          await new CoordinatorCalls(coordinatorOf(id.tenant), id.tenant).connections(report);
         },
       },
       connectionLimit(env),

@@ -1,5 +1,6 @@
 import type { ConnectionReport } from "../protocol/calls";
 import { Rounds } from "../rounds";
+import { withTimeout } from "../sinks/timeout";
 
 /** Sockets per replica before another shard opens: var REPLICA_CONNECTION_LIMIT. */
 export const DEFAULT_CONNECTION_LIMIT = 1000;
@@ -91,7 +92,8 @@ export class ConnectionCount {
   private waitFor(done: Promise<void>): Promise<void> {
     let bounded = this.bounded.get(done);
     if (!bounded) {
-      bounded = within(done, CONNECTION_REPORT_WAIT_MS).then(() => {});
+      // A report never rejects (see `report`): the only failure here is the wait running out.
+      bounded = withTimeout(done, CONNECTION_REPORT_WAIT_MS, "connection report").catch(() => {});
       this.bounded.set(done, bounded);
     }
     return bounded;
@@ -112,25 +114,10 @@ export class ConnectionCount {
       ...(gone.length > 0 && { gone }),
     };
     try {
-      if (!(await within(this.host.send(report), CONNECTION_REPORT_TIMEOUT_MS))) {
-        console.error(`ducktail: connection report unanswered after ${CONNECTION_REPORT_TIMEOUT_MS} ms`);
-      }
+      await withTimeout(this.host.send(report), CONNECTION_REPORT_TIMEOUT_MS, "connection report");
     } catch (err) {
       console.error("ducktail: connection report failed", err);
     }
-  }
-}
-
-/** Waits for `p` at most `ms`: true if it settled by then (its rejection is thrown). */
-async function within(p: Promise<void>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([p.then(() => true as const), late]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
