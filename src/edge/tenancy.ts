@@ -109,9 +109,13 @@ export interface Placed {
  * One of the tenant's routed shards for an ingest request, spread round-robin, or chosen by
  * `shardKey` (the same key always lands on the same shard of a tier).
  */
-export async function place(env: Env, tenant: string, shardKey?: string): Promise<Placed> {
+export function place(env: Env, tenant: string, shardKey?: string): Promise<Placed> {
+  return placeAt(env, tenant, shardKey === undefined ? roundRobin++ : hash32(shardKey));
+}
+
+/** The routed shard number `pick` lands on (modulo the tier's shards). */
+async function placeAt(env: Env, tenant: string, pick: number): Promise<Placed> {
   const table = await routingTable(env, tenant);
-  const pick = shardKey === undefined ? roundRobin++ : hash32(shardKey);
   const shard = table.shards[pick % table.shards.length];
   if (!shard) throw new DuckTailError(ErrorCode.internal, "tenant has no shards");
   return { replica: replica(env, tenant, shard), shard, tier: table.tier };
@@ -131,11 +135,8 @@ let socketRoundRobin = 0;
  * ask identify.
  */
 export async function placeSocket(env: Env, tenant: string, client: string | null): Promise<Placed | null> {
-  const table = await routingTable(env, tenant);
-  const pick = client === null ? socketRoundRobin++ : hash32(client);
-  const shard = table.shards[pick % table.shards.length];
-  if (!shard || (refusedUntil.get(`${tenant}/${shard.n}`) ?? 0) > Date.now()) return null;
-  return { replica: replica(env, tenant, shard), shard, tier: table.tier };
+  const placed = await placeAt(env, tenant, client === null ? socketRoundRobin++ : hash32(client));
+  return (refusedUntil.get(`${tenant}/${placed.shard.n}`) ?? 0) > Date.now() ? null : placed;
 }
 
 /** A shard answered an edge-placed socket `Header.full`. */
