@@ -44,7 +44,7 @@ export const SCENARIOS = [
     tier: 1,
     filter: () => ({}),
     matches: () => true,
-    baselines: ["broadcast", "hibernating broadcast"],
+    baselines: ["broadcast", "hibernating broadcast", "broadcast + acks"],
   },
   {
     name: "c",
@@ -260,6 +260,7 @@ export async function runTail(duckTailDir, partyserverDir, log = console.log) {
     ducktail: duckTailSystem(ducktail),
     broadcast: roomSystem(rooms, "broadcast"),
     "hibernating broadcast": roomSystem(rooms, "hibernating-broadcast"),
+    "broadcast + acks": roomSystem(rooms, "broadcast", { acks: true }),
     tag: roomSystem(rooms, "tag"),
   };
   const runs = [];
@@ -391,6 +392,8 @@ export function printTail(result, out = console.log) {
       "\nlost = expected (subscriber, event) pairs never received; extra = deliveries a subscriber had to discard (a broadcast" +
       "\nroom sends everyone everything); dropped = events DuckTail reported dropped for a slow reader." +
       "\ncpu = share of one core: the system's workerd / this load generator (publishers and every subscriber)." +
+      "\nbroadcast + acks = the broadcast room with subscribers that ack as DuckTail's do (`tailAck` every 8 frames); the room" +
+      "\nreads and drops the acks: what the tail's flow control costs the runtime alone, without DuckTail." +
       `\nsubscribe = connecting all subscribers (DuckTail: until each got \`subscribed\`), ${shape.connectConcurrency} at a time.`,
   );
   for (const s of result.scenarios) out(`  (${s.name}) ${s.what}`);
@@ -430,6 +433,7 @@ export function printTail(result, out = console.log) {
     );
   }
   if (result.ingest) printIngestRatio(result.ingest, out);
+  printAckCost(result, out);
   out("\nTargets (medians over the rounds):\n");
   out(
     table(
@@ -442,6 +446,16 @@ export function printTail(result, out = console.log) {
       result.targets,
     ),
   );
+}
+
+/** (b)'s server CPU per delivery: DuckTail, the room, and the room receiving DuckTail's acks. */
+function printAckCost(result, out) {
+  const rows = ["ducktail", "partyserver broadcast", "partyserver broadcast + acks"]
+    .map((system) => result.groups.find((g) => g.scenario === "b" && g.system === system)?.median)
+    .filter((m) => m && m.serverCpu !== null && m.deliveriesPerSec > 0);
+  if (rows.length < 3) return;
+  out("\n(b) server CPU per delivery (medians: cpu ÷ deliveries/s):");
+  for (const m of rows) out(`  ${m.system.padEnd(30)} ${((m.serverCpu / m.deliveriesPerSec) * 1e6).toFixed(1)} µs`);
 }
 
 function printIngestRatio(ingest, out) {

@@ -66,14 +66,17 @@ export function duckTailSystem(target) {
   };
 }
 
-/** A partyserver room (`kind` "broadcast" or "tag"), one Durable Object per run. */
-export function roomSystem(target, kind) {
+/**
+ * A partyserver room (`kind` "broadcast", "hibernating-broadcast" or "tag"), one Durable Object per
+ * run. `acks`: its subscribers send the acks a DuckTail subscriber sends (the room drops them).
+ */
+export function roomSystem(target, kind, { acks = false } = {}) {
   const room = (name) => `/parties/${kind}-room/${name}`;
   const count = (name) => getJson(`${target.url}${room(name)}`);
   return {
-    name: `partyserver ${kind.replaceAll("-", " ")}`,
+    name: `partyserver ${kind.replaceAll("-", " ")}${acks ? " + acks" : ""}`,
     pid: target.pid,
-    protocol: "room",
+    protocol: acks ? "room-acks" : "room",
     async prepare() {},
     publisherUrl: (name) => `${wsBase(target.url)}${room(name)}?role=pub`,
     subscriberUrl: (name, i) => `${wsBase(target.url)}${room(name)}?k=${i}`,

@@ -97,13 +97,16 @@ const ackDelayMs = () => Number(process.env.BENCH_TAIL_ACK_DELAY_MS ?? 1_000);
 /**
  * A subscriber. `protocol` "ducktail": sends `subscribe` on open, resolves `ready` on
  * `subscribed`, acks tail frames once their events are counted as the SDK does (cumulatively: one
- * `tailAck` per 8 frames, naming the last, or 1 s after the first unacked one); "room": a partyserver room socket, ready on open.
+ * `tailAck` per 8 frames, naming the last, or 1 s after the first unacked one); "room": a partyserver room socket, ready on open;
+ * "room-acks": a room socket that acks what it got as a DuckTail subscriber does (the room ignores the acks).
  * Each frame goes to `sink.frame(index, buf, from, now)`; `dropped` frames add to `sink.dropped`.
  */
 export class Subscriber {
   subscription = null;
   unacked = 0;
   lastSeq = "0";
+  /** Frames received ("room-acks", which numbers them itself). */
+  frames = 0;
   ackTimer = undefined;
   /** Replicas the subscription reached (DuckTail's `subscribed.replicas`). */
   replicas = null;
@@ -136,6 +139,10 @@ export class Subscriber {
     ws.on("message", (buf) => {
       const now = performance.now();
       if (protocol === "room") return sink.frame(index, buf, 0, now);
+      if (protocol === "room-acks") {
+        sink.frame(index, buf, 0, now);
+        return this.counted(String(++this.frames));
+      }
       if (buf.subarray(0, TAIL_PREFIX.length).equals(TAIL_PREFIX)) return this.tail(buf, index, sink, now);
       this.control(JSON.parse(buf.toString()), sink);
     });
@@ -149,7 +156,12 @@ export class Subscriber {
     let end = at;
     while (buf[end] >= 0x30 && buf[end] <= 0x39) end++;
     sink.frame(index, buf, end, now);
-    this.lastSeq = buf.toString("latin1", at, end);
+    this.counted(buf.toString("latin1", at, end));
+  }
+
+  /** A frame's events are counted: ack as the SDK does. */
+  counted(seq) {
+    this.lastSeq = seq;
     if (++this.unacked >= this.ackEvery) this.ack();
     else this.ackTimer ??= setTimeout(() => this.ack(), this.ackDelayMs);
   }

@@ -13,7 +13,8 @@
 //                                        which is `ctx.getWebSockets(tag)`
 //
 // Publishers connect with `?role=pub` and send DuckTail's `events` frames
-// (`{"type":"events","events":[…]}`); nothing is acked. A GET to a room answers
+// (`{"type":"events","events":[…]}`); nothing is acked to them. Anything a subscriber sends is
+// read and dropped: the "broadcast + acks" baseline has its subscribers ack as DuckTail's do. A GET to a room answers
 // `{"connections": n}`, so the runner can wait for closed sockets to be gone between runs.
 import { type Connection, type ConnectionContext, routePartykitRequest, Server, type WSMessage } from "partyserver";
 
@@ -52,8 +53,9 @@ export class BroadcastRoom extends Server<Env> {
     if (i >= 0) this.publishers.splice(i, 1);
   }
 
-  override onMessage(_connection: Connection, message: WSMessage): void {
-    this.broadcast(message, this.publishers);
+  override onMessage(connection: Connection, message: WSMessage): void {
+    // Subscribers' frames (the acks of the "broadcast + acks" baseline) are read and dropped.
+    if (this.publishers.includes(connection.id)) this.broadcast(message, this.publishers);
   }
 
   override onRequest(): Response {
@@ -72,8 +74,9 @@ export class HibernatingBroadcastRoom extends Server<Env> {
     return isPublisher(ctx) ? ["pub"] : ["sub"];
   }
 
-  override onMessage(_connection: Connection, message: WSMessage): void {
-    for (const connection of this.getConnections("sub")) connection.send(message);
+  override onMessage(connection: Connection, message: WSMessage): void {
+    if (!connection.tags.includes("pub")) return;
+    for (const sub of this.getConnections("sub")) sub.send(message);
   }
 
   override onRequest(): Response {
