@@ -292,17 +292,26 @@ export class BufferCoordinator extends Group {
    */
   private async applyTier(tier: number): Promise<void> {
     const count = shardsFor(tier, this.policy);
-    const leaving = await this.ctx.blockConcurrencyWhile(async () => {
+    const moved = await this.ctx.blockConcurrencyWhile(async () => {
       const have = new Set(this.registry.shards().map((s) => s.n));
       for (let n = 0; n < count; n++) if (!have.has(n)) await this.openShard(n);
       const before = shardsFor(this.tier(), this.policy);
       this.registry.setMeta("tier", String(tier));
-      for (const s of this.registry.shards()) if (s.n < count && s.draining) this.registry.setDraining(s.n, false);
+      const back = this.registry.shards().filter((s) => s.n < count && s.draining);
+      for (const s of back) this.registry.setDraining(s.n, false);
       const out = this.registry.shards().filter((s) => s.n >= count && s.n < before && !s.draining);
       for (const s of out) this.registry.setDraining(s.n, true);
-      return out;
+      return { out, back };
     });
-    for (const s of leaving) {
+    // A shard routed again takes the sockets the Worker places there again (it refused them while drained).
+    for (const s of moved.back) {
+      this.ctx.waitUntil(
+        this.replica(s)
+          .resume()
+          .catch((err) => console.error(`ducktail: resuming shard ${s.n} failed`, err)),
+      );
+    }
+    for (const s of moved.out) {
       this.ctx.waitUntil(
         this.replica(s)
           .drain()

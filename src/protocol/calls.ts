@@ -235,6 +235,10 @@ export class ReplicaCalls {
     return decode(await this.send(InternalRoute.drain, { method: "POST" }), this.who);
   }
 
+  async resume(): Promise<{ resumed: boolean }> {
+    return decode(await this.send(InternalRoute.resume, { method: "POST" }), this.who);
+  }
+
   async replay(keys: string[]): Promise<ReplayOutcome[]> {
     const init = { method: "POST", body: JSON.stringify({ keys }) };
     return decode(await this.send(InternalRoute.replay, init), this.who);

@@ -64,6 +64,8 @@ export const InternalRoute = {
   pressure: "/_/pressure",
   /** Coordinator → replica: leaving the routing table; flush everything and move the sockets. */
   drain: "/_/drain",
+  /** Coordinator → replica: routed again after a drain; take sockets the Worker places again. */
+  resume: "/_/resume",
   scale: "/_/scale",
   shards: "/_/shards",
   aggregate: "/_/aggregate",

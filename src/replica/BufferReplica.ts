@@ -56,8 +56,8 @@ export class BufferReplica extends HibernatingReplica<Env> {
   private readonly frames: SocketFrames;
   private readonly load: LoadReporter;
   private readonly connections: ConnectionCount;
-  /** Set once the coordinator drained this shard out of the routing table (until it is routed again). */
-  private draining = false;
+  /** Set once the coordinator drained this shard out of the routing table (until it is routed again); stored. */
+  private draining: boolean;
   private alarmAt: number | null = null;
   private sinkList: Sink[] | null = null;
   private cachedIdentity: ReplicaIdentity | null = null;
@@ -67,6 +67,7 @@ export class BufferReplica extends HibernatingReplica<Env> {
     this.limits = limitsFrom(env);
     this.policy = flushPolicyFrom(env);
     this.store = new ReplicaStore(ctx.storage.sql);
+    this.draining = this.store.meta("draining") === "1";
     this.commits = new GroupCommit(0);
     // Committed (confirmed/durable) events survive a restart: back into the buffer.
     for (const blob of this.store.committedBatches()) this.buffer.appendEncoded(blob);
@@ -285,6 +286,7 @@ export class BufferReplica extends HibernatingReplica<Env> {
           .slice(0, q.limit);
       },
       drain: () => this.drain(),
+      resume: () => this.resume(),
       erase: async (subject) => {
         // Their rows leave the buffer the one way rows leave it, by a flush: then the lake's
         // rewrite removes them with the rest. Cutting them out here would also mean rewriting
@@ -341,7 +343,8 @@ export class BufferReplica extends HibernatingReplica<Env> {
         counted = this.connections.opened(ws, mapped ? client : undefined);
       },
     );
-    this.draining = false;
+    // identify placed it here: whatever the tier, this shard takes sockets again.
+    if (!admin) this.setDraining(false);
     await counted;
     return res;
   }
@@ -458,10 +461,29 @@ export class BufferReplica extends HibernatingReplica<Env> {
    * nothing acked is lost.
    */
   private async drain(): Promise<DrainAnswer> {
-    this.draining = true;
+    this.setDraining(true);
     const flushed = await this.flusher.flush(); // a failing sink keeps its batch and retries
     const sockets = await this.frames.moveAll(); // frames stored meanwhile flush as usual
     return { rows: flushed.rows, files: flushed.files, sockets };
+  }
+
+  /**
+   * The coordinator routes this shard again (a scale-up after a drain): sockets the Worker places
+   * are taken again, and the count goes to the coordinator, which may have taken this shard for
+   * full when it refused one meanwhile.
+   */
+  private resume(): { resumed: boolean } {
+    const resumed = this.draining;
+    this.setDraining(false);
+    this.ctx.waitUntil(this.connections.reportNow());
+    return { resumed };
+  }
+
+  /** Kept in storage, so a drained shard evicted before its sockets left still refuses new ones. */
+  private setDraining(draining: boolean): void {
+    if (draining === this.draining) return;
+    this.draining = draining;
+    this.store.setMeta("draining", draining ? "1" : "0");
   }
 
   // ---- identity, stats, sockets -------------------------------------------------------------

@@ -88,6 +88,11 @@ export class ConnectionCount {
     return this.waitFor(round.done);
   }
 
+  /** Reports the count now (the coordinator's may be wrong: see the replica's `resume`). */
+  reportNow(): Promise<void> {
+    return this.waitFor(this.rounds.next().done);
+  }
+
   /** A round's report, waited for at most CONNECTION_REPORT_WAIT_MS. */
   private waitFor(done: Promise<void>): Promise<void> {
     let bounded = this.bounded.get(done);

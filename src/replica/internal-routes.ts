@@ -26,6 +26,8 @@ export interface RouteHost {
   /** Buffered events matching a GET /events query, newest first. */
   buffered(url: URL): StoredEvent[];
   drain(): Promise<DrainAnswer>;
+  /** Routed again after a drain: answers whether it was draining. */
+  resume(): { resumed: boolean };
   replay(keys: string[]): Promise<ReplayOutcome[]>;
   /** Counts the subject's buffered rows, then flushes everything (DELETE /users/<id>). */
   erase(subject: ErasureSubject): Promise<{ bufferedRows: number }>;
@@ -84,6 +86,9 @@ export async function answerInternal(host: RouteHost, req: Request, url: URL): P
     case InternalRoute.drain:
       requireMethod(req, "POST", "POST to drain");
       return Response.json(await host.drain());
+    case InternalRoute.resume:
+      requireMethod(req, "POST", "POST to resume");
+      return Response.json(host.resume());
     case InternalRoute.erase: {
       requireMethod(req, "POST", "POST the subject to erase");
       // The Worker checked the subject; this route is internal (its headers cannot be forged).

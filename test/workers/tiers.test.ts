@@ -153,6 +153,28 @@ describe("load tiers and routing", () => {
     expect(await again.request({ type: "stats" })).toMatchObject({ replica: "tier-drain-0" });
     for (const s of [sockets[0], again]) s?.close();
   });
+
+  it("keeps a drained shard refusing placed sockets across an eviction, and takes them again once routed again", async () => {
+    const t = tenant("tier-resume");
+    await scale(t, 2);
+    const draining = (n: number) =>
+      inReplica(t.name, n, (r) => (r as unknown as { stats(): { draining: boolean } }).stats().draining);
+    await scale(t, 1);
+    await eventually(async () => ((await draining(1)) ? true : null));
+    // Evicted while drained (its memory gone): it still knows, from its storage.
+    await evictDurableObject(replicaStub(t.name, 1));
+    expect(await draining(1)).toBe(true);
+    await scale(t, 2);
+    await eventually(async () => ((await draining(1)) ? null : true));
+    // Sockets the Worker places go to all four shards again, none through identify.
+    const before = ((await (await t.fetch("/buffer/stats")).json()) as { identifyRequests: number }).identifyRequests;
+    const sockets = await Promise.all([t.socket(), t.socket(), t.socket(), t.socket(), t.socket(), t.socket()]);
+    const replicas = await Promise.all(sockets.map(async (s) => (await s.request({ type: "stats" })).replica));
+    expect(new Set(replicas)).toEqual(new Set(["tier-resume-0", "tier-resume-1", "tier-resume-2", "tier-resume-3"]));
+    const after = ((await (await t.fetch("/buffer/stats")).json()) as { identifyRequests: number }).identifyRequests;
+    expect(after).toBe(before);
+    for (const s of sockets) s.close();
+  });
 });
 
 describe("shard endpoints", () => {
