@@ -58,5 +58,20 @@ describe("ducktail query over the lake and the buffers", { timeout: 60_000 }, ()
     expect(readOf(all.stderr)[0]).toBeGreaterThan(read);
     const newest = await runCli(["query", "SELECT count(*) AS n FROM events", "--limit", "10", "--json"], env());
     expect(JSON.parse(newest.stdout)).toEqual([{ n: 10 }]);
+
+    // The json extension's functions on `data`, though DuckDB-wasm cannot load the extension here.
+    const json = await runCli(
+      [
+        "query",
+        "SELECT data->>'path' AS path, count(*) AS n, max((data->>'$.i')::INTEGER) AS last FROM events WHERE type = 'pageview' GROUP BY 1 ORDER BY 1 LIMIT 2",
+        "--json",
+      ],
+      env(),
+    );
+    expect(json.code, json.stderr).toBe(0);
+    const pageviews = (k: number) => Array.from({ length: FLUSHED }, (_, i) => i).filter((i) => i % 4 !== 0 && i % 50 === k);
+    expect(JSON.parse(json.stdout)).toEqual(
+      [0, 1].map((k) => ({ path: `/p/${k}`, n: pageviews(k).length, last: Math.max(...pageviews(k)) })),
+    );
   });
 });
