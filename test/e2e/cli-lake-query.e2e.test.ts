@@ -69,7 +69,8 @@ describe("ducktail query over the lake and the buffers", { timeout: 60_000 }, ()
       env(),
     );
     expect(json.code, json.stderr).toBe(0);
-    const pageviews = (k: number) => Array.from({ length: FLUSHED }, (_, i) => i).filter((i) => i % 4 !== 0 && i % 50 === k);
+    const pageviews = (k: number) =>
+      Array.from({ length: FLUSHED }, (_, i) => i).filter((i) => i % 4 !== 0 && i % 50 === k);
     expect(JSON.parse(json.stdout)).toEqual(
       [0, 1].map((k) => ({ path: `/p/${k}`, n: pageviews(k).length, last: Math.max(...pageviews(k)) })),
     );
