@@ -101,7 +101,7 @@ async function main() {
       external: ["ws", "@duckdb/duckdb-wasm", "apache-arrow"],
       banner: { js: "#!/usr/bin/env node" },
     }),
-    buildDashboard(esbuild, root, staging).then(() => buildWasmAssets(root, staging)),
+    buildDashboard(esbuild, root, staging).then(() => buildWasmAssets(esbuild, root, staging)),
   ]);
   execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "sdk/tsconfig.build.json")], {
     stdio: "inherit",

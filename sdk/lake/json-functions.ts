@@ -211,10 +211,14 @@ export interface ArrowTypes {
 }
 
 /**
- * Registers the functions on a connection. DuckDB-wasm's scalar functions cannot answer BOOLEAN,
- * so a boolean one is registered as `<name>__int` (1, 0 or NULL) behind a macro of its name.
+ * Registers the functions on a connection, and turns off the download of known extensions on it
+ * (none can be downloaded offline). DuckDB-wasm's scalar functions cannot answer BOOLEAN, so a
+ * boolean one is registered as `<name>__int` (1, 0 or NULL) behind a macro of its name.
  */
 export function registerJsonFunctions(conn: UdfConnection, arrow: ArrowTypes): void {
+  // Defining a name the json extension owns would make DuckDB fetch the extension first.
+  conn.query("SET autoinstall_known_extensions = false");
+  conn.query("SET autoload_known_extensions = false");
   for (const f of jsonFunctions()) {
     const returns = f.returns === "varchar" ? new arrow.Utf8() : new arrow.Int32();
     if (f.returns !== "boolean") {
@@ -231,6 +235,16 @@ export function registerJsonFunctions(conn: UdfConnection, arrow: ArrowTypes): v
       conn.query(`CREATE OR REPLACE MACRO ${name}(${args}) AS ${name}__int(${args}) = 1`);
     }
   }
+}
+
+/**
+ * DuckDB-wasm's worker script with every connection it opens passed to `__ducktailConnected` (see
+ * sdk/dashboard/explorer/worker-json.ts): null when its CONNECT handler is not the one expected.
+ */
+export function hookWorkerConnect(script: string): string | null {
+  const connect = /case"CONNECT":\{let (\w+)=this\._bindings\.connect\(\);/g;
+  if ([...script.matchAll(connect)].length !== 1) return null;
+  return script.replace(connect, (line, conn: string) => `${line}globalThis.__ducktailConnected?.(${conn});`);
 }
 
 /**

@@ -93,6 +93,23 @@ describe.skipIf(skipBrowser)("the Explorer in Chromium", () => {
     await close();
   });
 
+  it("runs the json extension's functions on data, which DuckDB-wasm could not download", async () => {
+    const { page, errors, close } = await dashboardPage(browser);
+    await explore(
+      page,
+      worker.url,
+      "SELECT data->>'path' AS path, count(*) AS n, max((data->>'$.i')::INTEGER) AS last, bool_and(json_exists(data, '$.note')) AS noted FROM events GROUP BY 1 ORDER BY n DESC, path LIMIT 2",
+    );
+    expect(await page.getByRole("alert").textContent()).toBe("");
+    const rows = await page.getByRole("table", { name: "Query result" }).locator("tbody tr").allTextContents();
+    // Events 0…3006 spread over 40 paths: /page/0…/page/6 have one more.
+    const all = FLUSHED + BUFFERED;
+    const last = (k: number) => all - 1 - ((all - 1 - k) % 40);
+    expect(rows).toEqual([0, 1].map((k) => `/page/${k}${Math.ceil((all - k) / 40)}${last(k)}true`));
+    expect(errors).toEqual([]);
+    await close();
+  });
+
   it("shows a SQL error, runs on Ctrl+Enter, links sessions to their replay, and fits 375 px", async () => {
     const { page, close } = await dashboardPage(browser, 375);
     await explore(page, worker.url, "SELECT nope FROM events");
