@@ -11,6 +11,9 @@ export const RANGES = {
 } as const;
 export type Range = keyof typeof RANGES;
 
+/** Each range's length. */
+export const RANGE_MS: Record<Range, number> = { "1h": 3_600_000, "24h": 86_400_000, "48h": 172_800_000 };
+
 /** The range named in the page's params (`?range=24h`), else 1 h. */
 export function rangeOf(params: URLSearchParams): Range {
   const r = params.get("range");

@@ -157,6 +157,26 @@ describe.skipIf(skipBrowser)("the dashboard in Chromium", () => {
       await page.goto(`${worker.url}/dashboard?key=rk_dash#/errors?range=24h`);
       const rows = page.locator('[data-table="errors"] tbody tr[data-fingerprint]');
       await expect.poll(() => rows.count(), { timeout: 5000 }).toBe(2);
+      // No session is recorded yet: no sample links to a replay that does not exist.
+      expect(await rows.locator('[data-replay="none"]').allTextContents()).toEqual([
+        "Session not recorded",
+        "Session not recorded",
+      ]);
+      expect(await rows.locator("a.replay").count()).toBe(0);
+      // Once the sessions are recorded, a refresh links them.
+      const now = Date.now();
+      const chunks = [...new Set([...sent.errorSessions.values()].flatMap((s) => [...s]))].map((session) => ({
+        session,
+        seq: 0,
+        events: [{ type: 4, timestamp: now, data: { href: "https://site.test/", width: 800, height: 600 } }],
+      }));
+      const recorded = await fetch(`${worker.url}/recording?key=wk_dash`, {
+        method: "POST",
+        body: JSON.stringify(chunks),
+      });
+      expect(recorded.status).toBe(200);
+      await page.getByRole("button", { name: "Refresh" }).click();
+      await expect.poll(() => rows.locator("a.replay").count(), { timeout: 5000 }).toBe(2);
       const counts = await rows
         .locator("[data-count]")
         .evaluateAll((tds) => tds.map((td) => Number(td.getAttribute("data-count"))));

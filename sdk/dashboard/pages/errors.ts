@@ -1,15 +1,18 @@
 // Errors: each fingerprint with its count, first and last seen, a sparkline, its sample (stack)
-// and, when the sample has a session, a link to that session's replay at the last sighting.
+// and, when the sample's session was recorded, a link to its replay at the last sighting (or a
+// note that it was not: recording is opt-in and sampled, and a server's errors name sessions too).
 import { PALETTE, TimeChart } from "../chart";
 import { fill, h, num, time } from "../dom";
-import type { Page } from "../page";
+import type { DashboardContext, Page } from "../page";
 import { Poller } from "../poll";
 import { rangePicker } from "../ranges";
-import { type ErrorsRow, rangeOf, type Series, series } from "../views";
+import { type ErrorsRow, RANGE_MS, type Range, rangeOf, type Series, series } from "../views";
 
 const REFRESH_MS = 15_000;
 /** Fingerprints listed, the most frequent first. */
 const TOP_ERRORS = 50;
+/** Recorded sessions asked for, to tell which samples have a replay (GET /recording/sessions's most). */
+const RECORDED_LIMIT = 1000;
 
 export const page: Page = {
   title: "Errors",
@@ -49,7 +52,7 @@ export const page: Page = {
       sparks = [];
     };
 
-    const render = (answer: Series<ErrorsRow>) => {
+    const render = (answer: Series<ErrorsRow>, recorded: Set<string> | null) => {
       clearSparks();
       if (answer.rows.length === 0) {
         fill(body, h("tr", {}, h("td", { colspan: 5, class: "muted" }, `No errors in the last ${range}.`)));
@@ -77,7 +80,7 @@ export const page: Page = {
                 h("strong", {}, row.name || "Error"),
                 " ",
                 h("span", {}, row.message),
-                details(row),
+                details(row, recorded),
               ),
               h("td", { class: "n", "data-count": row.count }, num(row.count)),
               h("td", { class: "nowrap" }, time(row.firstSeen)),
@@ -92,9 +95,12 @@ export const page: Page = {
     const poller = new Poller(
       REFRESH_MS,
       async (signal) => {
-        const answer = await series<ErrorsRow>(ctx, "errors", range, TOP_ERRORS, signal);
+        const [answer, recorded] = await Promise.all([
+          series<ErrorsRow>(ctx, "errors", range, TOP_ERRORS, signal),
+          recordedSessions(ctx, range, signal),
+        ]);
         if (signal.aborted) return;
-        render(answer);
+        render(answer, recorded);
         fill(status, `${answer.rows.length} fingerprint(s) · updated ${time(Date.now()).slice(11)}`);
         root.dataset.loaded = String(Date.now());
       },
@@ -112,18 +118,33 @@ export const page: Page = {
   },
 };
 
+/**
+ * The sessions recorded over the range and up to now, or null when that is not known (the list
+ * failed, or was cut at its limit): then every sample's session gets its link.
+ */
+async function recordedSessions(ctx: DashboardContext, range: Range, signal: AbortSignal): Promise<Set<string> | null> {
+  const from = Date.now() - RANGE_MS[range];
+  try {
+    const res = await ctx.api(`/recording/sessions?from=${from}&limit=${RECORDED_LIMIT}`, { signal });
+    const { sessions } = (await res.json()) as { sessions: { session: string }[] };
+    return sessions.length < RECORDED_LIMIT ? new Set(sessions.map((s) => s.session)) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The sample's stack (or its data) behind a disclosure, and the link to its session's replay. */
-function details(row: ErrorsRow): HTMLElement {
+function details(row: ErrorsRow, recorded: Set<string> | null): HTMLElement {
   const stack = typeof row.sample.stack === "string" ? row.sample.stack : JSON.stringify(row.sample, null, 2);
-  const replay = row.sessionId
-    ? h(
-        "a",
-        {
-          class: "replay",
-          href: `#/replay/${encodeURIComponent(row.sessionId)}?t=${row.lastSeen}`,
-        },
-        "Session replay",
-      )
-    : null;
+  let replay: HTMLElement | null = null;
+  if (row.sessionId && (recorded === null || recorded.has(row.sessionId))) {
+    replay = h(
+      "a",
+      { class: "replay", href: `#/replay/${encodeURIComponent(row.sessionId)}?t=${row.lastSeen}` },
+      "Session replay",
+    );
+  } else if (row.sessionId) {
+    replay = h("span", { class: "muted", "data-replay": "none" }, "Session not recorded");
+  }
   return h("details", {}, h("summary", {}, "Sample"), h("pre", {}, stack), replay);
 }
