@@ -61,6 +61,13 @@ describe.skipIf(skipBrowser)("the Explorer in Chromium", () => {
     }
     expect((await admin("/flush", { method: "POST" })).status).toBe(200);
     await admin("/e", { method: "POST", body: JSON.stringify(events(BUFFERED, FLUSHED)) });
+    // Session s3 is recorded; the others are not.
+    const chunk = {
+      session: "s3",
+      seq: 0,
+      events: [{ type: 4, timestamp: Date.now(), data: { href: "https://site.test/" } }],
+    };
+    expect((await admin("/recording", { method: "POST", body: JSON.stringify(chunk) })).status).toBe(200);
   });
   afterAll(async () => {
     await browser?.close();
@@ -122,6 +129,12 @@ describe.skipIf(skipBrowser)("the Explorer in Chromium", () => {
     expect(await link.getAttribute("href")).toMatch(/^#\/replay\/s3\?t=\d{13}$/);
     const shared = new URLSearchParams(new URL(page.url()).hash.split("?")[1]);
     expect(shared.get("sql")).toContain("session_id = 's3'");
+    // A session without a recording is shown, not linked to a replay that does not exist.
+    await editor.fill("SELECT DISTINCT session_id FROM events WHERE session_id IN ('s1', 's3') ORDER BY 1");
+    await editor.press("Control+Enter");
+    const cells = page.getByRole("table", { name: "Query result" }).locator("tbody td");
+    await expect.poll(() => cells.allTextContents(), { timeout: 30_000 }).toEqual(["s1", "s3"]);
+    expect(await page.getByRole("table", { name: "Query result" }).getByRole("link").allTextContents()).toEqual(["s3"]);
     expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(375);
     await screenshot(page, "explorer-375");
     await close();

@@ -3,16 +3,15 @@
 // note that it was not: recording is opt-in and sampled, and a server's errors name sessions too).
 import { PALETTE, TimeChart } from "../chart";
 import { fill, h, num, time } from "../dom";
-import type { DashboardContext, Page } from "../page";
+import type { Page } from "../page";
 import { Poller } from "../poll";
 import { rangePicker } from "../ranges";
-import { type ErrorsRow, RANGE_MS, type Range, rangeOf, type Series, series } from "../views";
+import { hasReplay, recordedSessions } from "../recorded";
+import { type ErrorsRow, RANGE_MS, rangeOf, type Series, series } from "../views";
 
 const REFRESH_MS = 15_000;
 /** Fingerprints listed, the most frequent first. */
 const TOP_ERRORS = 50;
-/** Recorded sessions asked for, to tell which samples have a replay (GET /recording/sessions's most). */
-const RECORDED_LIMIT = 1000;
 
 export const page: Page = {
   title: "Errors",
@@ -97,7 +96,7 @@ export const page: Page = {
       async (signal) => {
         const [answer, recorded] = await Promise.all([
           series<ErrorsRow>(ctx, "errors", range, TOP_ERRORS, signal),
-          recordedSessions(ctx, range, signal),
+          recordedSessions(ctx, Date.now() - RANGE_MS[range], undefined, signal),
         ]);
         if (signal.aborted) return;
         render(answer, recorded);
@@ -118,26 +117,11 @@ export const page: Page = {
   },
 };
 
-/**
- * The sessions recorded over the range and up to now, or null when that is not known (the list
- * failed, or was cut at its limit): then every sample's session gets its link.
- */
-async function recordedSessions(ctx: DashboardContext, range: Range, signal: AbortSignal): Promise<Set<string> | null> {
-  const from = Date.now() - RANGE_MS[range];
-  try {
-    const res = await ctx.api(`/recording/sessions?from=${from}&limit=${RECORDED_LIMIT}`, { signal });
-    const { sessions } = (await res.json()) as { sessions: { session: string }[] };
-    return sessions.length < RECORDED_LIMIT ? new Set(sessions.map((s) => s.session)) : null;
-  } catch {
-    return null;
-  }
-}
-
 /** The sample's stack (or its data) behind a disclosure, and the link to its session's replay. */
 function details(row: ErrorsRow, recorded: Set<string> | null): HTMLElement {
   const stack = typeof row.sample.stack === "string" ? row.sample.stack : JSON.stringify(row.sample, null, 2);
   let replay: HTMLElement | null = null;
-  if (row.sessionId && (recorded === null || recorded.has(row.sessionId))) {
+  if (row.sessionId && hasReplay(recorded, row.sessionId)) {
     replay = h(
       "a",
       { class: "replay", href: `#/replay/${encodeURIComponent(row.sessionId)}?t=${row.lastSeen}` },

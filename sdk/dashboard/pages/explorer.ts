@@ -10,6 +10,7 @@ import { fill, h, messageOf, num } from "../dom";
 import { drawChart, timeSeconds } from "../explorer/chart";
 import { exclusive, explorerEngine } from "../explorer/engine";
 import type { DashboardContext, Page } from "../page";
+import { hasReplay, recordedSessions } from "../recorded";
 
 const DEFAULT_SQL = "SELECT type, count(*) AS events FROM events GROUP BY type ORDER BY events DESC";
 /** Rows kept of an answer (the chart draws them), and shown in the table. */
@@ -64,7 +65,8 @@ function replayLink(session: string, row: Record<string, unknown>): HTMLAnchorEl
   return h("a", { href: `#/replay/${encodeURIComponent(session)}${t}` }, session);
 }
 
-function resultTable(result: QueryResult): HTMLElement {
+/** `recorded`: the sessions with a recording (null: not known), whose `session_id` cells link to their replay. */
+function resultTable(result: QueryResult, recorded: Set<string> | null): HTMLElement {
   const numeric = result.rows[0] ? result.columns.map((c) => typeof result.rows[0]?.[c] === "number") : [];
   const head = h("tr", {}, ...result.columns.map((c, i) => h("th", { class: numeric[i] ? "n" : undefined }, c)));
   const body = result.rows.slice(0, MAX_TABLE_ROWS).map((row) =>
@@ -74,7 +76,8 @@ function resultTable(result: QueryResult): HTMLElement {
       ...result.columns.map((c, i) => {
         const v = row[c];
         if (v === null || v === undefined) return h("td", { class: "muted" }, "∅");
-        if (c === "session_id" && typeof v === "string") return h("td", {}, replayLink(v, row));
+        if (c === "session_id" && typeof v === "string" && hasReplay(recorded, v))
+          return h("td", {}, replayLink(v, row));
         return h("td", { class: numeric[i] ? "n" : "mono" }, typeof v === "object" ? JSON.stringify(v) : String(v));
       }),
     ),
@@ -151,9 +154,13 @@ export const page: Page = {
           const loaded = await loadEvents({ sql: sql.value, range, source, parquet: engine.parquet, db: engine.db });
           return { stats: loaded, result: await runQuery(engine.sql, sql.value, MAX_ROWS) };
         });
+        // Only sessions with a recording link to a replay.
+        const recorded = result.columns.includes("session_id")
+          ? await recordedSessions(ctx, range.from, range.to)
+          : null;
         if (stopped) return;
         fill(status, statsText(stats, result, Math.round(performance.now() - started)));
-        fill(table, resultTable(result));
+        fill(table, resultTable(result, recorded));
         chart?.destroy();
         fill(chartBox);
         chartBox.hidden = false; // shown while drawn, so the chart takes the panel's width
