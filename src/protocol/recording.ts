@@ -53,6 +53,13 @@ export interface SessionSummary {
   userId: string | null;
   /** The last anonymousId its chunks carried (null for sessions recorded before chunks had one). */
   anonymousId: string | null;
+  /**
+   * The other userIds its chunks carried (a shared device: one user logged out, another in), when
+   * there were: GET /recording/sessions?userId= and DELETE /users/<id> match them too.
+   */
+  otherUserIds?: string[];
+  /** The same for anonymousIds. */
+  otherAnonymousIds?: string[];
   /** Errors recorded in it (rrweb custom events tagged "error"). */
   errors: number;
   chunks: number;

@@ -1,5 +1,5 @@
 import { deleteAll, listAll } from "../lake/bucket";
-import { type ErasureSubject, isSubject } from "../protocol/lake";
+import type { ErasureSubject } from "../protocol/lake";
 import type { SessionSummary } from "../protocol/recording";
 import type { RecordingNamespace } from "./client";
 import { sessionRecording } from "./client";
@@ -53,8 +53,8 @@ export async function listSessions(bucket: R2Bucket, tenant: string, q: SessionQ
   for (const day of days) {
     for (const { summary: s } of await indexed(bucket, indexDayPrefix(tenant, day))) {
       if (s.end < q.from || s.start > q.to) continue;
-      if (q.userId !== undefined && s.userId !== q.userId) continue;
-      if (q.anonymousId !== undefined && s.anonymousId !== q.anonymousId) continue;
+      if (q.userId !== undefined && !userIdsOf(s).includes(q.userId)) continue;
+      if (q.anonymousId !== undefined && !anonymousIdsOf(s).includes(q.anonymousId)) continue;
       if (q.hasErrors !== undefined && s.errors > 0 !== q.hasErrors) continue;
       found.push(s);
     }
@@ -64,7 +64,8 @@ export async function listSessions(bucket: R2Bucket, tenant: string, q: SessionQ
 
 /**
  * Erases every recorded session of the subject (through each session's object), matched as the
- * lake matches events: by the index's userId, anonymousId or either. Answers how many.
+ * lake matches events: by userId, anonymousId or either, any of those the session's chunks carried
+ * (not only the last). Answers how many.
  */
 export async function eraseUserRecordings(
   bucket: R2Bucket,
@@ -72,9 +73,25 @@ export async function eraseUserRecordings(
   tenant: string,
   subject: ErasureSubject,
 ): Promise<number> {
-  const mine = (await indexed(bucket, `${tenantRoot(tenant)}sessions/`)).filter((i) => isSubject(subject, i.summary));
+  const mine = (await indexed(bucket, `${tenantRoot(tenant)}sessions/`)).filter((i) => isSessionOf(subject, i.summary));
   for (const { summary } of mine) await sessionRecording(ns, tenant, summary.session).erase();
   return mine.length;
+}
+
+/** Every userId the session's chunks carried, the last first. */
+function userIdsOf(s: SessionSummary): (string | null)[] {
+  return [s.userId, ...(s.otherUserIds ?? [])];
+}
+
+/** Every anonymousId the session's chunks carried, the last first. */
+function anonymousIdsOf(s: SessionSummary): (string | null)[] {
+  return [s.anonymousId, ...(s.otherAnonymousIds ?? [])];
+}
+
+/** Whether the session is one of the subject's, by any id its chunks carried. */
+function isSessionOf(subject: ErasureSubject, s: SessionSummary): boolean {
+  if (subject.by !== "anonymousId" && userIdsOf(s).includes(subject.id)) return true;
+  return subject.by !== "userId" && anonymousIdsOf(s).includes(subject.id);
 }
 
 /** Tenants with recordings. */

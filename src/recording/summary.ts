@@ -53,17 +53,30 @@ export function addChunk(
     chunks: 0,
     bytes: 0,
   };
+  const userId = ids.userId ?? base.userId;
+  const anonymousId = ids.anonymousId ?? base.anonymousId ?? null;
+  const otherUserIds = others(base.otherUserIds, base.userId, userId);
+  const otherAnonymousIds = others(base.otherAnonymousIds, base.anonymousId ?? null, anonymousId);
   return {
     session,
     start: Math.min(base.start, chunk.start),
     end: Math.max(base.end, chunk.end),
     pages: [...base.pages, ...chunk.pages.filter((p) => !base.pages.includes(p))],
-    userId: ids.userId ?? base.userId,
-    anonymousId: ids.anonymousId ?? base.anonymousId ?? null,
+    userId,
+    anonymousId,
+    ...(otherUserIds && { otherUserIds }),
+    ...(otherAnonymousIds && { otherAnonymousIds }),
     errors: base.errors + chunk.errors,
     chunks: base.chunks + 1,
     bytes: base.bytes + bytes,
   };
+}
+
+/** The ids a session carried besides `now`, after one went from `before` to `now`; undefined when none. */
+function others(list: string[] | undefined, before: string | null, now: string | null): string[] | undefined {
+  const kept = (list ?? []).filter((id) => id !== now);
+  if (before !== null && before !== now && !kept.includes(before)) kept.push(before);
+  return kept.length > 0 ? kept : undefined;
 }
 
 /** R2 allows 2,048 bytes of custom metadata per object; the index's stays under this. */
@@ -76,6 +89,8 @@ const MAX_PAGE_CHARS = 300;
 const MAX_METADATA_ID_BYTES = 512;
 const ID_FIELDS = ["userId", "anonymousId"] as const;
 const LONG_IDS = "longIds";
+/** The metadata key of the other ids, as JSON `{u: otherUserIds, a: otherAnonymousIds}` (within the id budget). */
+const OTHER_IDS = "otherIds";
 
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).byteLength;
 
@@ -97,6 +112,11 @@ export function toMetadata(s: SessionSummary): Record<string, string> {
     const id = s[field];
     if (id === null) continue;
     if (utf8Bytes(id) <= MAX_METADATA_ID_BYTES) meta[field] = id;
+    else meta[LONG_IDS] = "1";
+  }
+  if (s.otherUserIds || s.otherAnonymousIds) {
+    const other = JSON.stringify({ u: s.otherUserIds ?? [], a: s.otherAnonymousIds ?? [] });
+    if (utf8Bytes(other) <= MAX_METADATA_ID_BYTES) meta[OTHER_IDS] = other;
     else meta[LONG_IDS] = "1";
   }
   const size = () => utf8Bytes(Object.entries(meta).flat().join(""));
@@ -122,6 +142,12 @@ export function fromMetadata(session: string, meta: Record<string, string>): Ses
   } catch {
     // an index written by hand: no pages
   }
+  let other: { u: string[]; a: string[] } = { u: [], a: [] };
+  try {
+    other = JSON.parse(meta[OTHER_IDS] ?? '{"u":[],"a":[]}');
+  } catch {
+    // an index written by hand: none
+  }
   return {
     session,
     start: Number(meta.start),
@@ -129,6 +155,8 @@ export function fromMetadata(session: string, meta: Record<string, string>): Ses
     pages,
     userId: meta.userId ?? null,
     anonymousId: meta.anonymousId ?? null,
+    ...(other.u.length > 0 && { otherUserIds: other.u }),
+    ...(other.a.length > 0 && { otherAnonymousIds: other.a }),
     errors: Number(meta.errors ?? 0),
     chunks: Number(meta.chunks ?? 0),
     bytes: Number(meta.bytes ?? 0),

@@ -83,6 +83,30 @@ describe("session index", () => {
     expect(fromIndexBody(JSON.stringify(index))).toEqual(index);
   });
 
+  it("keeps the other ids a session's chunks carried (one user after another on a device), in the metadata too", () => {
+    const chunk = summarizeChunk([move(1)]);
+    let index = addChunk(null, "s", chunk, 10, { anonymousId: "a1" });
+    index = addChunk(index, "s", chunk, 10, { userId: "alice", anonymousId: "a1" });
+    index = addChunk(index, "s", chunk, 10, {}); // a chunk that names nobody changes nothing
+    expect(index.otherUserIds).toBeUndefined();
+    index = addChunk(index, "s", chunk, 10, { userId: "bob", anonymousId: "a2" });
+    index = addChunk(index, "s", chunk, 10, { userId: "carol" });
+    index = addChunk(index, "s", chunk, 10, { userId: "alice" });
+    expect(index).toMatchObject({
+      userId: "alice",
+      otherUserIds: ["bob", "carol"],
+      anonymousId: "a2",
+      otherAnonymousIds: ["a1"],
+    });
+    expect(fromMetadata("s", toMetadata(index))).toEqual(index);
+    // Too many to fit: the listing reads the index object, as for one long id.
+    const crowd = { ...index, otherUserIds: Array.from({ length: 60 }, (_, i) => `user-${i}`) };
+    const m = toMetadata(crowd);
+    expect(metadataBytes(m)).toBeLessThanOrEqual(2048);
+    expect(fromMetadata("s", m)).toBeNull();
+    expect(fromIndexBody(JSON.stringify(crowd))).toEqual(crowd);
+  });
+
   it("reads an index written before chunks had an anonymousId as having none", () => {
     const { anonymousId: _, ...old } = addChunk(null, "s", summarizeChunk([move(1)]), 10, { userId: "u" });
     expect(fromMetadata("s", toMetadata({ ...old, anonymousId: null }))?.anonymousId).toBeNull();

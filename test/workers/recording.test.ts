@@ -165,6 +165,24 @@ describe("session recording", () => {
     expect(left.filter((k) => !k.includes("/s-other"))).toEqual([]);
   });
 
+  it("lists and erases a session by a userId its chunks carried before another user's", async () => {
+    const t = tenant("rec-shared-device");
+    await t.post("/recording", chunk("s-shared", 0, events(NOW, 1), { userId: "ivy", anonymousId: "anon-kiosk" }));
+    await t.post(
+      "/recording",
+      chunk("s-shared", 1, events(NOW + 10, 1), { userId: "jack", anonymousId: "anon-kiosk" }),
+    );
+    await t.post("/recording", chunk("s-jack", 0, events(NOW, 1), { userId: "jack" }));
+    const list = async (q: string) =>
+      ((await (await t.fetch(`/recording/sessions${q}`)).json()) as { sessions: SessionSummary[] }).sessions;
+    const ivy = await list("?userId=ivy");
+    expect(ivy).toEqual([expect.objectContaining({ session: "s-shared", userId: "jack", otherUserIds: ["ivy"] })]);
+    const res = await t.fetch("/users/ivy?by=userId", { method: "DELETE" });
+    expect(await res.json()).toMatchObject({ recordings: 1 });
+    expect((await t.fetch("/recording/s-shared")).status).toBe(404);
+    expect((await t.fetch("/recording/s-jack")).status).toBe(200);
+  });
+
   it("DELETE /users/<id> (by any) removes the sessions with that userId and those with that anonymousId", async () => {
     const t = tenant("rec-erase-any");
     await t.post("/recording", chunk("s-as-user", 0, events(NOW, 1), { userId: "gus", anonymousId: "anon-1" }));
