@@ -13,5 +13,11 @@ class Int32 {
   readonly typeId = 2;
 }
 
-(globalThis as { __ducktailConnected?: (conn: UdfConnection) => void }).__ducktailConnected = (conn) =>
-  registerJsonFunctions(conn, { Utf8, Int32 });
+(globalThis as { __ducktailConnected?: (conn: UdfConnection) => void }).__ducktailConnected = (conn) => {
+  try {
+    registerJsonFunctions(conn, { Utf8, Int32 });
+  } catch (err) {
+    // The connection still works; a query using them fails naming the json extension, as before.
+    console.warn("ducktail: the Explorer's JSON functions could not be registered", err);
+  }
+};
