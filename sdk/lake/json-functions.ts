@@ -1,7 +1,7 @@
 // DuckDB's JSON extraction functions for a DuckDB-wasm that cannot load the `json` extension (it is
 // downloaded on first use, and the CLI must work offline): `data->>'path'`, `data->'$.utm.source'`,
 // `json_extract_string(data, '/a/0')`… as JavaScript scalar functions over the JSON text, with the
-// extension's semantics for what they cover (see JSON_FUNCTIONS). Wildcard paths and lists of paths
+// extension's semantics for what they cover (see jsonFunctions). Wildcard paths and lists of paths
 // (which answer lists) are not covered: they fail, saying so.
 
 /** One step of a path: an object key, or an array index (negative: from the end). */
@@ -112,8 +112,13 @@ export interface JsonFunction {
 /** The functions (each a fresh parser cache, so two connections do not share one). */
 export function jsonFunctions(): JsonFunction[] {
   const parse = parser();
-  const at = (json: string, path: string | number | null | undefined) =>
-    path === undefined ? parse(json) : select(parse(json), parsePath(path as string | number));
+  const at = (json: string, path: string | number | undefined) =>
+    path === undefined ? parse(json) : select(parse(json), parsePath(path));
+  /** A function of the value at the path (undefined: nothing there); SQL NULL in, NULL out. */
+  const ofValue =
+    (answer: (v: unknown) => string | boolean | number | null): JsonFunction["fn"] =>
+    (json, path) =>
+      json === null || path === null ? null : answer(at(json, path));
   const text = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
   return [
     {
@@ -121,38 +126,26 @@ export function jsonFunctions(): JsonFunction[] {
       names: ["json_extract_string", "json_extract_path_text", "->>"],
       returns: "varchar",
       arity: 2,
-      fn: (json, path) => {
-        if (json === null || path === null) return null;
-        const v = at(json, path);
-        return v === undefined || v === null ? null : text(v);
-      },
+      fn: ofValue((v) => (v === undefined || v === null ? null : text(v))),
     },
     {
       // -> : the JSON text of what the path selects ('null' for JSON null); NULL when nothing.
       names: ["json_extract", "json_extract_path", "->"],
       returns: "varchar",
       arity: 2,
-      fn: (json, path) => {
-        if (json === null || path === null) return null;
-        const v = at(json, path);
-        return v === undefined ? null : JSON.stringify(v);
-      },
+      fn: ofValue((v) => (v === undefined ? null : JSON.stringify(v))),
     },
     {
       names: ["json_value"],
       returns: "varchar",
       arity: 2,
-      fn: (json, path) => {
-        if (json === null || path === null) return null;
-        const v = at(json, path);
-        return v === undefined || (v !== null && typeof v === "object") ? null : JSON.stringify(v);
-      },
+      fn: ofValue((v) => (v === undefined || (v !== null && typeof v === "object") ? null : JSON.stringify(v))),
     },
     {
       names: ["json_exists"],
       returns: "boolean",
       arity: 2,
-      fn: (json, path) => (json === null || path === null ? null : at(json, path) !== undefined),
+      fn: ofValue((v) => v !== undefined),
     },
     {
       names: ["json_valid"],
@@ -173,9 +166,7 @@ export function jsonFunctions(): JsonFunction[] {
       names: ["json_type"],
       returns: "varchar",
       arity: 2,
-      fn: (json, path) => {
-        if (json === null || path === null) return null;
-        const v = at(json, path);
+      fn: ofValue((v) => {
         if (v === undefined) return null;
         if (v === null) return "NULL";
         if (Array.isArray(v)) return "ARRAY";
@@ -183,17 +174,13 @@ export function jsonFunctions(): JsonFunction[] {
         if (typeof v === "string") return "VARCHAR";
         if (typeof v === "boolean") return "BOOLEAN";
         return Number.isInteger(v) ? "BIGINT" : "DOUBLE";
-      },
+      }),
     },
     {
       names: ["json_array_length"],
       returns: "integer",
       arity: 2,
-      fn: (json, path) => {
-        if (json === null || path === null) return null;
-        const v = at(json, path);
-        return Array.isArray(v) ? v.length : v === undefined ? null : 0;
-      },
+      fn: ofValue((v) => (Array.isArray(v) ? v.length : v === undefined ? null : 0)),
     },
   ];
 }
@@ -242,9 +229,11 @@ export function registerJsonFunctions(conn: UdfConnection, arrow: ArrowTypes): v
  * sdk/dashboard/explorer/worker-json.ts): null when its CONNECT handler is not the one expected.
  */
 export function hookWorkerConnect(script: string): string | null {
-  const connect = /case"CONNECT":\{let (\w+)=this\._bindings\.connect\(\);/g;
-  if ([...script.matchAll(connect)].length !== 1) return null;
-  return script.replace(connect, (line, conn: string) => `${line}globalThis.__ducktailConnected?.(${conn});`);
+  return replaceOnce(
+    script,
+    /case"CONNECT":\{let (\w+)=this\._bindings\.connect\(\);/g,
+    (line, conn) => `${line}globalThis.__ducktailConnected?.(${conn});`,
+  );
 }
 
 /**
@@ -254,12 +243,19 @@ export function hookWorkerConnect(script: string): string | null {
  * and then the functions are not registered.
  */
 export function fixVarcharUdfs(script: string): string | null {
-  const line =
-    /(let (\w+)=\w+\._malloc\((\w+)\),\w+=\w+\.HEAPU8\.subarray\(\2,\2\+\3\),(\w+)=0;for\(let (\w+)=0;\5<\w+\.rows;\+\+\5\)\{(\w+)\[\5\]=)\4;/g;
-  const found = [...script.matchAll(line)];
-  if (found.length !== 1) return null;
-  return script.replace(
-    line,
-    (_, head: string, base: string, _len: string, offset: string) => `${head}${base}+${offset};`,
+  return replaceOnce(
+    script,
+    /(let (\w+)=\w+\._malloc\((\w+)\),\w+=\w+\.HEAPU8\.subarray\(\2,\2\+\3\),(\w+)=0;for\(let (\w+)=0;\5<\w+\.rows;\+\+\5\)\{(\w+)\[\5\]=)\4;/g,
+    (_, head, base, _len, offset) => `${head}${base}+${offset};`,
   );
+}
+
+/** `script` with the one match of `pattern` (global) replaced; null unless it matches exactly once. */
+function replaceOnce(
+  script: string,
+  pattern: RegExp,
+  replace: (match: string, ...groups: string[]) => string,
+): string | null {
+  if ([...script.matchAll(pattern)].length !== 1) return null;
+  return script.replace(pattern, replace);
 }

@@ -1,5 +1,5 @@
 import { deleteAll, listAll } from "../lake/bucket";
-import type { ErasureSubject } from "../protocol/lake";
+import { type ErasureSubject, isSubject } from "../protocol/lake";
 import type { SessionSummary } from "../protocol/recording";
 import type { RecordingNamespace } from "./client";
 import { sessionRecording } from "./client";
@@ -88,10 +88,12 @@ function anonymousIdsOf(s: SessionSummary): (string | null)[] {
   return [s.anonymousId, ...(s.otherAnonymousIds ?? [])];
 }
 
-/** Whether the session is one of the subject's, by any id its chunks carried. */
+/** Whether the session is one of the subject's, by any id its chunks carried (each as the lake matches an event). */
 function isSessionOf(subject: ErasureSubject, s: SessionSummary): boolean {
-  if (subject.by !== "anonymousId" && userIdsOf(s).includes(subject.id)) return true;
-  return subject.by !== "userId" && anonymousIdsOf(s).includes(subject.id);
+  return (
+    userIdsOf(s).some((userId) => isSubject(subject, { userId })) ||
+    anonymousIdsOf(s).some((anonymousId) => isSubject(subject, { anonymousId }))
+  );
 }
 
 /** Tenants with recordings. */
