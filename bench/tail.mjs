@@ -456,6 +456,24 @@ function printAckCost(result, out) {
   if (rows.length < 3) return;
   out("\n(b) server CPU per delivery (medians: cpu ÷ deliveries/s):");
   for (const m of rows) out(`  ${m.system.padEnd(30)} ${((m.serverCpu / m.deliveriesPerSec) * 1e6).toFixed(1)} µs`);
+  printSocketKinds(result, out);
+}
+
+/**
+ * (b)'s p95 by the kind of socket the fan-out writes to: the broadcast room's `accept()`ed
+ * sockets, and hibernatable ones (`ctx.acceptWebSocket`), which DuckTail's are and the
+ * hibernating room's are. What the platform's hibernatable send costs, apart from DuckTail.
+ */
+function printSocketKinds(result, out) {
+  const p95 = (system) => result.groups.find((g) => g.scenario === "b" && g.system === system)?.median.p95;
+  const accepted = p95("partyserver broadcast");
+  const hibernating = p95("partyserver hibernating broadcast");
+  const ducktail = p95("ducktail");
+  if (accepted === undefined || hibernating === undefined || ducktail === undefined) return;
+  out("\n(b) p95 by socket kind (medians; the target above compares DuckTail with the accept()ed room):");
+  out(`  accept()ed sockets:    partyserver broadcast              ${fmt.ms(accepted)} ms`);
+  out(`  hibernatable sockets:  partyserver hibernating broadcast  ${fmt.ms(hibernating)} ms`);
+  out(`  hibernatable sockets:  DuckTail                           ${fmt.ms(ducktail)} ms`);
 }
 
 function printIngestRatio(ingest, out) {
