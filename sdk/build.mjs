@@ -14,7 +14,7 @@
 //                    installs DuckTail from a folder gets it before any build tool is installed);
 //                    test/unit/duck-size.test.ts fails when it is stale.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildDashboard, DASHBOARD_OUT } from "./dashboard/build.mjs";
@@ -103,6 +103,9 @@ async function main() {
     }),
     buildDashboard(esbuild, root, staging).then(() => buildWasmAssets(esbuild, root, staging)),
   ]);
+  // Executable, for `npx ducktail` in this checkout: npm runs the project's own bin as it is (it
+  // sets the mode only on the bins of packages it installs), and esbuild writes files 0644.
+  chmodSync(join(dist, "cli.js"), 0o755);
   execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", join(root, "sdk/tsconfig.build.json")], {
     stdio: "inherit",
   });
