@@ -14,7 +14,16 @@
 //                    installs DuckTail from a folder gets it before any build tool is installed);
 //                    test/unit/duck-size.test.ts fails when it is stale.
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildDashboard, DASHBOARD_OUT } from "./dashboard/build.mjs";
