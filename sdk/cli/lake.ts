@@ -58,7 +58,7 @@ ${CONNECTION_HELP}`,
  * them, then every row, in one transaction. Returns the rows written.
  */
 export async function writeCatalog(file: string, catalog: CatalogExport): Promise<number> {
-  const sqlite = await import("node:sqlite").catch(() => {
+  const sqlite = await importSqlite().catch(() => {
     throw new UsageError(`lake export needs Node ≥ 22.5 (node:sqlite); this is Node ${process.versions.node}`, "lake");
   });
   rmSync(file, { force: true });
@@ -80,4 +80,21 @@ export async function writeCatalog(file: string, catalog: CatalogExport): Promis
     db.close();
   }
   return written;
+}
+
+/**
+ * `node:sqlite` without the ExperimentalWarning Node prints when it loads (a line on stderr of an
+ * export that went right); any other warning meanwhile is printed as ever.
+ */
+async function importSqlite(): Promise<typeof import("node:sqlite")> {
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    if (String(warning).includes("SQLite is an experimental feature")) return;
+    (emit as (...args: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    return await import("node:sqlite");
+  } finally {
+    process.emitWarning = emit;
+  }
 }

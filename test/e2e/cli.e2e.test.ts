@@ -437,6 +437,7 @@ describe("ducktail CLI end to end", { timeout: 60_000 }, () => {
       const res = await runCli(["lake", "export", file, "--data-path", `${root}/`], env("lake", "r"));
       expect(res.code, res.stderr).toBe(0);
       expect(res.stderr).toContain(`ATTACH 'ducklake:sqlite:${file}' AS lake (DATA_PATH '${root}/')`);
+      expect(res.stderr).not.toContain("ExperimentalWarning");
       expect((await runCli(["lake", "export", file], env("lake", "r"))).code).toBe(2); // exists: --force
 
       const db = new DatabaseSync(file, { readOnly: true });
