@@ -36,7 +36,7 @@ export { LakeCatalog } from "./lake/catalog/LakeCatalog";
 export { SessionRecording } from "./recording/SessionRecording";
 export { BufferReplica } from "./replica/BufferReplica";
 
-import { VERSION } from "./version";
+import { VERSION } from "./protocol/version";
 
 /**
  * GET /ws. The Worker places the socket itself, on one of the routed shards of its cached routing

@@ -1,3 +1,4 @@
+import { VERSION } from "../../src/protocol/version";
 import { UsageError } from "./args";
 import type { Command, Io } from "./command";
 import { deadletter } from "./deadletter";
@@ -19,7 +20,7 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join("\n")}
 
 Every command takes --url (env DUCKTAIL_URL, default http://127.0.0.1:8787), --key (env
 DUCKTAIL_KEY) and --help. Output is for people on a terminal and JSON when piped.
-Exit codes: 0 done, 1 failed or rejected, 2 wrong usage.`;
+Exit codes: 0 done, 1 failed or rejected, 2 wrong usage. ducktail --version prints the version.`;
 
 /** Runs `ducktail <argv>`; resolves with the exit code. */
 export async function main(argv: string[], io: Io): Promise<number> {
@@ -28,6 +29,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const target = name === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
     io.stdout.write(`${target ? target.help : TOP_HELP}\n`);
     return name === undefined ? 2 : 0;
+  }
+  if (name === "--version" || name === "-V") {
+    io.stdout.write(`ducktail ${VERSION}\n`);
+    return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);
   try {

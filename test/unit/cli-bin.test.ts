@@ -4,10 +4,14 @@ import { spawnSync } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { VERSION } from "../../src/protocol/version";
 import { ROOT } from "../helpers/cli";
 
-const bin = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { bin: { ducktail: string } }).bin
-  .ducktail;
+const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+  version: string;
+  bin: { ducktail: string };
+};
+const bin = pkg.bin.ducktail;
 
 describe("the ducktail bin", { timeout: 30_000 }, () => {
   it("is executable and runs by its shebang", () => {
@@ -26,5 +30,14 @@ describe("the ducktail bin", { timeout: 30_000 }, () => {
     expect(run.stderr).not.toMatch(/Permission denied|not found|could not determine/i);
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/^Usage: ducktail <command>/);
+  });
+
+  it("prints the package's version, which /health and the catalog report too", () => {
+    expect(VERSION).toBe(pkg.version);
+    for (const flag of ["--version", "-V"]) {
+      const run = spawnSync(join(ROOT, bin), [flag], { cwd: ROOT, encoding: "utf8" });
+      expect(run.status).toBe(0);
+      expect(run.stdout).toBe(`ducktail ${pkg.version}\n`);
+    }
   });
 });

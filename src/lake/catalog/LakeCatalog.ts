@@ -7,7 +7,7 @@ import type {
   RetentionReport,
   SnapshotList,
 } from "../../protocol/lake";
-import { VERSION } from "../../version";
+import { VERSION } from "../../protocol/version";
 import { Catalog, type CommitRequest, type CommitResult, type SnapshotFile } from "./catalog";
 import { CommitQueue } from "./commit-queue";
 import type { Grain } from "./rollup-tables";
