@@ -7,12 +7,12 @@
 //
 //   node_modules/.bin/node bench/subscribe-cost.mjs [rounds]
 import { setTimeout as sleep } from "node:timers/promises";
-import WebSocket from "ws";
 import { buildWorker } from "../test/helpers/miniflare.mjs";
 import { INGEST_CONFIG } from "./ingest.mjs";
-import { cpuSeconds } from "./lib/cpu.mjs";
+import { cpuSeconds, quiet } from "./lib/cpu.mjs";
 import { fmt, table } from "./lib/stats.mjs";
 import { keyOf, wsBase } from "./lib/systems.mjs";
+import { closeAll, openMany, openSocket } from "./lib/tail-load.mjs";
 import { startBenchWorker, startDuckTail } from "./lib/workerd.mjs";
 import { keyTable, PARTYSERVER_CONFIG, TAIL_VARS } from "./tail.mjs";
 
@@ -49,16 +49,6 @@ const SYSTEMS = [
   },
 ];
 
-/** Runs `step(i)` for i < n, `IN_FLIGHT` at a time. */
-async function pool(n, step) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: IN_FLIGHT }, async () => {
-      while (next < n) await step(next++);
-    }),
-  );
-}
-
 /** Settles with `promise`, or rejects after STEP_TIMEOUT_MS naming `what`. */
 function bounded(promise, what) {
   let timer;
@@ -66,17 +56,6 @@ function bounded(promise, what) {
     timer = setTimeout(() => reject(new Error(`${what}: no answer within ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
   });
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
-function open(url) {
-  const ws = new WebSocket(url, { perMessageDeflate: false });
-  return bounded(
-    new Promise((resolve, reject) => {
-      ws.once("open", () => resolve(ws));
-      ws.once("error", reject);
-    }),
-    `connect ${url}`,
-  );
 }
 
 /** Sends a match-all `subscribe` and waits for its `subscribed`. */
@@ -106,16 +85,16 @@ async function timed(pid, phase) {
 }
 
 async function run(system, round) {
-  const sockets = [];
-  const connect = await timed(system.pid, () =>
-    pool(SOCKETS, async () => {
-      sockets.push(await open(system.url(round)));
-    }),
-  );
+  let sockets = [];
+  const connect = await timed(system.pid, async () => {
+    sockets = await openMany(SOCKETS, IN_FLIGHT, () => openSocket(system.url(round)));
+  });
   await sleep(500);
-  const sub = system.subscribes ? await timed(system.pid, () => pool(SOCKETS, (i) => subscribe(sockets[i], i))) : null;
-  for (const ws of sockets) ws.close();
-  await sleep(3000); // the closes (and DuckTail's unsubscribes) are done before the next run
+  const sub = system.subscribes
+    ? await timed(system.pid, () => openMany(SOCKETS, IN_FLIGHT, (i) => subscribe(sockets[i], i)))
+    : null;
+  await closeAll(new Set(sockets));
+  await quiet([system.pid]); // the closes (and DuckTail's unsubscribes) are done before the next run
   return { system: system.name, round, connect, sub };
 }
 

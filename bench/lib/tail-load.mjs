@@ -65,7 +65,7 @@ export function countOf(buf, needle) {
 }
 
 /** Opens a socket; resolves once the upgrade succeeded (bounded in time). */
-function openSocket(url) {
+export function openSocket(url) {
   const ws = new WebSocket(url, WS_OPTIONS);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
