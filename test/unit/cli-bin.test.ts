@@ -11,11 +11,10 @@ const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
   version: string;
   bin: { ducktail: string };
 };
-const bin = pkg.bin.ducktail;
+const file = join(ROOT, pkg.bin.ducktail);
 
 describe("the ducktail bin", { timeout: 30_000 }, () => {
   it("is executable and runs by its shebang", () => {
-    const file = join(ROOT, bin);
     expect(() => accessSync(file, constants.X_OK)).not.toThrow();
     expect(readFileSync(file, "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true);
     const run = spawnSync(file, ["--help"], { cwd: ROOT, encoding: "utf8" });
@@ -35,7 +34,7 @@ describe("the ducktail bin", { timeout: 30_000 }, () => {
   it("prints the package's version, which /health and the catalog report too", () => {
     expect(VERSION).toBe(pkg.version);
     for (const flag of ["--version", "-V"]) {
-      const run = spawnSync(join(ROOT, bin), [flag], { cwd: ROOT, encoding: "utf8" });
+      const run = spawnSync(file, [flag], { cwd: ROOT, encoding: "utf8" });
       expect(run.status).toBe(0);
       expect(run.stdout).toBe(`ducktail ${pkg.version}\n`);
     }
